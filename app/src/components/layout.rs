@@ -1,0 +1,70 @@
+//! The frame around every page: header with navigation, main content, footer.
+use leptos::prelude::*;
+
+use super::{icons::Logo, mobile_menu::MobileMenu, theme_toggle::ThemeToggle};
+use crate::pages::error::ErrorPage;
+
+/// Sections of the landing page; the header links to them until the portal pages exist.
+const NAV: [(&str, &str); 3] = [
+    ("/#features", "Features"),
+    ("/#gateways", "Gateways"),
+    ("/#security", "Security"),
+];
+
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    view! {
+        <a
+            href="#main"
+            class="sr-only focus:not-sr-only focus:absolute focus:left-4 focus:top-4 focus:z-50 focus:rounded-md focus:bg-indigo-600 focus:px-3 focus:py-2 focus:text-white"
+        >
+            "Skip to content"
+        </a>
+        <div class="flex min-h-screen flex-col">
+            <header class="sticky top-0 z-40 border-b border-slate-200 bg-white/90 backdrop-blur dark:border-slate-800 dark:bg-slate-950/90">
+                <div class="relative mx-auto flex h-14 max-w-6xl items-center gap-6 px-4 sm:px-6">
+                    <a href="/" class="flex items-center gap-2 font-semibold tracking-tight">
+                        <Logo class="size-7" />
+                        <span>"Keyport"</span>
+                    </a>
+                    <nav aria-label="Main" class="hidden items-center gap-1 text-sm md:flex">
+                        {NAV.map(|(href, label)| view! { <NavLink href label /> })}
+                    </nav>
+                    <div class="ml-auto flex items-center gap-1">
+                        <ThemeToggle />
+                        <MobileMenu>
+                            <ul class="flex flex-col gap-1 text-sm">
+                                {NAV.map(|(href, label)| view! {
+                                    <li><NavLink href label /></li>
+                                })}
+                            </ul>
+                        </MobileMenu>
+                    </div>
+                </div>
+            </header>
+            <main id="main" class="flex-1">
+                <ErrorBoundary fallback=|errors| view! { <ErrorPage errors /> }>
+                    {children()}
+                </ErrorBoundary>
+            </main>
+            <footer class="border-t border-slate-200 dark:border-slate-800">
+                <div class="mx-auto flex max-w-6xl flex-col gap-2 px-4 py-6 text-sm text-slate-500 sm:flex-row sm:items-center sm:justify-between sm:px-6 dark:text-slate-400">
+                    <p>"Keyport " {env!("CARGO_PKG_VERSION")} " · self-hosted API key portal"</p>
+                    <p>"Keys are stored hashed and shown once."</p>
+                </div>
+            </footer>
+        </div>
+    }
+}
+
+#[component]
+fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
+    view! {
+        <a
+            href=href
+            class="block rounded-md px-3 py-2 text-slate-600 hover:bg-slate-100 hover:text-slate-900 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 dark:text-slate-300 dark:hover:bg-slate-800 dark:hover:text-white"
+        >
+            {label}
+        </a>
+    }
+}

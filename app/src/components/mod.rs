@@ -1,0 +1,5 @@
+//! Building blocks shared by pages.
+pub mod icons;
+pub mod layout;
+pub mod mobile_menu;
+pub mod theme_toggle;

@@ -1,0 +1,63 @@
+//! Keyport's user interface. Pages render on the server; only the interactive parts are
+//! `#[island]`s that hydrate in the browser (see the README's architecture section for why).
+use leptos::prelude::*;
+use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+pub mod components;
+pub mod pages;
+pub mod theme;
+
+use components::layout::Layout;
+use pages::{landing::Landing, not_found::NotFound};
+
+/// The product name, as shown in titles and headings.
+pub const PRODUCT: &str = "Keyport";
+
+/// The HTML document around every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let theme_class = theme::requested_theme().map(|t| t.class());
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" class=theme_class>
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options islands=true />
+                <MetaTags />
+            </head>
+            <body class="min-h-screen bg-white text-slate-900 antialiased dark:bg-slate-950 dark:text-slate-100">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The routed application inside the shell.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/keyport.css" />
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
+        <Title formatter=|page: String| {
+            if page.is_empty() { PRODUCT.to_owned() } else { format!("{page} · {PRODUCT}") }
+        } />
+        <Meta
+            name="description"
+            content="Keyport is a self-hosted developer portal for API keys: scoped keys, usage, rotation and a fast verification endpoint."
+        />
+        <Router>
+            <Layout>
+                <Routes fallback=|| view! { <NotFound /> }>
+                    <Route path=path!("/") view=Landing />
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}

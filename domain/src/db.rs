@@ -1,0 +1,151 @@
+//! Opening the database (SQLite file by default, PostgreSQL for larger deployments), applying
+//! migrations and checking that it answers.
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+
+use crate::DomainError;
+
+/// A pooled connection to Keyport's database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Database {
+    conn: DatabaseConnection,
+}
+
+impl Database {
+    /// Connects to `url` (`sqlite://path`, `sqlite::memory:` or `postgres://...`).
+    ///
+    /// SQLite runs in WAL mode with `synchronous=FULL`, so a committed write survives a crash or
+    /// power loss; the file is created when missing.
+    pub async fn connect(url: &str) -> Result<Self, DomainError> {
+        let backend = backend_of(url)?;
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .sqlx_logging(false)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == DatabaseBackend::Sqlite {
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                // Every connection to an in-memory database is a new, empty database: keep exactly one.
+                options.max_connections(1).min_connections(1);
+            } else {
+                options.max_connections(8);
+            }
+            options.map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5))
+            });
+        } else {
+            options.max_connections(16);
+        }
+        let conn = sea_orm::Database::connect(options).await?;
+        Ok(Self { conn })
+    }
+
+    /// Connects and brings the schema up to date.
+    pub async fn connect_and_migrate(url: &str) -> Result<Self, DomainError> {
+        let db = Self::connect(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), DomainError> {
+        Migrator::up(&self.conn, None).await?;
+        Ok(())
+    }
+
+    /// Names of the migrations applied so far, oldest first.
+    pub async fn applied_migrations(&self) -> Result<Vec<String>, DomainError> {
+        Ok(Migrator::get_applied_migrations(&self.conn)
+            .await?
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect())
+    }
+
+    /// Names of the migrations this build knows, oldest first.
+    pub fn known_migrations() -> Vec<String> {
+        Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect()
+    }
+
+    /// Checks that the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), DomainError> {
+        self.conn.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.conn.get_database_backend()
+    }
+
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    pub async fn close(self) -> Result<(), DomainError> {
+        self.conn.close().await?;
+        Ok(())
+    }
+}
+
+fn backend_of(url: &str) -> Result<DatabaseBackend, DomainError> {
+    if url.starts_with("sqlite:") {
+        Ok(DatabaseBackend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(DatabaseBackend::Postgres)
+    } else {
+        Err(DomainError::InvalidDatabaseUrl {
+            url: redact_url(url),
+            reason: "expected a sqlite:// or postgres:// URL".into(),
+        })
+    }
+}
+
+/// The URL with any password replaced, fit for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://kp:s3cret@db:5432/keyport"),
+            "postgres://kp:***@db:5432/keyport"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(redact_url("sqlite://data/keyport.db"), "sqlite://data/keyport.db");
+    }
+
+    #[test]
+    fn rejects_unknown_schemes() {
+        let err = backend_of("mysql://localhost/db").unwrap_err();
+        assert!(err.to_string().contains("expected a sqlite:// or postgres:// URL"));
+    }
+}

@@ -1,0 +1,12 @@
+//! Keyport's server-only business logic: database access, SeaORM entities and the services built
+//! on them. Knows nothing of Leptos or axum, so the portal and the public API share one
+//! implementation.
+pub mod db;
+pub mod entities;
+pub mod error;
+pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use db::Database;
+pub use error::DomainError;

@@ -1,0 +1,54 @@
+import { defineConfig } from "@playwright/test";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+// The suite starts the release binary itself, from the repository root, on its own port and a
+// throwaway data directory: exactly what `target/release/keyport serve` does for a user.
+const port = Number(process.env.KEYPORT_E2E_PORT ?? 3197);
+const baseURL = `http://127.0.0.1:${port}`;
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "keyport-e2e-"));
+const repoRoot = path.resolve(__dirname, "..");
+const binary = process.env.KEYPORT_BIN ?? path.join(repoRoot, "target/release/keyport");
+const chromium = process.env.KEYPORT_CHROMIUM ?? "/usr/bin/chromium";
+
+export default defineConfig({
+  testDir: "./tests",
+  outputDir: "./test-results",
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  forbidOnly: true,
+  reporter: [["list"]],
+  use: {
+    baseURL,
+    trace: "retain-on-failure",
+    screenshot: "only-on-failure",
+    launchOptions: {
+      executablePath: chromium,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    },
+  },
+  projects: [{ name: "chromium", use: { browserName: "chromium" } }],
+  webServer: {
+    command: `${binary} serve --addr 127.0.0.1:${port} --data-dir ${dataDir}`,
+    cwd: repoRoot,
+    url: `${baseURL}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { KEYPORT_LOG: "warn" },
+  },
+});

@@ -1,0 +1,14 @@
+//! Keyport's database schema. Each migration names its own tables and columns (no import from
+//! `domain`), so an old migration keeps meaning what it meant when it shipped.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_settings;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_settings::Migration)]
+    }
+}

@@ -1,0 +1,87 @@
+//! Keyport's configuration: one typed struct, filled from command-line flags, then `KEYPORT_*`
+//! environment variables, then defaults.
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use clap::Args;
+
+/// Settings of a running Keyport server.
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "KEYPORT_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Directory for Keyport's data: the SQLite database and generated secrets.
+    #[arg(long, env = "KEYPORT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL; defaults to the SQLite file `<data-dir>/keyport.db`.
+    /// A `postgres://` URL runs the same schema on PostgreSQL.
+    #[arg(long, env = "KEYPORT_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Directory holding the built CSS and WASM (`pkg/`), as produced by `cargo leptos build`.
+    /// Relative paths are resolved from the working directory, normally the repository root.
+    #[arg(long, env = "KEYPORT_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: defaults everywhere but the data directory.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            database_url: None,
+            site_root: PathBuf::from("target/site"),
+        }
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+            _ => sqlite_url(&self.data_dir.join("keyport.db")),
+        }
+    }
+
+    /// Whether the database is the SQLite file inside the data directory.
+    pub fn uses_embedded_sqlite(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_defaults_to_sqlite_in_the_data_dir() {
+        let config = Config::for_data_dir("/tmp/kp");
+        assert_eq!(config.database_url(), "sqlite:///tmp/kp/keyport.db");
+        assert!(config.uses_embedded_sqlite());
+    }
+
+    #[test]
+    fn an_explicit_database_url_wins() {
+        let config = Config {
+            database_url: Some("postgres://postgres@127.0.0.1/keyport".into()),
+            ..Config::for_data_dir("data")
+        };
+        assert_eq!(config.database_url(), "postgres://postgres@127.0.0.1/keyport");
+        assert!(!config.uses_embedded_sqlite());
+    }
+
+    #[test]
+    fn a_blank_database_url_means_the_default() {
+        let config = Config { database_url: Some("  ".into()), ..Config::for_data_dir("data") };
+        assert_eq!(config.database_url(), "sqlite://data/keyport.db");
+    }
+}

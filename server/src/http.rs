@@ -1,0 +1,158 @@
+//! The HTTP application: Leptos pages, static assets, JSON endpoints and the middleware around
+//! them; and [`Server`], which binds a port and serves it.
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    Router,
+    body::Body,
+    extract::MatchedPath,
+    http::{HeaderName, HeaderValue, Request, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use domain::Database;
+use leptos::config::{Env, LeptosOptions};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::net::TcpListener;
+use tower_http::{
+    catch_panic::CatchPanicLayer, compression::CompressionLayer, limit::RequestBodyLimitLayer,
+    set_header::SetResponseHeaderLayer, timeout::TimeoutLayer, trace::TraceLayer,
+};
+
+use crate::{AppState, Config, routes::health};
+
+/// Largest request body accepted anywhere; endpoints may set tighter limits.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A request taking longer than this is cut off with 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The Leptos options for this configuration. cargo-leptos names the bundle after the
+/// workspace's `[[workspace.metadata.leptos]] name`, so the files are `pkg/keyport.{js,wasm,css}`.
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    let env = match std::env::var("LEPTOS_ENV").as_deref() {
+        Ok("DEV") | Ok("dev") | Ok("development") => Env::DEV,
+        _ => Env::PROD,
+    };
+    // cargo-leptos runs the binary with LEPTOS_SITE_ROOT; honour it when KEYPORT_SITE_ROOT is unset.
+    let site_root = match std::env::var("LEPTOS_SITE_ROOT") {
+        Ok(root) if std::env::var_os("KEYPORT_SITE_ROOT").is_none() => root,
+        _ => config.site_root.display().to_string(),
+    };
+    LeptosOptions::builder()
+        .output_name("keyport")
+        .site_root(site_root)
+        .site_pkg_dir("pkg")
+        .site_addr(config.addr)
+        .env(env)
+        .build()
+}
+
+/// The whole application as an axum router.
+pub fn build_router(state: AppState) -> Router {
+    let routes = generate_route_list(app::App);
+    let shell_options = state.leptos.clone();
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(CompressionLayer::new())
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_else(|| request.uri().path().to_owned());
+                tracing::info_span!("request", method = %request.method(), route)
+            }),
+        )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"error":{"code":"internal","message":"Something went wrong on our side; it has been logged."}}"#,
+    )
+        .into_response()
+}
+
+/// A bound, not yet serving, Keyport server.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    pub state: AppState,
+}
+
+impl Server {
+    /// Opens (and migrates) the database and binds the listening socket. Port 0 picks a free port.
+    pub async fn bind(config: &Config) -> anyhow::Result<Server> {
+        let db = open_database(config).await?;
+        let leptos = leptos_options(config);
+        warn_if_assets_missing(&leptos);
+        let state = AppState { db, leptos };
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.addr))?;
+        let router = build_router(state.clone());
+        Ok(Server { listener, router, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the HTTP server failed")
+    }
+}
+
+/// Opens the configured database (creating the data directory for the embedded SQLite file)
+/// and applies pending migrations.
+pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
+    if config.uses_embedded_sqlite() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create the data directory {}", config.data_dir.display())
+        })?;
+    }
+    let url = config.database_url();
+    Database::connect_and_migrate(&url)
+        .await
+        .with_context(|| format!("cannot open the database {}", domain::db::redact_url(&url)))
+}
+
+fn warn_if_assets_missing(options: &LeptosOptions) {
+    let js = std::path::Path::new(&*options.site_root).join("pkg/keyport.js");
+    if !js.exists() {
+        tracing::warn!(
+            site_root = %options.site_root,
+            "the CSS/WASM bundle is missing ({} not found): pages will render unstyled. \
+             Build it with `./dev.sh build` (or `cargo leptos build --release`) and start keyport \
+             from the repository root, or point KEYPORT_SITE_ROOT at the built site",
+            js.display()
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The Keyport server: configuration, telemetry, the HTTP application (Leptos SSR pages plus the
+//! JSON endpoints) and the command line. `main.rs` only calls [`cli::main`].
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use http::{Server, build_router};
+pub use state::AppState;

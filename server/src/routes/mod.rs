@@ -1,0 +1,2 @@
+//! JSON endpoints outside the Leptos pages.
+pub mod health;

@@ -1,0 +1,60 @@
+//! Spawning the real app on port 0 with its own database, and a cookie-keeping client.
+use domain::testing::TestDb;
+use server::{AppState, Config, Server};
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    // Keeps the data directory alive as long as the app.
+    _data_dir: tempfile::TempDir,
+    postgres: Option<TestDb>,
+}
+
+impl TestApp {
+    /// The app on a fresh SQLite file in a temporary data directory.
+    pub async fn spawn() -> TestApp {
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = Config::for_data_dir(data_dir.path());
+        Self::spawn_with(config, data_dir, None).await
+    }
+
+    /// The app on a fresh PostgreSQL database; panics when `KEYPORT_TEST_POSTGRES_URL` is unset
+    /// (the test command only runs `postgres` tests when it is set).
+    pub async fn spawn_postgres() -> TestApp {
+        let pg = TestDb::postgres_empty()
+            .await
+            .expect("KEYPORT_TEST_POSTGRES_URL must be set for PostgreSQL tests");
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = Config { database_url: Some(pg.url.clone()), ..Config::for_data_dir(data_dir.path()) };
+        Self::spawn_with(config, data_dir, Some(pg)).await
+    }
+
+    async fn spawn_with(config: Config, data_dir: tempfile::TempDir, postgres: Option<TestDb>) -> TestApp {
+        let server = Server::bind(&config).await.expect("the app starts");
+        let address = format!("http://{}", server.local_addr());
+        let state = server.state.clone();
+        tokio::spawn(server.run(std::future::pending()));
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestApp { address, client, state, _data_dir: data_dir, postgres }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    pub async fn cleanup(self) {
+        if let Some(pg) = self.postgres {
+            self.state.db.conn().close_by_ref().await.ok();
+            pg.cleanup().await;
+        }
+    }
+}

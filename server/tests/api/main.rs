@@ -1,0 +1,4 @@
+//! HTTP tests against the real application, served on a free port with a real database.
+mod health;
+mod helpers;
+mod pages;
