@@ -66,7 +66,9 @@ pub fn requested_theme() -> Option<Theme> {
 /// The theme in effect in the browser: the class on `<html>`, else the OS preference.
 #[cfg(feature = "hydrate")]
 pub fn current() -> Theme {
-    let Some(window) = web_sys::window() else { return Theme::Light };
+    let Some(window) = web_sys::window() else {
+        return Theme::Light;
+    };
     let root = window.document().and_then(|d| d.document_element());
     if let Some(root) = root {
         let classes = root.class_list();
@@ -82,14 +84,20 @@ pub fn current() -> Theme {
         .ok()
         .flatten()
         .is_some_and(|m| m.matches());
-    if prefers_dark { Theme::Dark } else { Theme::Light }
+    if prefers_dark {
+        Theme::Dark
+    } else {
+        Theme::Light
+    }
 }
 
 /// Applies `theme` to the page and remembers it for a year.
 #[cfg(feature = "hydrate")]
 pub fn apply(theme: Theme) {
     use wasm_bindgen::JsCast;
-    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
     if let Some(root) = document.document_element() {
         let classes = root.class_list();
         let _ = classes.remove_2("light", "dark");
@@ -109,8 +117,14 @@ mod tests {
 
     #[test]
     fn reads_the_theme_cookie_among_others() {
-        assert_eq!(from_cookie_header("a=1; keyport_theme=dark; b=2"), Some(Theme::Dark));
-        assert_eq!(from_cookie_header("keyport_theme=light"), Some(Theme::Light));
+        assert_eq!(
+            from_cookie_header("a=1; keyport_theme=dark; b=2"),
+            Some(Theme::Dark)
+        );
+        assert_eq!(
+            from_cookie_header("keyport_theme=light"),
+            Some(Theme::Light)
+        );
         assert_eq!(from_cookie_header("keyport_theme=purple"), None);
         assert_eq!(from_cookie_header("other=dark"), None);
         assert_eq!(from_cookie_header(""), None);

@@ -140,12 +140,18 @@ mod tests {
             redact_url("postgres://postgres@127.0.0.1/x"),
             "postgres://postgres@127.0.0.1/x"
         );
-        assert_eq!(redact_url("sqlite://data/keyport.db"), "sqlite://data/keyport.db");
+        assert_eq!(
+            redact_url("sqlite://data/keyport.db"),
+            "sqlite://data/keyport.db"
+        );
     }
 
     #[test]
     fn rejects_unknown_schemes() {
         let err = backend_of("mysql://localhost/db").unwrap_err();
-        assert!(err.to_string().contains("expected a sqlite:// or postgres:// URL"));
+        assert!(
+            err.to_string()
+                .contains("expected a sqlite:// or postgres:// URL")
+        );
     }
 }

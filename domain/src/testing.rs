@@ -22,7 +22,11 @@ impl TestDb {
         let db = Database::connect_and_migrate(&url)
             .await
             .expect("in-memory SQLite opens and migrates");
-        TestDb { db, url, drop_on_cleanup: None }
+        TestDb {
+            db,
+            url,
+            drop_on_cleanup: None,
+        }
     }
 
     /// A fresh, empty (not yet migrated) PostgreSQL database, or `None` when
@@ -40,14 +44,23 @@ impl TestDb {
             .expect("create a fresh test database");
         admin.close().await.ok();
         let url = with_database(&admin_url, &name);
-        let db = Database::connect(&url).await.expect("connect to the fresh test database");
-        Some(TestDb { db, url, drop_on_cleanup: Some((admin_url, name)) })
+        let db = Database::connect(&url)
+            .await
+            .expect("connect to the fresh test database");
+        Some(TestDb {
+            db,
+            url,
+            drop_on_cleanup: Some((admin_url, name)),
+        })
     }
 
     /// A fresh, migrated PostgreSQL database, or `None` when `KEYPORT_TEST_POSTGRES_URL` is unset.
     pub async fn postgres() -> Option<TestDb> {
         let test = Self::postgres_empty().await?;
-        test.db.migrate().await.expect("migrations apply on PostgreSQL");
+        test.db
+            .migrate()
+            .await
+            .expect("migrations apply on PostgreSQL");
         Some(test)
     }
 
@@ -55,7 +68,9 @@ impl TestDb {
     pub async fn cleanup(self) {
         self.db.close().await.ok();
         if let Some((admin_url, name)) = self.drop_on_cleanup {
-            let admin = Database::connect(&admin_url).await.expect("reconnect to drop the test database");
+            let admin = Database::connect(&admin_url)
+                .await
+                .expect("reconnect to drop the test database");
             admin
                 .conn()
                 .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))

@@ -34,7 +34,7 @@ test("landing page renders styled, hydrates, and the theme toggle works", async 
   await expect(toggle).toHaveAttribute("data-hydrated", "true");
   expect(assets["/pkg/keyport.css"]).toBe(200);
   expect(assets["/pkg/keyport.js"]).toBe(200);
-  expect(assets["/pkg/keyport_bg.wasm"]).toBe(200);
+  expect(assets["/pkg/keyport.wasm"]).toBe(200);
 
   // ... and toggling changes the theme, which a reload keeps (cookie, rendered by the server).
   const html = page.locator("html");

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use crate::{Config, Server, telemetry};
 
 #[derive(Parser, Debug)]
-#[command(name = "keyport", version, about = "Keyport: a self-hosted developer portal for API keys")]
+#[command(
+    name = "keyport",
+    version,
+    about = "Keyport: a self-hosted developer portal for API keys"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -23,7 +27,10 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

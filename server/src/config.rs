@@ -75,13 +75,19 @@ mod tests {
             database_url: Some("postgres://postgres@127.0.0.1/keyport".into()),
             ..Config::for_data_dir("data")
         };
-        assert_eq!(config.database_url(), "postgres://postgres@127.0.0.1/keyport");
+        assert_eq!(
+            config.database_url(),
+            "postgres://postgres@127.0.0.1/keyport"
+        );
         assert!(!config.uses_embedded_sqlite());
     }
 
     #[test]
     fn a_blank_database_url_means_the_default() {
-        let config = Config { database_url: Some("  ".into()), ..Config::for_data_dir("data") };
+        let config = Config {
+            database_url: Some("  ".into()),
+            ..Config::for_data_dir("data")
+        };
         assert_eq!(config.database_url(), "sqlite://data/keyport.db");
     }
 }

@@ -66,7 +66,7 @@ pub fn Landing() -> impl IntoView {
                         "Verify a key from your API"
                     </figcaption>
                     <pre class="overflow-x-auto p-4 text-sm leading-relaxed text-slate-100"><code>
-"$ curl -s https://keyport.example.com/v1/keys/verify \\
+    "$ curl -s https://keyport.example.com/v1/keys/verify \\
     -d '{\"key\": \"kp_AbC123…\", \"scopes\": [\"orders:read\"]}'
 {
   \"valid\": true,

@@ -26,11 +26,18 @@ impl TestApp {
             .await
             .expect("KEYPORT_TEST_POSTGRES_URL must be set for PostgreSQL tests");
         let data_dir = tempfile::tempdir().unwrap();
-        let config = Config { database_url: Some(pg.url.clone()), ..Config::for_data_dir(data_dir.path()) };
+        let config = Config {
+            database_url: Some(pg.url.clone()),
+            ..Config::for_data_dir(data_dir.path())
+        };
         Self::spawn_with(config, data_dir, Some(pg)).await
     }
 
-    async fn spawn_with(config: Config, data_dir: tempfile::TempDir, postgres: Option<TestDb>) -> TestApp {
+    async fn spawn_with(
+        config: Config,
+        data_dir: tempfile::TempDir,
+        postgres: Option<TestDb>,
+    ) -> TestApp {
         let server = Server::bind(&config).await.expect("the app starts");
         let address = format!("http://{}", server.local_addr());
         let state = server.state.clone();
@@ -40,7 +47,13 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        TestApp { address, client, state, _data_dir: data_dir, postgres }
+        TestApp {
+            address,
+            client,
+            state,
+            _data_dir: data_dir,
+            postgres,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -48,7 +61,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request sent")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn cleanup(self) {

@@ -6,13 +6,24 @@ async fn landing_page_is_server_rendered_with_the_product_name() {
     let app = TestApp::spawn().await;
     let response = app.get("/").await;
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let html = response.text().await.unwrap();
-    assert!(html.contains("<title>Keyport</title>"), "title missing: {html}");
+    assert!(
+        html.contains("<title>Keyport</title>"),
+        "title missing: {html}"
+    );
     assert!(html.contains("API keys your developers manage themselves"));
     // The stylesheet and the hydration script point at the built bundle.
-    assert!(html.contains(r#"href="/pkg/keyport.css""#), "stylesheet link missing");
+    assert!(
+        html.contains(r#"href="/pkg/keyport.css""#),
+        "stylesheet link missing"
+    );
     assert!(html.contains("/pkg/keyport"), "hydration script missing");
     // Only the interactive parts are islands.
     assert!(html.contains("<leptos-island"), "no island rendered");
@@ -31,7 +42,11 @@ async fn theme_cookie_is_rendered_on_the_html_element() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains(r#"<html lang="en" class="dark""#), "{}", &html[..200.min(html.len())]);
+    assert!(
+        html.contains(r#"<html lang="en" class="dark""#),
+        "{}",
+        &html[..200.min(html.len())]
+    );
 }
 
 #[tokio::test]
