@@ -1,9 +1,13 @@
 //! Keyport's server-only business logic: database access, SeaORM entities and the services built
 //! on them. Knows nothing of Leptos or axum, so the portal and the public API share one
 //! implementation.
+pub mod accounts;
+pub mod audit;
 pub mod db;
 pub mod entities;
 pub mod error;
+pub mod id;
+pub mod secret_key;
 pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,0 +1,680 @@
+//! Accounts: sign-up, sign-in with password then a second factor (TOTP or a recovery code),
+//! TOTP enrolment, and the admin operations on users. Every outcome that matters is audited.
+pub mod email;
+pub mod password;
+pub mod recovery;
+pub mod throttle;
+pub mod totp;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, TransactionTrait,
+    sea_query::Expr,
+};
+use serde_json::json;
+
+pub use email::{Email, EmailError};
+pub use password::{Password, PasswordError};
+pub use throttle::Throttled;
+
+use crate::{
+    Database, DomainError,
+    audit::{self, RequestContext},
+    entities::{recovery_code, user},
+    id,
+    secret_key::SecretKey,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Developer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Developer => "developer",
+            Role::Admin => "admin",
+        }
+    }
+    fn from_db(s: &str) -> Role {
+        if s == "admin" {
+            Role::Admin
+        } else {
+            Role::Developer
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Disabled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Disabled => "disabled",
+        }
+    }
+    fn from_db(s: &str) -> Status {
+        if s == "disabled" {
+            Status::Disabled
+        } else {
+            Status::Active
+        }
+    }
+}
+
+/// A user as the rest of Keyport sees one: no password hash, no TOTP seed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub status: Status,
+    pub totp_enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+}
+
+impl From<&user::Model> for User {
+    fn from(row: &user::Model) -> User {
+        User {
+            id: row.id.clone(),
+            email: row.email.clone(),
+            role: Role::from_db(&row.role),
+            status: Status::from_db(&row.status),
+            totp_enabled: row.totp_enabled_at.is_some(),
+            created_at: row.created_at,
+            last_sign_in_at: row.last_sign_in_at,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    #[error(transparent)]
+    Email(#[from] EmailError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error("An account with this email cannot be created. If it is yours, sign in instead.")]
+    EmailUnavailable,
+    #[error(transparent)]
+    Internal(#[from] DomainError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Deliberately the same for an unknown email and a wrong password.
+    #[error("Incorrect email or password.")]
+    InvalidCredentials,
+    #[error("That code is not valid. Check your authenticator app and try again.")]
+    InvalidCode,
+    #[error("Too many attempts, try again in {} minutes.", .0.minutes())]
+    Throttled(Throttled),
+    #[error("This account is disabled. Contact your administrator.")]
+    Disabled,
+    #[error("Set up two-factor authentication first.")]
+    NotEnrolled,
+    #[error(transparent)]
+    Internal(#[from] DomainError),
+}
+
+impl From<sea_orm::DbErr> for SignInError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        SignInError::Internal(e.into())
+    }
+}
+impl From<sea_orm::DbErr> for SignUpError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        SignUpError::Internal(e.into())
+    }
+}
+
+/// What the user must do after a correct password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecondStep {
+    /// Enter a TOTP or recovery code.
+    Code,
+    /// Enrol an authenticator first (new account, or 2FA reset by an admin).
+    Enrol,
+}
+
+/// A TOTP enrolment in progress: what the page shows.
+#[derive(Clone)]
+pub struct Enrolment {
+    pub setup_key: String,
+    pub otpauth_uri: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment(<redacted>)")
+    }
+}
+
+/// The accounts service.
+#[derive(Clone, Debug)]
+pub struct Accounts {
+    db: Database,
+    key: SecretKey,
+}
+
+fn unix(now: DateTime<Utc>) -> u64 {
+    Ord::max(now.timestamp(), 0) as u64
+}
+
+impl Accounts {
+    pub fn new(db: Database, key: SecretKey) -> Accounts {
+        Accounts { db, key }
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Creates a developer account (self-service sign-up).
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<User, SignUpError> {
+        let user = self.create(email, password, Role::Developer).await?;
+        audit::record(
+            &self.db,
+            ctx,
+            Some(&user.id),
+            "account.sign_up",
+            Some(&user.id),
+            json!({}),
+        )
+        .await?;
+        Ok(user)
+    }
+
+    /// Creates an admin account (`keyport admin create`).
+    pub async fn create_admin(&self, email: &str, password: &str) -> Result<User, SignUpError> {
+        let user = self.create(email, password, Role::Admin).await?;
+        audit::record(
+            &self.db,
+            &RequestContext::default(),
+            None,
+            "admin.create",
+            Some(&user.id),
+            json!({ "via": "cli" }),
+        )
+        .await?;
+        Ok(user)
+    }
+
+    async fn create(&self, email: &str, password: &str, role: Role) -> Result<User, SignUpError> {
+        let email = Email::parse(email)?;
+        let password = Password::parse(password, email.as_str())?;
+        let hash = password::hash(&password).await?;
+        let row = user::ActiveModel {
+            id: Set(id::new_id(id::USER)),
+            email: Set(email.as_str().to_owned()),
+            password_hash: Set(hash),
+            role: Set(role.as_str().to_owned()),
+            status: Set(Status::Active.as_str().to_owned()),
+            totp_secret: Set(None),
+            totp_enabled_at: Set(None),
+            totp_last_step: Set(None),
+            created_at: Set(Utc::now()),
+            last_sign_in_at: Set(None),
+        };
+        match user::Entity::insert(row.clone())
+            .exec_without_returning(self.db.conn())
+            .await
+        {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
+                return Err(SignUpError::EmailUnavailable);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let id = row.id.unwrap();
+        let stored = user::Entity::find_by_id(id).one(self.db.conn()).await?;
+        stored
+            .as_ref()
+            .map(User::from)
+            .ok_or_else(|| DomainError::Internal("new user vanished".into()).into())
+    }
+
+    pub async fn find(&self, user_id: &str) -> Result<Option<User>, DomainError> {
+        Ok(user::Entity::find_by_id(user_id.to_owned())
+            .one(self.db.conn())
+            .await?
+            .as_ref()
+            .map(User::from))
+    }
+
+    pub async fn find_by_email(&self, email: &str) -> Result<Option<User>, DomainError> {
+        let Ok(email) = Email::parse(email) else {
+            return Ok(None);
+        };
+        Ok(user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(self.db.conn())
+            .await?
+            .as_ref()
+            .map(User::from))
+    }
+
+    /// First step of sign-in. Unknown emails and wrong passwords give the same error after the
+    /// same amount of work; failures are throttled per account and per client address.
+    pub async fn sign_in_password(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(User, SecondStep), SignInError> {
+        let row = match Email::parse(email) {
+            Ok(email) => {
+                user::Entity::find()
+                    .filter(user::Column::Email.eq(email.as_str()))
+                    .one(self.db.conn())
+                    .await?
+            }
+            Err(_) => None,
+        };
+        let ip_key = ctx.ip.as_deref().map(throttle::ip_key);
+        let mut keys: Vec<String> = ip_key.iter().cloned().collect();
+        if let Some(row) = &row {
+            keys.push(throttle::password_key(&row.id));
+        }
+        if let Err(throttled) = throttle::check(&self.db, &keys, now).await? {
+            audit::record(
+                &self.db,
+                ctx,
+                row.as_ref().map(|r| r.id.as_str()),
+                "sign_in.throttled",
+                None,
+                json!({ "step": "password" }),
+            )
+            .await?;
+            return Err(SignInError::Throttled(throttled));
+        }
+        let matches =
+            password::verify(password, row.as_ref().map(|r| r.password_hash.as_str())).await?;
+        let Some(row) = row.filter(|_| matches) else {
+            if let Some(key) = &ip_key {
+                throttle::record_failure(&self.db, key, &throttle::CLIENT_IP, now).await?;
+            }
+            if let Some(id) = keys.iter().find_map(|k| k.strip_prefix("pw:")) {
+                throttle::record_failure(
+                    &self.db,
+                    &throttle::password_key(id),
+                    &throttle::ACCOUNT,
+                    now,
+                )
+                .await?;
+            }
+            let actor = keys.iter().find_map(|k| k.strip_prefix("pw:"));
+            audit::record(
+                &self.db,
+                ctx,
+                actor,
+                "sign_in.failure",
+                actor,
+                json!({ "step": "password" }),
+            )
+            .await?;
+            return Err(SignInError::InvalidCredentials);
+        };
+        let user = User::from(&row);
+        if user.status == Status::Disabled {
+            audit::record(
+                &self.db,
+                ctx,
+                Some(&user.id),
+                "sign_in.failure",
+                Some(&user.id),
+                json!({ "step": "password", "reason": "disabled" }),
+            )
+            .await?;
+            return Err(SignInError::Disabled);
+        }
+        throttle::clear(&self.db, &[throttle::password_key(&user.id)]).await?;
+        let next = if user.totp_enabled {
+            SecondStep::Code
+        } else {
+            SecondStep::Enrol
+        };
+        Ok((user, next))
+    }
+
+    /// Second step of sign-in: a TOTP code (each step accepted once) or an unused recovery code.
+    pub async fn sign_in_code(
+        &self,
+        user_id: &str,
+        code: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<User, SignInError> {
+        let row = user::Entity::find_by_id(user_id.to_owned())
+            .one(self.db.conn())
+            .await?
+            .ok_or(SignInError::InvalidCredentials)?;
+        if Status::from_db(&row.status) == Status::Disabled {
+            return Err(SignInError::Disabled);
+        }
+        if row.totp_enabled_at.is_none() {
+            return Err(SignInError::NotEnrolled);
+        }
+        let mut keys = vec![throttle::totp_key(user_id)];
+        keys.extend(ctx.ip.as_deref().map(throttle::ip_key));
+        if let Err(throttled) = throttle::check(&self.db, &keys, now).await? {
+            audit::record(
+                &self.db,
+                ctx,
+                Some(user_id),
+                "sign_in.throttled",
+                Some(user_id),
+                json!({ "step": "code" }),
+            )
+            .await?;
+            return Err(SignInError::Throttled(throttled));
+        }
+        let method = if recovery::looks_like_recovery_code(code) {
+            self.use_recovery_code(user_id, code, now)
+                .await?
+                .then_some("recovery_code")
+        } else {
+            self.accept_totp(&row, code, now).await?.then_some("totp")
+        };
+        let Some(method) = method else {
+            throttle::record_failure(
+                &self.db,
+                &throttle::totp_key(user_id),
+                &throttle::ACCOUNT,
+                now,
+            )
+            .await?;
+            if let Some(ip) = &ctx.ip {
+                throttle::record_failure(
+                    &self.db,
+                    &throttle::ip_key(ip),
+                    &throttle::CLIENT_IP,
+                    now,
+                )
+                .await?;
+            }
+            audit::record(
+                &self.db,
+                ctx,
+                Some(user_id),
+                "sign_in.failure",
+                Some(user_id),
+                json!({ "step": "code" }),
+            )
+            .await?;
+            return Err(SignInError::InvalidCode);
+        };
+        throttle::clear(
+            &self.db,
+            &[throttle::totp_key(user_id), throttle::password_key(user_id)],
+        )
+        .await?;
+        user::Entity::update_many()
+            .col_expr(user::Column::LastSignInAt, Expr::value(now))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(self.db.conn())
+            .await?;
+        audit::record(
+            &self.db,
+            ctx,
+            Some(user_id),
+            "sign_in.success",
+            Some(user_id),
+            json!({ "method": method }),
+        )
+        .await?;
+        self.find(user_id)
+            .await?
+            .ok_or(SignInError::InvalidCredentials)
+    }
+
+    /// Checks a TOTP code for this user and, if it matches a step later than the last accepted
+    /// one, records that step. The conditional update makes a replay fail even under races.
+    async fn accept_totp(
+        &self,
+        row: &user::Model,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let Some(sealed) = &row.totp_secret else {
+            return Ok(false);
+        };
+        let seed = totp::Seed::from_bytes(self.key.decrypt(sealed)?);
+        let Some(step) = seed.matching_step(code, unix(now)) else {
+            return Ok(false);
+        };
+        let step = step as i64;
+        let result = user::Entity::update_many()
+            .col_expr(user::Column::TotpLastStep, Expr::value(step))
+            .filter(user::Column::Id.eq(row.id.as_str()))
+            .filter(
+                user::Column::TotpLastStep
+                    .is_null()
+                    .or(user::Column::TotpLastStep.lt(step)),
+            )
+            .exec(self.db.conn())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let result = recovery_code::Entity::update_many()
+            .col_expr(recovery_code::Column::UsedAt, Expr::value(now))
+            .filter(recovery_code::Column::UserId.eq(user_id))
+            .filter(recovery_code::Column::CodeHash.eq(recovery::digest(code)))
+            .filter(recovery_code::Column::UsedAt.is_null())
+            .exec(self.db.conn())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Starts (or restarts) TOTP enrolment: a new seed, stored encrypted, not active until a code
+    /// from it is confirmed. Refused once 2FA is on (reset it first).
+    pub async fn begin_enrolment(&self, user_id: &str) -> Result<Enrolment, SignInError> {
+        let row = user::Entity::find_by_id(user_id.to_owned())
+            .one(self.db.conn())
+            .await?
+            .ok_or(SignInError::InvalidCredentials)?;
+        if row.totp_enabled_at.is_some() {
+            return Err(SignInError::Internal(DomainError::Internal(
+                "2FA is already enabled".into(),
+            )));
+        }
+        let seed = totp::Seed::generate();
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::TotpSecret,
+                Expr::value(self.key.encrypt(seed.as_bytes())),
+            )
+            .col_expr(user::Column::TotpLastStep, Expr::value(Option::<i64>::None))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(self.db.conn())
+            .await?;
+        Ok(Enrolment {
+            setup_key: seed.base32(),
+            otpauth_uri: seed.otpauth_uri(&row.email),
+        })
+    }
+
+    /// Finishes enrolment with a code from the new seed; turns 2FA on and returns ten new
+    /// recovery codes (shown once; only their hashes are kept).
+    pub async fn confirm_enrolment(
+        &self,
+        user_id: &str,
+        code: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, SignInError> {
+        let row = user::Entity::find_by_id(user_id.to_owned())
+            .one(self.db.conn())
+            .await?
+            .ok_or(SignInError::InvalidCredentials)?;
+        if row.totp_enabled_at.is_some() || row.totp_secret.is_none() {
+            return Err(SignInError::NotEnrolled);
+        }
+        let keys = [throttle::totp_key(user_id)];
+        if let Err(throttled) = throttle::check(&self.db, &keys, now).await? {
+            return Err(SignInError::Throttled(throttled));
+        }
+        if !self.accept_totp(&row, code, now).await? {
+            throttle::record_failure(&self.db, &keys[0], &throttle::ACCOUNT, now).await?;
+            audit::record(
+                &self.db,
+                ctx,
+                Some(user_id),
+                "2fa.enrol_failure",
+                Some(user_id),
+                json!({}),
+            )
+            .await?;
+            return Err(SignInError::InvalidCode);
+        }
+        throttle::clear(&self.db, &keys).await?;
+        let codes = recovery::generate();
+        let txn = self.db.conn().begin().await?;
+        user::Entity::update_many()
+            .col_expr(user::Column::TotpEnabledAt, Expr::value(now))
+            .col_expr(user::Column::LastSignInAt, Expr::value(now))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        replace_recovery_codes(&txn, user_id, &codes, now).await?;
+        txn.commit().await?;
+        audit::record(
+            &self.db,
+            ctx,
+            Some(user_id),
+            "2fa.enrol",
+            Some(user_id),
+            json!({}),
+        )
+        .await?;
+        Ok(codes)
+    }
+
+    /// Recovery codes not used yet.
+    pub async fn unused_recovery_codes(&self, user_id: &str) -> Result<u64, DomainError> {
+        use sea_orm::PaginatorTrait;
+        Ok(recovery_code::Entity::find()
+            .filter(recovery_code::Column::UserId.eq(user_id))
+            .filter(recovery_code::Column::UsedAt.is_null())
+            .count(self.db.conn())
+            .await?)
+    }
+
+    /// Disables or re-enables a user (admin action).
+    pub async fn set_status(
+        &self,
+        admin_id: &str,
+        user_id: &str,
+        status: Status,
+        ctx: &RequestContext,
+    ) -> Result<(), DomainError> {
+        user::Entity::update_many()
+            .col_expr(user::Column::Status, Expr::value(status.as_str()))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(self.db.conn())
+            .await?;
+        let action = if status == Status::Disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        audit::record(
+            &self.db,
+            ctx,
+            Some(admin_id),
+            action,
+            Some(user_id),
+            json!({}),
+        )
+        .await
+    }
+
+    /// Turns 2FA off for a user who lost their phone; they enrol again at next sign-in.
+    pub async fn reset_totp(
+        &self,
+        admin_id: &str,
+        user_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), DomainError> {
+        let txn = self.db.conn().begin().await?;
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::TotpSecret,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                user::Column::TotpEnabledAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(user::Column::TotpLastStep, Expr::value(Option::<i64>::None))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        recovery_code::Entity::delete_many()
+            .filter(recovery_code::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        throttle::clear(
+            &self.db,
+            &[throttle::totp_key(user_id), throttle::password_key(user_id)],
+        )
+        .await?;
+        audit::record(
+            &self.db,
+            ctx,
+            Some(admin_id),
+            "2fa.reset",
+            Some(user_id),
+            json!({}),
+        )
+        .await
+    }
+}
+
+async fn replace_recovery_codes(
+    txn: &sea_orm::DatabaseTransaction,
+    user_id: &str,
+    codes: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    recovery_code::Entity::delete_many()
+        .filter(recovery_code::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?;
+    recovery_code::Entity::insert_many(codes.iter().map(|code| recovery_code::ActiveModel {
+        user_id: Set(user_id.to_owned()),
+        code_hash: Set(recovery::digest(code)),
+        used_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }))
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,384 @@
+//! The accounts service against a real database: sign-up, enrolment, sign-in with TOTP and
+//! recovery codes, replay, enumeration, throttling, lockout and admin actions. Each scenario runs
+//! on SQLite and, when configured, on PostgreSQL.
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use domain::{
+    Database,
+    accounts::{
+        Accounts, PasswordError, SecondStep, SignInError, SignUpError, Status, throttle, totp::Seed,
+    },
+    audit::{self, RequestContext},
+    secret_key::SecretKey,
+    testing::TestDb,
+};
+
+const PASSWORD: &str = "glacier lantern pepper";
+
+fn ctx() -> RequestContext {
+    RequestContext {
+        ip: Some("203.0.113.7".into()),
+        user_agent: Some("tests".into()),
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+}
+
+/// Signs up and enrols; returns the service, user id and seed (the test's authenticator app).
+async fn enrolled(db: &Database, email: &str) -> (Accounts, String, Seed, Vec<String>) {
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    let user = accounts.sign_up(email, PASSWORD, &ctx()).await.unwrap();
+    let (_, next) = accounts
+        .sign_in_password(email, PASSWORD, &ctx(), t0())
+        .await
+        .unwrap();
+    assert_eq!(next, SecondStep::Enrol);
+    let enrolment = accounts.begin_enrolment(&user.id).await.unwrap();
+    let seed = Seed::from_base32(&enrolment.setup_key).unwrap();
+    assert!(enrolment.otpauth_uri.contains("issuer=Keyport"));
+    let codes = accounts
+        .confirm_enrolment(
+            &user.id,
+            &seed.code_at(t0().timestamp() as u64),
+            &ctx(),
+            t0(),
+        )
+        .await
+        .unwrap();
+    (accounts, user.id, seed, codes)
+}
+
+async fn full_flow_with_replay_protection(db: Database) {
+    let (accounts, id, seed, codes) = enrolled(&db, "ada@example.com").await;
+    assert_eq!(codes.len(), 10);
+    assert_eq!(accounts.unused_recovery_codes(&id).await.unwrap(), 10);
+    let user = accounts.find(&id).await.unwrap().unwrap();
+    assert!(user.totp_enabled);
+
+    // Next sign-in, one step later: password, then a fresh code.
+    let later = t0() + Duration::seconds(30);
+    let (_, next) = accounts
+        .sign_in_password("ADA@example.com ", PASSWORD, &ctx(), later)
+        .await
+        .unwrap();
+    assert_eq!(next, SecondStep::Code);
+    let code = seed.code_at(later.timestamp() as u64);
+    let signed_in = accounts
+        .sign_in_code(&id, &code, &ctx(), later)
+        .await
+        .unwrap();
+    assert_eq!(signed_in.last_sign_in_at, Some(later));
+
+    // The same code again, still inside its window: refused.
+    let replay = accounts
+        .sign_in_code(&id, &code, &ctx(), later + Duration::seconds(5))
+        .await;
+    assert!(
+        matches!(replay, Err(SignInError::InvalidCode)),
+        "{replay:?}"
+    );
+    // And the code of an earlier step (allowed by drift, but not newer than the last accepted).
+    let old = seed.code_at(t0().timestamp() as u64);
+    assert!(matches!(
+        accounts.sign_in_code(&id, &old, &ctx(), later).await,
+        Err(SignInError::InvalidCode)
+    ));
+    // The next step's code works.
+    let next_step = later + Duration::seconds(30);
+    accounts
+        .sign_in_code(
+            &id,
+            &seed.code_at(next_step.timestamp() as u64),
+            &ctx(),
+            next_step,
+        )
+        .await
+        .unwrap();
+
+    // The seed is stored encrypted, not as the raw bytes.
+    use sea_orm::EntityTrait;
+    let row = domain::entities::user::Entity::find_by_id(id.clone())
+        .one(db.conn())
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = row.totp_secret.unwrap();
+    assert!(!stored.windows(20).any(|w| w == seed.as_bytes()));
+    assert!(row.password_hash.starts_with("$argon2id$"));
+
+    let events: Vec<String> = audit::recent(&db, Some(&id), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for action in [
+        "account.sign_up",
+        "2fa.enrol",
+        "sign_in.success",
+        "sign_in.failure",
+    ] {
+        assert!(
+            events.iter().any(|e| e == action),
+            "{action} missing from {events:?}"
+        );
+    }
+}
+
+async fn recovery_codes_work_once(db: Database) {
+    let (accounts, id, _seed, codes) = enrolled(&db, "grace@example.com").await;
+    let now = t0() + Duration::minutes(5);
+    accounts
+        .sign_in_password("grace@example.com", PASSWORD, &ctx(), now)
+        .await
+        .unwrap();
+    accounts
+        .sign_in_code(&id, &codes[3].to_uppercase(), &ctx(), now)
+        .await
+        .unwrap();
+    assert_eq!(accounts.unused_recovery_codes(&id).await.unwrap(), 9);
+    let again = accounts.sign_in_code(&id, &codes[3], &ctx(), now).await;
+    assert!(matches!(again, Err(SignInError::InvalidCode)), "{again:?}");
+    assert!(matches!(
+        accounts.sign_in_code(&id, "abcde-fghij", &ctx(), now).await,
+        Err(SignInError::InvalidCode)
+    ));
+}
+
+async fn sign_in_does_not_reveal_which_emails_exist(db: Database) {
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    accounts
+        .sign_up("linus@example.com", PASSWORD, &ctx())
+        .await
+        .unwrap();
+    let unknown = accounts
+        .sign_in_password("nobody@example.com", PASSWORD, &ctx(), t0())
+        .await
+        .unwrap_err();
+    let wrong = accounts
+        .sign_in_password("linus@example.com", "wrong password here", &ctx(), t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, SignInError::InvalidCredentials));
+    assert!(matches!(wrong, SignInError::InvalidCredentials));
+    assert_eq!(unknown.to_string(), wrong.to_string());
+    assert_eq!(unknown.to_string(), "Incorrect email or password.");
+}
+
+async fn sign_up_rules(db: Database) {
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    let weak = accounts
+        .sign_up("weak@example.com", "password1234", &ctx())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(weak, SignUpError::Password(PasswordError::TooCommon)),
+        "{weak:?}"
+    );
+    let bad_email = accounts
+        .sign_up("not-an-email", PASSWORD, &ctx())
+        .await
+        .unwrap_err();
+    assert!(matches!(bad_email, SignUpError::Email(_)), "{bad_email:?}");
+    accounts
+        .sign_up("dup@example.com", PASSWORD, &ctx())
+        .await
+        .unwrap();
+    let dup = accounts
+        .sign_up("DUP@example.com", PASSWORD, &ctx())
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, SignUpError::EmailUnavailable), "{dup:?}");
+}
+
+async fn failures_slow_down_then_lock_the_account(db: Database) {
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    let user = accounts
+        .sign_up("mallory@example.com", PASSWORD, &ctx())
+        .await
+        .unwrap();
+    // A different address each time, so only the per-account counter applies.
+    let from = |i: usize| RequestContext {
+        ip: Some(format!("198.51.100.{i}")),
+        user_agent: None,
+    };
+    for i in 0..5 {
+        let err = accounts
+            .sign_in_password("mallory@example.com", "not the password", &from(i), t0())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, SignInError::InvalidCredentials),
+            "attempt {i}: {err:?}"
+        );
+    }
+    // The fifth failure set a delay: even the right password is refused until it passes.
+    let err = accounts
+        .sign_in_password("mallory@example.com", PASSWORD, &from(9), t0())
+        .await
+        .unwrap_err();
+    let SignInError::Throttled(throttled) = err else {
+        panic!("expected throttling, got {err:?}")
+    };
+    assert_eq!(throttled.retry_after, Duration::seconds(1));
+    assert_eq!(
+        err.to_string(),
+        "Too many attempts, try again in 1 minutes."
+    );
+    let (_, next) = accounts
+        .sign_in_password(
+            "mallory@example.com",
+            PASSWORD,
+            &from(9),
+            t0() + Duration::seconds(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next, SecondStep::Enrol);
+    // Success cleared the counter.
+    assert_eq!(
+        throttle::failures(&db, &throttle::password_key(&user.id))
+            .await
+            .unwrap(),
+        0
+    );
+
+    // 100 consecutive failures lock the account for a day.
+    let key = throttle::password_key(&user.id);
+    for _ in 0..100 {
+        throttle::record_failure(&db, &key, &throttle::ACCOUNT, t0())
+            .await
+            .unwrap();
+    }
+    let locked = accounts
+        .sign_in_password(
+            "mallory@example.com",
+            PASSWORD,
+            &from(10),
+            t0() + Duration::hours(23),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(locked, SignInError::Throttled(_)), "{locked:?}");
+    accounts
+        .sign_in_password(
+            "mallory@example.com",
+            PASSWORD,
+            &from(10),
+            t0() + Duration::hours(25),
+        )
+        .await
+        .unwrap();
+}
+
+async fn totp_failures_have_their_own_counter(db: Database) {
+    let (accounts, id, seed, _) = enrolled(&db, "eve@example.com").await;
+    let now = t0() + Duration::minutes(10);
+    for _ in 0..5 {
+        let err = accounts
+            .sign_in_code(&id, "000000", &RequestContext::default(), now)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            SignInError::InvalidCode | SignInError::Throttled(_)
+        ));
+    }
+    assert_eq!(
+        throttle::failures(&db, &throttle::totp_key(&id))
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(
+        throttle::failures(&db, &throttle::password_key(&id))
+            .await
+            .unwrap(),
+        0
+    );
+    let good = seed.code_at(now.timestamp() as u64);
+    let err = accounts
+        .sign_in_code(&id, &good, &RequestContext::default(), now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SignInError::Throttled(_)), "{err:?}");
+}
+
+async fn admin_actions(db: Database) {
+    let (accounts, id, _seed, _) = enrolled(&db, "bob@example.com").await;
+    let admin = accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    assert_eq!(admin.role, domain::accounts::Role::Admin);
+
+    accounts
+        .set_status(&admin.id, &id, Status::Disabled, &ctx())
+        .await
+        .unwrap();
+    let err = accounts
+        .sign_in_password("bob@example.com", PASSWORD, &ctx(), t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SignInError::Disabled), "{err:?}");
+    accounts
+        .set_status(&admin.id, &id, Status::Active, &ctx())
+        .await
+        .unwrap();
+
+    accounts.reset_totp(&admin.id, &id, &ctx()).await.unwrap();
+    let (_, next) = accounts
+        .sign_in_password("bob@example.com", PASSWORD, &ctx(), t0())
+        .await
+        .unwrap();
+    assert_eq!(next, SecondStep::Enrol);
+    assert_eq!(accounts.unused_recovery_codes(&id).await.unwrap(), 0);
+    let actions: Vec<String> = audit::recent(&db, Some(&id), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for action in ["user.disable", "user.enable", "2fa.reset"] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} missing from {actions:?}"
+        );
+    }
+}
+
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let t = super::TestDb::sqlite_memory().await;
+                    super::$scenario(t.db.clone()).await;
+                    t.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let t = super::TestDb::postgres().await.expect("KEYPORT_TEST_POSTGRES_URL must be set");
+                    super::$scenario(t.db.clone()).await;
+                    t.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    full_flow_with_replay_protection,
+    recovery_codes_work_once,
+    sign_in_does_not_reveal_which_emails_exist,
+    sign_up_rules,
+    failures_slow_down_then_lock_the_account,
+    totp_failures_have_their_own_counter,
+    admin_actions,
+);
