@@ -8,6 +8,7 @@ pub mod entities;
 pub mod error;
 pub mod id;
 pub mod secret_key;
+pub mod sessions;
 pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -85,3 +85,111 @@ async fn unknown_database_schemes_are_a_clear_error() {
         "{err}"
     );
 }
+
+mod sessions {
+    use chrono::{Duration, Utc};
+    use domain::{
+        Database,
+        sessions::{self, StoredSession},
+        testing::TestDb,
+    };
+
+    fn session(id: &str, user: Option<&str>, expires_in: Duration) -> StoredSession {
+        StoredSession {
+            id: id.into(),
+            data: r#"{"user_id":"x"}"#.into(),
+            expires_at: Utc::now() + expires_in,
+            user_id: user.map(Into::into),
+        }
+    }
+
+    async fn lifecycle(db: Database) {
+        let now = Utc::now();
+        assert!(
+            sessions::create(&db, &session("s1", Some("usr_a"), Duration::minutes(30)))
+                .await
+                .unwrap()
+        );
+        // Same id again: refused, so the store can pick a fresh one.
+        assert!(
+            !sessions::create(&db, &session("s1", None, Duration::minutes(30)))
+                .await
+                .unwrap()
+        );
+        sessions::create(&db, &session("s2", Some("usr_a"), Duration::minutes(30)))
+            .await
+            .unwrap();
+        sessions::create(&db, &session("s3", Some("usr_b"), Duration::minutes(30)))
+            .await
+            .unwrap();
+        sessions::create(&db, &session("old", Some("usr_a"), Duration::minutes(-1)))
+            .await
+            .unwrap();
+
+        assert_eq!(
+            sessions::load(&db, "s1", now)
+                .await
+                .unwrap()
+                .unwrap()
+                .user_id
+                .as_deref(),
+            Some("usr_a")
+        );
+        assert!(
+            sessions::load(&db, "old", now).await.unwrap().is_none(),
+            "expired sessions never load"
+        );
+        assert_eq!(
+            sessions::list_for_user(&db, "usr_a", now)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+
+        let mut updated = session("s1", Some("usr_a"), Duration::hours(1));
+        updated.data = r#"{"n":2}"#.into();
+        sessions::save(&db, &updated).await.unwrap();
+        assert_eq!(
+            sessions::load(&db, "s1", now).await.unwrap().unwrap().data,
+            r#"{"n":2}"#
+        );
+
+        // "Sign out other sessions" keeps the current one.
+        assert_eq!(
+            sessions::delete_for_user(&db, "usr_a", Some("s1"))
+                .await
+                .unwrap(),
+            2
+        );
+        assert!(sessions::load(&db, "s2", now).await.unwrap().is_none());
+        assert!(sessions::load(&db, "s1", now).await.unwrap().is_some());
+        assert!(
+            sessions::load(&db, "s3", now).await.unwrap().is_some(),
+            "other users untouched"
+        );
+
+        sessions::delete(&db, "s1").await.unwrap();
+        assert!(sessions::load(&db, "s1", now).await.unwrap().is_none());
+        sessions::create(&db, &session("old2", None, Duration::minutes(-5)))
+            .await
+            .unwrap();
+        assert_eq!(sessions::delete_expired(&db, now).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn sqlite_session_lifecycle() {
+        let t = TestDb::sqlite_memory().await;
+        lifecycle(t.db.clone()).await;
+        t.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_session_lifecycle() {
+        let t = TestDb::postgres()
+            .await
+            .expect("KEYPORT_TEST_POSTGRES_URL must be set");
+        lifecycle(t.db.clone()).await;
+        t.cleanup().await;
+    }
+}

@@ -22,6 +22,25 @@ pub enum Command {
     Serve(Config),
     /// Apply database migrations and exit.
     Migrate(Config),
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create an admin account. The password comes from KEYPORT_ADMIN_PASSWORD or, when that is
+    /// unset, from the first line of standard input (never from the command line). The admin
+    /// sets up two-factor authentication at first sign-in.
+    Create {
+        /// The admin's email address.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        config: Config,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -70,7 +89,53 @@ async fn run(command: Command) -> anyhow::Result<()> {
             db.close().await?;
             Ok(())
         }
+        Command::Admin {
+            command: AdminCommand::Create { email, config },
+        } => {
+            let password = admin_password()?;
+            let admin = create_admin(&config, &email, &password).await?;
+            tracing::info!(user_id = %admin.id, email = %admin.email, "admin created");
+            println!(
+                "Created admin {} ({}). They set up two-factor authentication at first sign-in.",
+                admin.email, admin.id
+            );
+            Ok(())
+        }
     }
+}
+
+/// Creates an admin account in the configured database.
+pub async fn create_admin(
+    config: &Config,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<domain::accounts::User> {
+    let db = crate::http::open_database(config).await?;
+    let accounts = domain::accounts::Accounts::new(db.clone(), config.secret_key()?);
+    let result = accounts.create_admin(email, password).await;
+    db.close().await?;
+    Ok(result?)
+}
+
+fn admin_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("KEYPORT_ADMIN_PASSWORD") {
+        return Ok(password);
+    }
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password for the new admin (input is visible; or set KEYPORT_ADMIN_PASSWORD): ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password given: set KEYPORT_ADMIN_PASSWORD or pipe it on standard input"
+    );
+    Ok(password.to_owned())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

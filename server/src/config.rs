@@ -48,6 +48,14 @@ impl Config {
         }
     }
 
+    /// The server key that encrypts TOTP seeds: `KEYPORT_SECRET_KEY` (64 hex characters) if set,
+    /// else `<data-dir>/secret.key`, created with mode 0600 on first start. Deliberately not a
+    /// command-line flag, so it never shows up in `ps` output or shell history.
+    pub fn secret_key(&self) -> Result<domain::secret_key::SecretKey, domain::DomainError> {
+        let configured = std::env::var("KEYPORT_SECRET_KEY").ok();
+        domain::secret_key::SecretKey::load_or_create(configured.as_deref(), &self.data_dir)
+    }
+
     /// Whether the database is the SQLite file inside the data directory.
     pub fn uses_embedded_sqlite(&self) -> bool {
         self.database_url().starts_with("sqlite:")

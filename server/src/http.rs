@@ -11,7 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use domain::Database;
+use domain::{Database, accounts::Accounts};
 use leptos::config::{Env, LeptosOptions};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
@@ -112,9 +112,14 @@ impl Server {
     /// Opens (and migrates) the database and binds the listening socket. Port 0 picks a free port.
     pub async fn bind(config: &Config) -> anyhow::Result<Server> {
         let db = open_database(config).await?;
+        let accounts = Accounts::new(db.clone(), config.secret_key()?);
         let leptos = leptos_options(config);
         warn_if_assets_missing(&leptos);
-        let state = AppState { db, leptos };
+        let state = AppState {
+            db,
+            accounts,
+            leptos,
+        };
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;

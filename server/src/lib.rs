@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod routes;
+pub mod session_store;
 pub mod state;
 pub mod telemetry;
 

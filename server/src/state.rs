@@ -1,11 +1,12 @@
 //! The state shared by every request: the database pool and the Leptos options.
 use axum::extract::FromRef;
-use domain::Database;
+use domain::{Database, accounts::Accounts};
 use leptos::config::LeptosOptions;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: Database,
+    pub accounts: Accounts,
     pub leptos: LeptosOptions,
 }
 

@@ -1,4 +1,6 @@
 //! HTTP tests against the real application, served on a free port with a real database.
+mod cli;
 mod health;
 mod helpers;
 mod pages;
+mod sessions;

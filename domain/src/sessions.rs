@@ -1,0 +1,133 @@
+//! Server-side sessions as rows: the browser holds only the random id. Expired rows are never
+//! returned and are pruned in the background; a user's sessions can be listed and ended.
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::OnConflict};
+
+use crate::{Database, DomainError, entities::session};
+
+/// A stored session: its id (a bearer secret), JSON data and owner.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    pub id: String,
+    pub data: String,
+    pub expires_at: DateTime<Utc>,
+    pub user_id: Option<String>,
+}
+
+impl std::fmt::Debug for StoredSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSession")
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<session::Model> for StoredSession {
+    fn from(row: session::Model) -> Self {
+        StoredSession {
+            id: row.id,
+            data: row.data,
+            expires_at: row.expires_at,
+            user_id: row.user_id,
+        }
+    }
+}
+
+fn active_model(s: &StoredSession) -> session::ActiveModel {
+    session::ActiveModel {
+        id: Set(s.id.clone()),
+        data: Set(s.data.clone()),
+        expires_at: Set(s.expires_at),
+        user_id: Set(s.user_id.clone()),
+    }
+}
+
+/// Inserts a new session; `Ok(false)` if the id is already taken (the caller picks another).
+pub async fn create(db: &Database, s: &StoredSession) -> Result<bool, DomainError> {
+    let result = session::Entity::insert(active_model(s))
+        .on_conflict(
+            OnConflict::column(session::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db.conn())
+        .await?;
+    Ok(result == 1)
+}
+
+/// Inserts or replaces a session.
+pub async fn save(db: &Database, s: &StoredSession) -> Result<(), DomainError> {
+    session::Entity::insert(active_model(s))
+        .on_conflict(
+            OnConflict::column(session::Column::Id)
+                .update_columns([
+                    session::Column::Data,
+                    session::Column::ExpiresAt,
+                    session::Column::UserId,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db.conn())
+        .await?;
+    Ok(())
+}
+
+/// The session with this id, unless it has expired.
+pub async fn load(
+    db: &Database,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<StoredSession>, DomainError> {
+    Ok(session::Entity::find_by_id(id.to_owned())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .one(db.conn())
+        .await?
+        .map(StoredSession::from))
+}
+
+pub async fn delete(db: &Database, id: &str) -> Result<(), DomainError> {
+    session::Entity::delete_by_id(id.to_owned())
+        .exec(db.conn())
+        .await?;
+    Ok(())
+}
+
+/// A user's live sessions.
+pub async fn list_for_user(
+    db: &Database,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<StoredSession>, DomainError> {
+    Ok(session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::ExpiresAt.gt(now))
+        .all(db.conn())
+        .await?
+        .into_iter()
+        .map(StoredSession::from)
+        .collect())
+}
+
+/// Ends all of a user's sessions except `keep` (e.g. "sign out other sessions", or all of them
+/// when an admin disables the user). Returns how many ended.
+pub async fn delete_for_user(
+    db: &Database,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<u64, DomainError> {
+    let mut query = session::Entity::delete_many().filter(session::Column::UserId.eq(user_id));
+    if let Some(keep) = keep {
+        query = query.filter(session::Column::Id.ne(keep));
+    }
+    Ok(query.exec(db.conn()).await?.rows_affected)
+}
+
+/// Removes expired sessions; returns how many.
+pub async fn delete_expired(db: &Database, now: DateTime<Utc>) -> Result<u64, DomainError> {
+    Ok(session::Entity::delete_many()
+        .filter(session::Column::ExpiresAt.lte(now))
+        .exec(db.conn())
+        .await?
+        .rows_affected)
+}

@@ -1,0 +1,118 @@
+//! The `keyport` binary's admin commands, run as a user would run them.
+use std::{
+    io::Write,
+    process::{Command, Output, Stdio},
+};
+
+fn keyport(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyport"))
+        .args(args)
+        .env_remove("KEYPORT_ADMIN_PASSWORD")
+        .env_remove("KEYPORT_SECRET_KEY")
+        .env_remove("KEYPORT_DATABASE_URL")
+        .env("KEYPORT_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the keyport binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn admin_create_reads_the_password_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = keyport(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "Root@Example.com",
+            "--data-dir",
+            data,
+        ],
+        "tidal basin marmalade\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Created admin root@example.com"),
+        "{stdout}"
+    );
+
+    // The account is an admin in the data directory's database, and the server key was created.
+    let db = domain::Database::connect(&format!("sqlite://{data}/keyport.db"))
+        .await
+        .unwrap();
+    let accounts = domain::accounts::Accounts::new(db, domain::secret_key::SecretKey::generate());
+    let admin = accounts
+        .find_by_email("root@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin.role, domain::accounts::Role::Admin);
+    assert!(!admin.totp_enabled, "admins enrol 2FA at first sign-in");
+    assert!(dir.path().join("secret.key").exists());
+
+    // The same email again is refused with a clear message and a failing exit code.
+    let again = keyport(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "root@example.com",
+            "--data-dir",
+            data,
+        ],
+        "tidal basin marmalade\n",
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("cannot be created"));
+}
+
+#[test]
+fn admin_create_rejects_weak_or_missing_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let weak = keyport(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "a@example.com",
+            "--data-dir",
+            data,
+        ],
+        "password1234\n",
+    );
+    assert!(!weak.status.success());
+    assert!(
+        String::from_utf8_lossy(&weak.stderr).contains("too common"),
+        "{}",
+        String::from_utf8_lossy(&weak.stderr)
+    );
+    let empty = keyport(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "a@example.com",
+            "--data-dir",
+            data,
+        ],
+        "",
+    );
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("KEYPORT_ADMIN_PASSWORD"));
+}
