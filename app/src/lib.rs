@@ -9,10 +9,15 @@ use leptos_router::{
 
 pub mod components;
 pub mod pages;
+pub mod session;
 pub mod theme;
 
 use components::layout::Layout;
-use pages::{landing::Landing, not_found::NotFound};
+use pages::{
+    auth::{Dashboard, Enroll, Login, LoginCode, RecoveryCodes, SignUp},
+    landing::Landing,
+    not_found::NotFound,
+};
 
 /// The product name, as shown in titles and headings.
 pub const PRODUCT: &str = "Keyport";
@@ -56,6 +61,12 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=path!("/") view=Landing />
+                    <Route path=path!("/signup") view=SignUp />
+                    <Route path=path!("/login") view=Login />
+                    <Route path=path!("/login/code") view=LoginCode />
+                    <Route path=path!("/enroll") view=Enroll />
+                    <Route path=path!("/enroll/recovery") view=RecoveryCodes />
+                    <Route path=path!("/dashboard") view=Dashboard />
                 </Routes>
             </Layout>
         </Router>

@@ -27,6 +27,23 @@ pub struct Config {
     /// Relative paths are resolved from the working directory, normally the repository root.
     #[arg(long, env = "KEYPORT_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+
+    /// The address users reach Keyport at, e.g. `https://keys.example.com`. When it starts with
+    /// https, the session cookie is `Secure` and `__Host-` prefixed.
+    #[arg(long, env = "KEYPORT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Whether anyone may create an account (`open`) or only admins add users (`closed`).
+    #[arg(long, env = "KEYPORT_SIGNUP", default_value = "open", value_parser = ["open", "closed"])]
+    pub signup: String,
+
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "KEYPORT_SESSION_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..))]
+    pub session_idle_minutes: i64,
+
+    /// Hours after sign-in after which a session ends, active or not.
+    #[arg(long, env = "KEYPORT_SESSION_MAX_HOURS", default_value_t = 12, value_parser = clap::value_parser!(i64).range(1..))]
+    pub session_max_hours: i64,
 }
 
 impl Config {
@@ -37,6 +54,10 @@ impl Config {
             data_dir: data_dir.into(),
             database_url: None,
             site_root: PathBuf::from("target/site"),
+            public_url: None,
+            signup: "open".into(),
+            session_idle_minutes: 30,
+            session_max_hours: 12,
         }
     }
 
@@ -54,6 +75,13 @@ impl Config {
     pub fn secret_key(&self) -> Result<domain::secret_key::SecretKey, domain::DomainError> {
         let configured = std::env::var("KEYPORT_SECRET_KEY").ok();
         domain::secret_key::SecretKey::load_or_create(configured.as_deref(), &self.data_dir)
+    }
+
+    /// Whether users reach Keyport over HTTPS (per `KEYPORT_PUBLIC_URL`).
+    pub fn serves_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://"))
     }
 
     /// Whether the database is the SQLite file inside the data directory.

@@ -8,6 +8,7 @@ use axum::{
     body::Body,
     extract::MatchedPath,
     http::{HeaderName, HeaderValue, Request, StatusCode, header},
+    middleware,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -20,7 +21,7 @@ use tower_http::{
     set_header::SetResponseHeaderLayer, timeout::TimeoutLayer, trace::TraceLayer,
 };
 
-use crate::{AppState, Config, routes::health};
+use crate::{AppState, Config, auth, routes::health, session_store::DbSessionStore};
 
 /// Largest request body accepted anywhere; endpoints may set tighter limits.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -49,16 +50,26 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 }
 
 /// The whole application as an axum router.
-pub fn build_router(state: AppState) -> Router {
+pub fn build_router(state: AppState, config: &Config) -> Router {
     let routes = generate_route_list(app::App);
     let shell_options = state.leptos.clone();
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(auth::routes())
         .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::session_context,
+        ))
+        .layer(auth::session_layer(
+            config,
+            DbSessionStore::new(state.db.clone()),
+        ))
+        .layer(middleware::from_fn(auth::same_origin_guard))
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -119,11 +130,13 @@ impl Server {
             db,
             accounts,
             leptos,
+            session_max_seconds: config.session_max_hours * 3600,
+            signup_open: config.signup == "open",
         };
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
-        let router = build_router(state.clone());
+        let router = build_router(state.clone(), config);
         Ok(Server {
             listener,
             router,

@@ -1,5 +1,6 @@
 //! The Keyport server: configuration, telemetry, the HTTP application (Leptos SSR pages plus the
 //! JSON endpoints) and the command line. `main.rs` only calls [`cli::main`].
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -8,6 +8,10 @@ pub struct AppState {
     pub db: Database,
     pub accounts: Accounts,
     pub leptos: LeptosOptions,
+    /// Absolute session lifetime, whatever the activity.
+    pub session_max_seconds: i64,
+    /// Whether self-service sign-up is open.
+    pub signup_open: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -2,7 +2,7 @@
 use leptos::prelude::*;
 
 use super::{icons::Logo, mobile_menu::MobileMenu, theme_toggle::ThemeToggle};
-use crate::pages::error::ErrorPage;
+use crate::{pages::error::ErrorPage, session::Stage};
 
 /// Sections of the landing page; the header links to them until the portal pages exist.
 const NAV: [(&str, &str); 3] = [
@@ -31,6 +31,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                         {NAV.map(|(href, label)| view! { <NavLink href label /> })}
                     </nav>
                     <div class="ml-auto flex items-center gap-1">
+                        <AccountLinks />
                         <ThemeToggle />
                         <MobileMenu>
                             <ul class="flex flex-col gap-1 text-sm">
@@ -54,6 +55,34 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </div>
             </footer>
         </div>
+    }
+}
+
+/// Sign in / sign up for visitors; the account and "Sign out" for signed-in users.
+#[component]
+fn AccountLinks() -> impl IntoView {
+    let view = crate::session::current();
+    match (view.stage, view.user) {
+        (Stage::SignedIn, Some(user)) => view! {
+            <a href="/dashboard" class="hidden max-w-48 truncate px-2 text-sm text-slate-600 sm:block dark:text-slate-300">{user.email}</a>
+            <form method="post" action="/logout">
+                <button type="submit" class="rounded-md px-3 py-2 text-sm font-medium text-slate-700 hover:bg-slate-100 focus-visible:outline-2 focus-visible:outline-indigo-600 dark:text-slate-200 dark:hover:bg-slate-800">
+                    "Sign out"
+                </button>
+            </form>
+        }
+        .into_any(),
+        (Stage::Anonymous, _) => view! {
+            <a href="/login" class="rounded-md px-3 py-2 text-sm font-medium text-slate-700 hover:bg-slate-100 dark:text-slate-200 dark:hover:bg-slate-800">"Sign in"</a>
+            <a href="/signup" class="rounded-md bg-indigo-600 px-3 py-2 text-sm font-medium text-white shadow-sm hover:bg-indigo-500">"Sign up"</a>
+        }
+        .into_any(),
+        _ => view! {
+            <form method="post" action="/logout">
+                <button type="submit" class="rounded-md px-3 py-2 text-sm font-medium text-slate-700 hover:bg-slate-100 dark:text-slate-200 dark:hover:bg-slate-800">"Sign out"</button>
+            </form>
+        }
+        .into_any(),
     }
 }
 

@@ -1,4 +1,6 @@
 //! Building blocks shared by pages.
+pub mod copy_button;
+pub mod form;
 pub mod icons;
 pub mod layout;
 pub mod mobile_menu;

@@ -1,4 +1,5 @@
 //! One module per page.
+pub mod auth;
 pub mod error;
 pub mod landing;
 pub mod not_found;

@@ -519,6 +519,24 @@ impl Accounts {
         })
     }
 
+    /// The enrolment started by [`Accounts::begin_enrolment`] and not confirmed yet, if any.
+    pub async fn pending_enrolment(&self, user_id: &str) -> Result<Option<Enrolment>, DomainError> {
+        let Some(row) = user::Entity::find_by_id(user_id.to_owned())
+            .one(self.db.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (None, Some(sealed)) = (row.totp_enabled_at, row.totp_secret.as_ref()) else {
+            return Ok(None);
+        };
+        let seed = totp::Seed::from_bytes(self.key.decrypt(sealed)?);
+        Ok(Some(Enrolment {
+            setup_key: seed.base32(),
+            otpauth_uri: seed.otpauth_uri(&row.email),
+        }))
+    }
+
     /// Finishes enrolment with a code from the new seed; turns 2FA on and returns ten new
     /// recovery codes (shown once; only their hashes are kept).
     pub async fn confirm_enrolment(
@@ -598,6 +616,9 @@ impl Accounts {
             .filter(user::Column::Id.eq(user_id))
             .exec(self.db.conn())
             .await?;
+        if status == Status::Disabled {
+            crate::sessions::delete_for_user(&self.db, user_id, None).await?;
+        }
         let action = if status == Status::Disabled {
             "user.disable"
         } else {

@@ -1,4 +1,5 @@
 //! HTTP tests against the real application, served on a free port with a real database.
+mod accounts;
 mod cli;
 mod health;
 mod helpers;

@@ -1,0 +1,193 @@
+//! Sign-up, sign-in (password, then authentication code), TOTP enrolment and recovery codes.
+//! Plain HTML forms posting to the server's auth handlers, so they work before WASM loads.
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::{
+    components::{
+        copy_button::CopyButton,
+        form::{Alert, AuthCard, Field, PRIMARY, SECONDARY},
+    },
+    session,
+};
+
+const LINK: &str = "font-medium text-indigo-600 hover:text-indigo-500 dark:text-indigo-400";
+
+#[component]
+pub fn SignUp() -> impl IntoView {
+    let flash = session::current().flash;
+    view! {
+        <Title text="Create your account" />
+        <AuthCard title="Create your account" subtitle="Get API keys for the APIs you build on.">
+            <form method="post" action="/signup" class="space-y-4" novalidate=false>
+                <Alert message=flash.error.clone() />
+                <Field name="email" label="Email" kind="email" autocomplete="email"
+                    value=flash.email.clone() error=flash.field_error("email")
+                    autofocus=true />
+                <Field name="password" label="Password" kind="password" autocomplete="new-password"
+                    hint="At least 12 characters. A few unrelated words work well."
+                    error=flash.field_error("password") />
+                <button type="submit" class=PRIMARY>"Create account"</button>
+            </form>
+            <p class="mt-6 text-sm text-slate-600 dark:text-slate-400">
+                "Already have an account? " <a href="/login" class=LINK>"Sign in"</a>
+            </p>
+        </AuthCard>
+    }
+}
+
+#[component]
+pub fn Login() -> impl IntoView {
+    let flash = session::current().flash;
+    view! {
+        <Title text="Sign in" />
+        <AuthCard title="Sign in to Keyport">
+            <form method="post" action="/login" class="space-y-4">
+                <Alert message=flash.error.clone() />
+                <Field name="email" label="Email" kind="email" autocomplete="username"
+                    value=flash.email.clone() autofocus=true />
+                <Field name="password" label="Password" kind="password" autocomplete="current-password" />
+                <button type="submit" class=PRIMARY>"Sign in"</button>
+            </form>
+            <p class="mt-6 text-sm text-slate-600 dark:text-slate-400">
+                "New here? " <a href="/signup" class=LINK>"Create an account"</a>
+            </p>
+        </AuthCard>
+    }
+}
+
+#[component]
+pub fn LoginCode() -> impl IntoView {
+    let flash = session::current().flash;
+    view! {
+        <Title text="Authentication code" />
+        <AuthCard title="Two-factor authentication"
+            subtitle="Enter the 6-digit code from your authenticator app, or one of your recovery codes.">
+            <form method="post" action="/login/code" class="space-y-4">
+                <Alert message=flash.error.clone() />
+                <Field name="code" label="Authentication code" autocomplete="one-time-code"
+                    inputmode="text" autofocus=true />
+                <button type="submit" class=PRIMARY>"Verify"</button>
+            </form>
+            <form method="post" action="/logout" class="mt-6">
+                <button type="submit" class=LINK>"Cancel and sign out"</button>
+            </form>
+        </AuthCard>
+    }
+}
+
+#[component]
+pub fn Enroll() -> impl IntoView {
+    let view_data = session::current();
+    let flash = view_data.flash;
+    let enrolment = view_data.enrolment;
+    view! {
+        <Title text="Set up two-factor authentication" />
+        <AuthCard title="Set up two-factor authentication"
+            subtitle="Keyport requires an authenticator app (1Password, Google Authenticator, Authy, ...) for every account.">
+            {match enrolment {
+                None => view! {
+                    <p class="text-sm">"Your setup has expired. Sign in again to continue."</p>
+                    <a href="/login" class=LINK>"Sign in"</a>
+                }.into_any(),
+                Some(e) => view! {
+                    <ol class="space-y-6 text-sm">
+                        <li>
+                            <p class="font-medium">"1. Scan this QR code with your authenticator app"</p>
+                            <div class="mt-3 flex justify-center rounded-lg bg-white p-3" role="img"
+                                aria-label="QR code for your authenticator app" inner_html=e.qr_svg></div>
+                        </li>
+                        <li>
+                            <p class="font-medium">"2. Or enter the setup key by hand"</p>
+                            <p id="setup-key-label" class="mt-2 text-xs text-slate-500 dark:text-slate-400">"Setup key"</p>
+                            <div class="mt-1 flex items-center gap-2">
+                                <code id="setup-key" aria-labelledby="setup-key-label" data-testid="setup-key"
+                                    class="flex-1 break-all rounded-md bg-slate-100 px-3 py-2 font-mono text-sm dark:bg-slate-800">
+                                    {e.setup_key.clone()}
+                                </code>
+                                <CopyButton text=e.setup_key.clone() label="Copy".to_owned() />
+                            </div>
+                        </li>
+                        <li>
+                            <p class="font-medium">"3. Enter the code your app shows"</p>
+                            <form method="post" action="/enroll" class="mt-3 space-y-4">
+                                <Alert message=flash.error.clone() />
+                                <Field name="code" label="Authentication code" autocomplete="one-time-code"
+                                    inputmode="numeric" autofocus=true />
+                                <button type="submit" class=PRIMARY>"Verify"</button>
+                            </form>
+                        </li>
+                    </ol>
+                }.into_any(),
+            }}
+        </AuthCard>
+    }
+}
+
+#[component]
+pub fn RecoveryCodes() -> impl IntoView {
+    let codes = session::current().recovery_codes.unwrap_or_default();
+    let text = codes.join("\n");
+    let download = format!(
+        "data:text/plain;charset=utf-8,{}",
+        text.replace('\n', "%0A")
+    );
+    view! {
+        <Title text="Save your recovery codes" />
+        <AuthCard title="Save your recovery codes"
+            subtitle="If you lose your phone, each of these codes signs you in once. They are shown only now.">
+            {if codes.is_empty() {
+                view! {
+                    <p class="text-sm">"Your recovery codes were already shown. You can make new ones in your account settings."</p>
+                    <a href="/dashboard" class=PRIMARY>"Continue"</a>
+                }.into_any()
+            } else {
+                view! {
+                    <ul data-testid="recovery-codes" aria-label="Recovery codes"
+                        class="grid grid-cols-2 gap-2 rounded-lg bg-slate-100 p-4 font-mono text-sm dark:bg-slate-800">
+                        {codes.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}
+                    </ul>
+                    <div class="mt-4 flex gap-2">
+                        <CopyButton text=text.clone() label="Copy codes".to_owned() />
+                        <a href=download download="keyport-recovery-codes.txt" class=SECONDARY>"Download"</a>
+                    </div>
+                    <form method="post" action="/enroll/done" class="mt-6 space-y-4">
+                        <label class="flex items-start gap-2 text-sm">
+                            <input type="checkbox" name="saved" value="yes" required=true
+                                class="mt-0.5 size-4 rounded border-slate-300 text-indigo-600" />
+                            <span>"I have saved these codes"</span>
+                        </label>
+                        <button type="submit" class=PRIMARY>"Continue"</button>
+                    </form>
+                }.into_any()
+            }}
+        </AuthCard>
+    }
+}
+
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let user = session::current().user;
+    let email = user.as_ref().map(|u| u.email.clone()).unwrap_or_default();
+    let role = if user.as_ref().is_some_and(|u| u.is_admin) {
+        "Admin"
+    } else {
+        "Developer"
+    };
+    view! {
+        <Title text="Dashboard" />
+        <section class="mx-auto max-w-6xl px-4 py-10 sm:px-6">
+            <h1 class="text-2xl font-semibold tracking-tight">"Dashboard"</h1>
+            <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">
+                "Signed in as " <span data-testid="signed-in-email" class="font-medium text-slate-900 dark:text-slate-100">{email}</span>
+                " · " {role}
+            </p>
+            <div class="mt-8 rounded-xl border border-dashed border-slate-300 p-10 text-center dark:border-slate-700">
+                <h2 class="font-medium">"No API keys yet"</h2>
+                <p class="mt-2 text-sm text-slate-600 dark:text-slate-400">
+                    "Key management is the next part of Keyport being built. Your account and two-factor sign-in are ready."
+                </p>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,352 @@
+//! Sign-up, enrolment, sign-in and sign-out over HTTP with a cookie-keeping client, as a browser
+//! without JavaScript would do them.
+use chrono::Utc;
+use domain::accounts::{Status, totp::Seed};
+use reqwest::Response;
+
+use crate::helpers::TestApp;
+
+const PASSWORD: &str = "glacier lantern pepper";
+
+fn location(response: &Response) -> String {
+    assert_eq!(response.status(), 303, "expected a redirect");
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn session_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("keyport_session="))
+        .map(str::to_owned)
+}
+
+/// A unix time safely inside a 30 s step, so a code computed now is still current at the server.
+async fn steady_now() -> u64 {
+    let mut now = Utc::now().timestamp() as u64;
+    if now % 30 > 26 {
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        now = Utc::now().timestamp() as u64;
+    }
+    now
+}
+
+fn text_between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} not in page"))
+        + start.len();
+    let from = from + html[from..].find('>').unwrap() + 1;
+    let to = from + html[from..].find(end).unwrap();
+    &html[from..to]
+}
+
+impl TestApp {
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs up and enrols; returns the authenticator seed and the recovery codes.
+    pub async fn sign_up_and_enrol(&self, email: &str) -> (Seed, Vec<String>) {
+        let response = self
+            .post_form("/signup", &[("email", email), ("password", PASSWORD)])
+            .await;
+        assert_eq!(location(&response), "/enroll");
+        let page = self.get("/enroll").await.text().await.unwrap();
+        assert!(page.contains("Setup key"), "{page}");
+        assert!(page.contains("<svg"), "QR code missing");
+        let seed =
+            Seed::from_base32(text_between(&page, "data-testid=\"setup-key\"", "<")).unwrap();
+        // A code from the previous step (within the allowed drift), so sign-in can use the current one.
+        let code = seed.code_at(steady_now().await - 30);
+        let response = self.post_form("/enroll", &[("code", &code)]).await;
+        assert_eq!(location(&response), "/enroll/recovery");
+        let page = self.get("/enroll/recovery").await.text().await.unwrap();
+        let list = text_between(&page, "data-testid=\"recovery-codes\"", "</ul>");
+        let codes: Vec<String> = list
+            .split("<li>")
+            .skip(1)
+            .map(|li| li.split("</li>").next().unwrap().to_owned())
+            .collect();
+        assert_eq!(codes.len(), 10, "{list}");
+        (seed, codes)
+    }
+
+    pub async fn sign_in(&self, email: &str, code: &str) -> Response {
+        let response = self
+            .post_form("/login", &[("email", email), ("password", PASSWORD)])
+            .await;
+        assert_eq!(location(&response), "/login/code");
+        self.post_form("/login/code", &[("code", code)]).await
+    }
+}
+
+#[tokio::test]
+async fn sign_up_enrol_sign_out_and_sign_in_again() {
+    let app = TestApp::spawn().await;
+    let signup = app.get("/signup").await.text().await.unwrap();
+    assert!(signup.contains("Create account") && signup.contains(r#"for="field-email""#));
+
+    let (seed, _codes) = app.sign_up_and_enrol("ada@example.com").await;
+    // The codes are shown once.
+    let again = app.get("/enroll/recovery").await.text().await.unwrap();
+    assert!(again.contains("already shown"));
+    let dashboard = app.get("/dashboard").await.text().await.unwrap();
+    assert!(dashboard.contains("ada@example.com"));
+    assert!(dashboard.contains("Sign out"));
+
+    assert_eq!(location(&app.post_form("/logout", &[]).await), "/");
+    assert_eq!(location(&app.get("/dashboard").await), "/login");
+
+    let code = seed.code_at(steady_now().await);
+    let response = app.sign_in("ada@example.com", &code).await;
+    assert_eq!(location(&response), "/dashboard");
+    assert!(
+        app.get("/dashboard")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("ada@example.com")
+    );
+    // Signed-in visitors go straight to their dashboard.
+    assert_eq!(location(&app.get("/").await), "/dashboard");
+    assert_eq!(location(&app.get("/login").await), "/dashboard");
+
+    // The same code again, in a new sign-in, is refused: each code works once.
+    app.post_form("/logout", &[]).await;
+    let replay = app.sign_in("ada@example.com", &code).await;
+    assert_eq!(location(&replay), "/login/code");
+    let page = app.get("/login/code").await.text().await.unwrap();
+    assert!(page.contains("That code is not valid"), "{page}");
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once() {
+    let app = TestApp::spawn().await;
+    let (_seed, codes) = app.sign_up_and_enrol("grace@example.com").await;
+    app.post_form("/logout", &[]).await;
+    assert_eq!(
+        location(&app.sign_in("grace@example.com", &codes[0]).await),
+        "/dashboard"
+    );
+    app.post_form("/logout", &[]).await;
+    assert_eq!(
+        location(&app.sign_in("grace@example.com", &codes[0]).await),
+        "/login/code"
+    );
+}
+
+#[tokio::test]
+async fn errors_do_not_reveal_whether_an_email_exists() {
+    let app = TestApp::spawn().await;
+    app.sign_up_and_enrol("linus@example.com").await;
+    app.post_form("/logout", &[]).await;
+
+    let unknown = app
+        .post_form(
+            "/login",
+            &[("email", "nobody@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(location(&unknown), "/login");
+    let unknown_page = app.get("/login").await.text().await.unwrap();
+    let wrong = app
+        .post_form(
+            "/login",
+            &[
+                ("email", "linus@example.com"),
+                ("password", "not my password!"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&wrong), "/login");
+    let wrong_page = app.get("/login").await.text().await.unwrap();
+    assert!(unknown_page.contains("Incorrect email or password."));
+    assert!(wrong_page.contains("Incorrect email or password."));
+}
+
+#[tokio::test]
+async fn sign_up_errors_show_next_to_the_field_and_keep_the_email() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_form(
+            "/signup",
+            &[("email", "new@example.com"), ("password", "short")],
+        )
+        .await;
+    assert_eq!(location(&response), "/signup");
+    let page = app.get("/signup").await.text().await.unwrap();
+    assert!(page.contains("Use at least 12 characters."), "{page}");
+    assert!(page.contains(r#"value="new@example.com""#));
+    assert!(page.contains(r#"aria-invalid="true""#));
+    // Missing fields are a validation error, not a crash.
+    let response = app.post_form("/signup", &[]).await;
+    assert_eq!(location(&response), "/signup");
+    assert!(
+        app.get("/signup")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Enter an email address.")
+    );
+}
+
+#[tokio::test]
+async fn the_session_id_changes_at_sign_in() {
+    let app = TestApp::spawn().await;
+    let (seed, _) = app.sign_up_and_enrol("fix@example.com").await;
+    app.post_form("/logout", &[]).await;
+    // An anonymous session exists (it carries the sign-in error).
+    let failed = app
+        .post_form(
+            "/login",
+            &[
+                ("email", "fix@example.com"),
+                ("password", "wrong password!!"),
+            ],
+        )
+        .await;
+    let before = session_cookie(&failed).expect("a session cookie for the flash");
+    assert!(
+        before.contains("HttpOnly") && before.contains("SameSite=Lax") && before.contains("Path=/"),
+        "{before}"
+    );
+    let step1 = app
+        .post_form(
+            "/login",
+            &[("email", "fix@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let after_password = session_cookie(&step1).expect("new id after the password step");
+    let step2 = app
+        .post_form(
+            "/login/code",
+            &[("code", &seed.code_at(steady_now().await))],
+        )
+        .await;
+    assert_eq!(location(&step2), "/dashboard");
+    let after_code = session_cookie(&step2).expect("new id after the second factor");
+    let id = |c: &str| c.split(';').next().unwrap().to_owned();
+    assert_ne!(id(&before), id(&after_password));
+    assert_ne!(id(&after_password), id(&after_code));
+
+    // The pre-sign-in id is worthless: presenting it gets the sign-in page, not the dashboard.
+    let stale = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = stale
+        .get(app.url("/dashboard"))
+        .header("cookie", id(&before))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/login");
+}
+
+#[tokio::test]
+async fn cross_site_form_posts_are_refused() {
+    let app = TestApp::spawn().await;
+    let form = [("email", "x@example.com"), ("password", PASSWORD)];
+    let by_fetch_metadata = app
+        .client
+        .post(app.url("/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_fetch_metadata.status(), 403);
+    let by_origin = app
+        .client
+        .post(app.url("/signup"))
+        .header("origin", "https://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_origin.status(), 403);
+    let same_origin = app
+        .client
+        .post(app.url("/login"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_origin.status(), 303);
+}
+
+#[tokio::test]
+async fn a_disabled_user_loses_their_sessions_and_cannot_sign_in() {
+    let app = TestApp::spawn().await;
+    let (seed, _) = app.sign_up_and_enrol("bob@example.com").await;
+    assert_eq!(app.get("/dashboard").await.status(), 200);
+    let user = app
+        .state
+        .accounts
+        .find_by_email("bob@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let admin = app
+        .state
+        .accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    app.state
+        .accounts
+        .set_status(&admin.id, &user.id, Status::Disabled, &Default::default())
+        .await
+        .unwrap();
+
+    assert_eq!(location(&app.get("/dashboard").await), "/login");
+    let response = app
+        .post_form(
+            "/login",
+            &[("email", "bob@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(location(&response), "/login");
+    assert!(
+        app.get("/login")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("This account is disabled")
+    );
+    let _ = seed;
+}
+
+#[tokio::test]
+async fn pages_behind_sign_in_redirect_anonymous_visitors() {
+    let app = TestApp::spawn().await;
+    for path in ["/dashboard", "/enroll", "/login/code", "/enroll/recovery"] {
+        assert_eq!(location(&app.get(path).await), "/login", "{path}");
+    }
+    let landing = app.get("/").await.text().await.unwrap();
+    assert!(landing.contains(r#"href="/signup""#) && landing.contains(r#"href="/login""#));
+}
+
+#[tokio::test]
+async fn postgres_sign_up_enrol_and_sign_in() {
+    let app = TestApp::spawn_postgres().await;
+    let (seed, _) = app.sign_up_and_enrol("pg@example.com").await;
+    app.post_form("/logout", &[]).await;
+    let response = app
+        .sign_in("pg@example.com", &seed.code_at(steady_now().await))
+        .await;
+    assert_eq!(location(&response), "/dashboard");
+    app.cleanup().await;
+}
