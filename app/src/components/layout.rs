@@ -4,15 +4,21 @@ use leptos::prelude::*;
 use super::{icons::Logo, mobile_menu::MobileMenu, theme_toggle::ThemeToggle};
 use crate::{pages::error::ErrorPage, session::Stage};
 
-/// Sections of the landing page; the header links to them until the portal pages exist.
-const NAV: [(&str, &str); 3] = [
+/// Visitors see the landing page's sections; signed-in users the portal's pages.
+const VISITOR_NAV: &[(&str, &str)] = &[
     ("/#features", "Features"),
     ("/#gateways", "Gateways"),
     ("/#security", "Security"),
 ];
+const PORTAL_NAV: &[(&str, &str)] = &[("/dashboard", "Dashboard")];
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
+    let nav = if crate::session::current().stage == Stage::SignedIn {
+        PORTAL_NAV
+    } else {
+        VISITOR_NAV
+    };
     view! {
         <a
             href="#main"
@@ -28,16 +34,16 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <span>"Keyport"</span>
                     </a>
                     <nav aria-label="Main" class="hidden items-center gap-1 text-sm md:flex">
-                        {NAV.map(|(href, label)| view! { <NavLink href label /> })}
+                        {nav.iter().map(|&(href, label)| view! { <NavLink href label /> }).collect_view()}
                     </nav>
                     <div class="ml-auto flex items-center gap-1">
                         <AccountLinks />
                         <ThemeToggle />
                         <MobileMenu>
                             <ul class="flex flex-col gap-1 text-sm">
-                                {NAV.map(|(href, label)| view! {
+                                {nav.iter().map(|&(href, label)| view! {
                                     <li><NavLink href label /></li>
-                                })}
+                                }).collect_view()}
                             </ul>
                         </MobileMenu>
                     </div>
