@@ -5,7 +5,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::{
     Database,
     accounts::{
-        Accounts, PasswordError, SecondStep, SignInError, SignUpError, Status, throttle, totp::Seed,
+        Accounts, ChangePasswordError, PasswordError, SecondStep, SignInError, SignUpError, Status,
+        throttle, totp::Seed,
     },
     audit::{self, RequestContext},
     secret_key::SecretKey,
@@ -348,6 +349,112 @@ async fn admin_actions(db: Database) {
     }
 }
 
+async fn settings_changes_need_the_current_secret(db: Database) {
+    let (accounts, id, seed, old_codes) = enrolled(&db, "set@example.com").await;
+    // Password change needs the current password, and applies the rules to the new one.
+    let wrong = accounts
+        .change_password(&id, "not it at all!!", "new harbour lights", &ctx())
+        .await;
+    assert!(
+        matches!(wrong, Err(ChangePasswordError::WrongCurrent)),
+        "{wrong:?}"
+    );
+    let weak = accounts
+        .change_password(&id, PASSWORD, "password1234", &ctx())
+        .await;
+    assert!(
+        matches!(
+            weak,
+            Err(ChangePasswordError::Password(PasswordError::TooCommon))
+        ),
+        "{weak:?}"
+    );
+    accounts
+        .change_password(&id, PASSWORD, "new harbour lights", &ctx())
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts
+            .sign_in_password("set@example.com", PASSWORD, &ctx(), t0())
+            .await,
+        Err(SignInError::InvalidCredentials)
+    ));
+    accounts
+        .sign_in_password("set@example.com", "new harbour lights", &ctx(), t0())
+        .await
+        .unwrap();
+
+    // New recovery codes need a fresh TOTP code; the old ones stop working.
+    let later = t0() + Duration::seconds(60);
+    let bad = accounts
+        .regenerate_recovery_codes(&id, "000000", &ctx(), later)
+        .await;
+    assert!(matches!(bad, Err(SignInError::InvalidCode)), "{bad:?}");
+    let codes = accounts
+        .regenerate_recovery_codes(&id, &seed.code_at(later.timestamp() as u64), &ctx(), later)
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10);
+    assert_ne!(codes, old_codes);
+    assert!(matches!(
+        accounts
+            .sign_in_code(&id, &old_codes[0], &ctx(), later)
+            .await,
+        Err(SignInError::InvalidCode)
+    ));
+    accounts
+        .sign_in_code(&id, &codes[0], &ctx(), later)
+        .await
+        .unwrap();
+
+    // Resetting one's own 2FA needs a fresh code too, then enrolment starts over.
+    let later = later + Duration::seconds(30);
+    accounts
+        .reset_own_totp(&id, &seed.code_at(later.timestamp() as u64), &ctx(), later)
+        .await
+        .unwrap();
+    let (_, next) = accounts
+        .sign_in_password("set@example.com", "new harbour lights", &ctx(), later)
+        .await
+        .unwrap();
+    assert_eq!(next, SecondStep::Enrol);
+}
+
+async fn admins_list_search_and_promote(db: Database) {
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    for email in ["a1@example.com", "a2@example.com", "b1@other.org"] {
+        accounts.sign_up(email, PASSWORD, &ctx()).await.unwrap();
+    }
+    let admin = accounts
+        .create_admin("boss@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    let (all, total) = accounts.list_users("", 2, 0).await.unwrap();
+    assert_eq!((all.len(), total), (2, 4));
+    let (page2, _) = accounts.list_users("", 2, 2).await.unwrap();
+    assert_eq!(page2.len(), 2);
+    let (found, total) = accounts.list_users("EXAMPLE.com", 10, 0).await.unwrap();
+    assert_eq!(total, 3);
+    assert!(found.iter().all(|u| u.email.ends_with("@example.com")));
+    let a1 = found.iter().find(|u| u.email == "a1@example.com").unwrap();
+    accounts
+        .set_role(&admin.id, &a1.id, domain::accounts::Role::Admin, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts.find(&a1.id).await.unwrap().unwrap().role,
+        domain::accounts::Role::Admin
+    );
+    accounts
+        .set_role(&admin.id, &a1.id, domain::accounts::Role::Developer, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts.find(&a1.id).await.unwrap().unwrap().role,
+        domain::accounts::Role::Developer
+    );
+}
+
 macro_rules! on_both_databases {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -381,4 +488,6 @@ on_both_databases!(
     failures_slow_down_then_lock_the_account,
     totp_failures_have_their_own_counter,
     admin_actions,
+    settings_changes_need_the_current_secret,
+    admins_list_search_and_promote,
 );

@@ -108,6 +108,22 @@ pub enum SignUpError {
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    #[error("Your current password is not correct.")]
+    WrongCurrent,
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Internal(#[from] DomainError),
+}
+
+impl From<sea_orm::DbErr> for ChangePasswordError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ChangePasswordError::Internal(e.into())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum SignInError {
     /// Deliberately the same for an unknown email and a wrong password.
     #[error("Incorrect email or password.")]
@@ -603,6 +619,204 @@ impl Accounts {
             .await?)
     }
 
+    /// Changes the password after checking the current one (ASVS 6.2.3).
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        current: &str,
+        new: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ChangePasswordError> {
+        let row = user::Entity::find_by_id(user_id.to_owned())
+            .one(self.db.conn())
+            .await?
+            .ok_or(ChangePasswordError::WrongCurrent)?;
+        if !password::verify(current, Some(&row.password_hash)).await? {
+            audit::record(
+                &self.db,
+                ctx,
+                Some(user_id),
+                "password.change_failure",
+                Some(user_id),
+                json!({}),
+            )
+            .await?;
+            return Err(ChangePasswordError::WrongCurrent);
+        }
+        let new = Password::parse(new, &row.email)?;
+        let hash = password::hash(&new).await?;
+        user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(hash))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(self.db.conn())
+            .await?;
+        audit::record(
+            &self.db,
+            ctx,
+            Some(user_id),
+            "password.change",
+            Some(user_id),
+            json!({}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Checks a fresh TOTP code for a sensitive change (re-authentication, ASVS 7.5.1).
+    async fn step_up(
+        &self,
+        user_id: &str,
+        code: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), SignInError> {
+        let row = user::Entity::find_by_id(user_id.to_owned())
+            .one(self.db.conn())
+            .await?
+            .ok_or(SignInError::InvalidCode)?;
+        let keys = [throttle::totp_key(user_id)];
+        if let Err(throttled) = throttle::check(&self.db, &keys, now).await? {
+            return Err(SignInError::Throttled(throttled));
+        }
+        if !self.accept_totp(&row, code, now).await? {
+            throttle::record_failure(&self.db, &keys[0], &throttle::ACCOUNT, now).await?;
+            audit::record(
+                &self.db,
+                ctx,
+                Some(user_id),
+                "step_up.failure",
+                Some(user_id),
+                json!({}),
+            )
+            .await?;
+            return Err(SignInError::InvalidCode);
+        }
+        throttle::clear(&self.db, &keys).await?;
+        Ok(())
+    }
+
+    /// Replaces the recovery codes after a fresh TOTP code; returns the new ones (shown once).
+    pub async fn regenerate_recovery_codes(
+        &self,
+        user_id: &str,
+        code: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, SignInError> {
+        self.step_up(user_id, code, ctx, now).await?;
+        let codes = recovery::generate();
+        let txn = self.db.conn().begin().await?;
+        replace_recovery_codes(&txn, user_id, &codes, now).await?;
+        txn.commit().await?;
+        audit::record(
+            &self.db,
+            ctx,
+            Some(user_id),
+            "recovery_codes.regenerate",
+            Some(user_id),
+            json!({}),
+        )
+        .await?;
+        Ok(codes)
+    }
+
+    /// Turns the user's own TOTP off after a fresh code, to enrol a new authenticator.
+    pub async fn reset_own_totp(
+        &self,
+        user_id: &str,
+        code: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), SignInError> {
+        self.step_up(user_id, code, ctx, now).await?;
+        self.clear_totp(user_id).await?;
+        audit::record(
+            &self.db,
+            ctx,
+            Some(user_id),
+            "2fa.reset",
+            Some(user_id),
+            json!({ "by": "self" }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn clear_totp(&self, user_id: &str) -> Result<(), DomainError> {
+        let txn = self.db.conn().begin().await?;
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::TotpSecret,
+                Expr::value(Option::<Vec<u8>>::None),
+            )
+            .col_expr(
+                user::Column::TotpEnabledAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(user::Column::TotpLastStep, Expr::value(Option::<i64>::None))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        recovery_code::Entity::delete_many()
+            .filter(recovery_code::Column::UserId.eq(user_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Users whose email contains `search`, newest first, one page at a time.
+    pub async fn list_users(
+        &self,
+        search: &str,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<User>, u64), DomainError> {
+        use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
+        let mut query = user::Entity::find();
+        let search = search.trim().to_lowercase();
+        if !search.is_empty() {
+            query = query.filter(user::Column::Email.contains(&search));
+        }
+        let total = query.clone().count(self.db.conn()).await?;
+        let rows = query
+            .order_by_desc(user::Column::CreatedAt)
+            .limit(limit)
+            .offset(offset)
+            .all(self.db.conn())
+            .await?;
+        Ok((rows.iter().map(User::from).collect(), total))
+    }
+
+    /// Promotes a developer to admin or back (admin action).
+    pub async fn set_role(
+        &self,
+        admin_id: &str,
+        user_id: &str,
+        role: Role,
+        ctx: &RequestContext,
+    ) -> Result<(), DomainError> {
+        user::Entity::update_many()
+            .col_expr(user::Column::Role, Expr::value(role.as_str()))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(self.db.conn())
+            .await?;
+        let action = if role == Role::Admin {
+            "user.promote"
+        } else {
+            "user.demote"
+        };
+        audit::record(
+            &self.db,
+            ctx,
+            Some(admin_id),
+            action,
+            Some(user_id),
+            json!({}),
+        )
+        .await
+    }
+
     /// Disables or re-enables a user (admin action).
     pub async fn set_status(
         &self,
@@ -642,25 +856,8 @@ impl Accounts {
         user_id: &str,
         ctx: &RequestContext,
     ) -> Result<(), DomainError> {
-        let txn = self.db.conn().begin().await?;
-        user::Entity::update_many()
-            .col_expr(
-                user::Column::TotpSecret,
-                Expr::value(Option::<Vec<u8>>::None),
-            )
-            .col_expr(
-                user::Column::TotpEnabledAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(user::Column::TotpLastStep, Expr::value(Option::<i64>::None))
-            .filter(user::Column::Id.eq(user_id))
-            .exec(&txn)
-            .await?;
-        recovery_code::Entity::delete_many()
-            .filter(recovery_code::Column::UserId.eq(user_id))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
+        self.clear_totp(user_id).await?;
+        crate::sessions::delete_for_user(&self.db, user_id, None).await?;
         throttle::clear(
             &self.db,
             &[throttle::totp_key(user_id), throttle::password_key(user_id)],
