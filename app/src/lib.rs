@@ -14,9 +14,11 @@ pub mod theme;
 
 use components::layout::Layout;
 use pages::{
+    admin_users::AdminUsers,
     auth::{Dashboard, Enroll, Login, LoginCode, RecoveryCodes, SignUp},
     landing::Landing,
     not_found::NotFound,
+    settings::Settings,
 };
 
 /// The product name, as shown in titles and headings.
@@ -67,6 +69,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/enroll") view=Enroll />
                     <Route path=path!("/enroll/recovery") view=RecoveryCodes />
                     <Route path=path!("/dashboard") view=Dashboard />
+                    <Route path=path!("/settings") view=Settings />
+                    <Route path=path!("/admin/users") view=AdminUsers />
                 </Routes>
             </Layout>
         </Router>

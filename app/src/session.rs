@@ -28,6 +28,8 @@ pub struct Flash {
     /// Errors that belong to one field, by field name.
     pub field_errors: Vec<(String, String)>,
     pub email: Option<String>,
+    /// A success message ("Password changed.").
+    pub notice: Option<String>,
 }
 
 impl Flash {
@@ -47,8 +49,51 @@ pub struct EnrolmentView {
     pub qr_svg: String,
 }
 
+/// One of the user's signed-in sessions, as the settings page lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    /// A non-secret name for the session, used to end it.
+    pub handle: String,
+    pub user_agent: String,
+    pub ip: String,
+    /// UTC, `YYYY-MM-DD HH:MM`.
+    pub last_seen: String,
+    pub current: bool,
+}
+
+/// A row of the admin Users page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminUserRow {
+    pub id: String,
+    pub email: String,
+    pub is_admin: bool,
+    pub totp_enabled: bool,
+    pub disabled: bool,
+    pub created_at: String,
+    pub last_sign_in_at: Option<String>,
+}
+
+/// Data a particular page needs, loaded by the server before it renders.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PageData {
+    #[default]
+    None,
+    Settings {
+        sessions: Vec<SessionRow>,
+        unused_recovery_codes: u64,
+    },
+    AdminUsers {
+        users: Vec<AdminUserRow>,
+        query: String,
+        page: u64,
+        pages: u64,
+        total: u64,
+    },
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionView {
+    pub page: PageData,
     pub stage: Stage,
     pub user: Option<UserView>,
     pub flash: Flash,

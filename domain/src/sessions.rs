@@ -123,6 +123,33 @@ pub async fn delete_for_user(
     Ok(query.exec(db.conn()).await?.rows_affected)
 }
 
+/// A stable, non-secret name for a session (the id itself is a bearer secret and never leaves
+/// the server): the first 16 hex digits of its SHA-256.
+pub fn handle(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(id.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Ends one of `user_id`'s sessions by its handle; `false` if there is no such session.
+pub async fn delete_by_handle(
+    db: &Database,
+    user_id: &str,
+    handle: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DomainError> {
+    for s in list_for_user(db, user_id, now).await? {
+        if self::handle(&s.id) == handle {
+            delete(db, &s.id).await?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Removes expired sessions; returns how many.
 pub async fn delete_expired(db: &Database, now: DateTime<Utc>) -> Result<u64, DomainError> {
     Ok(session::Entity::delete_many()

@@ -6,7 +6,9 @@
 //! one-time "flash" in the session, so every step works before, and without, WASM.
 use std::net::SocketAddr;
 
-use app::session::{EnrolmentView, Flash, SessionView, Stage, UserView};
+use app::session::{
+    AdminUserRow, EnrolmentView, Flash, PageData, SessionRow, SessionView, Stage, UserView,
+};
 use axum::{
     Form, Router,
     extract::{ConnectInfo, FromRequestParts, Request, State},
@@ -17,8 +19,9 @@ use axum::{
 };
 use chrono::Utc;
 use domain::{
-    accounts::{Role, SecondStep, SignInError, SignUpError, Status},
+    accounts::{ChangePasswordError, Role, SecondStep, SignInError, SignUpError, Status},
     audit::RequestContext,
+    sessions,
 };
 use serde::{Deserialize, Serialize};
 use tower_sessions::{Expiry, Session, SessionManagerLayer, cookie::SameSite};
@@ -33,6 +36,8 @@ const PENDING_USER_KEY: &str = "pending_user_id";
 const CREATED_AT_KEY: &str = "created_at";
 const FLASH_KEY: &str = "flash";
 const RECOVERY_CODES_KEY: &str = "recovery_codes";
+const IP_KEY: &str = "ip";
+const USER_AGENT_KEY: &str = "user_agent";
 
 const GENERIC_ERROR: &str = "Something went wrong on our side. Please try again.";
 
@@ -56,6 +61,9 @@ pub fn session_layer(
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
             config.session_idle_minutes,
         )))
+        // Saving on every page view moves the stored expiry, so the idle timeout holds on the
+        // server too (and "last seen" is known). The API's hot path does not use sessions.
+        .with_always_save(true)
 }
 
 /// Client address and user agent, for throttling and the audit log.
@@ -83,6 +91,29 @@ struct FlashData {
     error: Option<String>,
     field_errors: Vec<(String, String)>,
     email: Option<String>,
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+impl FlashData {
+    fn notice(message: &str) -> FlashData {
+        FlashData {
+            notice: Some(message.to_owned()),
+            ..Default::default()
+        }
+    }
+    fn error(message: impl ToString) -> FlashData {
+        FlashData {
+            error: Some(message.to_string()),
+            ..Default::default()
+        }
+    }
+    fn field(field: &str, message: impl ToString) -> FlashData {
+        FlashData {
+            field_errors: vec![(field.to_owned(), message.to_string())],
+            ..Default::default()
+        }
+    }
 }
 
 impl From<FlashData> for Flash {
@@ -91,6 +122,7 @@ impl From<FlashData> for Flash {
             error: f.error,
             field_errors: f.field_errors,
             email: f.email,
+            notice: f.notice,
         }
     }
 }
@@ -158,7 +190,16 @@ pub async fn session_context(
     if !is_page_request(&path) {
         return next.run(request).await;
     }
-    match resolve(&state, &session, &path, request.method() == Method::GET).await {
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    match resolve(
+        &state,
+        &session,
+        &path,
+        &query,
+        request.method() == Method::GET,
+    )
+    .await
+    {
         Ok(Resolved::Redirect(to)) => Redirect::to(&to).into_response(),
         Ok(Resolved::View(view)) => {
             request.extensions_mut().insert(*view);
@@ -180,6 +221,7 @@ async fn resolve(
     state: &AppState,
     session: &Session,
     path: &str,
+    query: &str,
     is_get: bool,
 ) -> anyhow::Result<Resolved> {
     let now = Utc::now().timestamp();
@@ -258,7 +300,17 @@ async fn resolve(
             }),
         _ => None,
     };
+    let page = match (&stage, &user, path) {
+        (Stage::SignedIn, Some(u), "/settings") if is_get => {
+            settings_page(state, session, &u.id).await?
+        }
+        (Stage::SignedIn, Some(u), "/admin/users") if is_get && u.role == Role::Admin => {
+            admin_users_page(state, query).await?
+        }
+        _ => PageData::None,
+    };
     Ok(Resolved::View(Box::new(SessionView {
+        page,
         stage,
         user: user.map(|u| UserView {
             id: u.id,
@@ -269,6 +321,115 @@ async fn resolve(
         enrolment,
         recovery_codes,
     })))
+}
+
+const USERS_PER_PAGE: u64 = 25;
+
+fn utc_minutes(t: chrono::DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+async fn settings_page(
+    state: &AppState,
+    session: &Session,
+    user_id: &str,
+) -> anyhow::Result<PageData> {
+    let now = Utc::now();
+    let current = session.id().map(|id| id.to_string());
+    let mut sessions: Vec<SessionRow> = sessions::list_for_user(&state.db, user_id, now)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let data: serde_json::Value = serde_json::from_str(&s.data).unwrap_or_default();
+            let text = |key: &str| {
+                data.get(key)
+                    .and_then(|v| v.as_str())
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+            };
+            SessionRow {
+                handle: sessions::handle(&s.id),
+                user_agent: text(USER_AGENT_KEY)
+                    .map(|ua| describe_user_agent(&ua))
+                    .unwrap_or_else(|| "Unknown device".into()),
+                ip: text(IP_KEY).unwrap_or_else(|| "unknown address".into()),
+                last_seen: utc_minutes(
+                    s.expires_at - chrono::Duration::minutes(state.session_idle_minutes),
+                ),
+                current: current.as_deref() == Some(s.id.as_str()),
+            }
+        })
+        .collect();
+    sessions.sort_by(|a, b| {
+        b.current
+            .cmp(&a.current)
+            .then(b.last_seen.cmp(&a.last_seen))
+    });
+    let unused_recovery_codes = state.accounts.unused_recovery_codes(user_id).await?;
+    Ok(PageData::Settings {
+        sessions,
+        unused_recovery_codes,
+    })
+}
+
+/// A short name for a browser from its user agent ("Chrome on Linux").
+fn describe_user_agent(ua: &str) -> String {
+    let browser = ["Edg/", "Firefox/", "Chrome/", "Safari/", "curl/"]
+        .iter()
+        .find(|b| ua.contains(**b))
+        .map(|b| match *b {
+            "Edg/" => "Edge",
+            "Firefox/" => "Firefox",
+            "Chrome/" => "Chrome",
+            "Safari/" => "Safari",
+            _ => "curl",
+        });
+    let os = ["Windows", "Mac OS X", "Android", "iPhone", "Linux"]
+        .iter()
+        .find(|o| ua.contains(**o))
+        .map(|o| match *o {
+            "Mac OS X" => "macOS",
+            "iPhone" => "iOS",
+            other => other,
+        });
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        _ => ua.chars().take(60).collect(),
+    }
+}
+
+async fn admin_users_page(state: &AppState, query: &str) -> anyhow::Result<PageData> {
+    #[derive(Deserialize, Default)]
+    struct Params {
+        #[serde(default)]
+        q: String,
+        page: Option<u64>,
+    }
+    let params: Params = serde_urlencoded::from_str(query).unwrap_or_default();
+    let page = params.page.unwrap_or(1).max(1);
+    let (users, total) = state
+        .accounts
+        .list_users(&params.q, USERS_PER_PAGE, (page - 1) * USERS_PER_PAGE)
+        .await?;
+    Ok(PageData::AdminUsers {
+        users: users
+            .into_iter()
+            .map(|u| AdminUserRow {
+                id: u.id,
+                email: u.email,
+                is_admin: u.role == Role::Admin,
+                totp_enabled: u.totp_enabled,
+                disabled: u.status == Status::Disabled,
+                created_at: utc_minutes(u.created_at),
+                last_sign_in_at: u.last_sign_in_at.map(utc_minutes),
+            })
+            .collect(),
+        query: params.q,
+        page,
+        pages: total.div_ceil(USERS_PER_PAGE).max(1),
+        total,
+    })
 }
 
 fn requires_sign_in(path: &str) -> bool {
@@ -313,6 +474,288 @@ pub fn routes() -> Router<AppState> {
         .route("/enroll", post(enrol))
         .route("/enroll/done", post(enrol_done))
         .route("/logout", post(sign_out))
+        .route("/settings/password", post(change_password))
+        .route("/settings/recovery-codes", post(regenerate_recovery_codes))
+        .route("/settings/2fa/reset", post(reset_own_totp))
+        .route("/settings/sessions/end", post(end_session))
+        .route("/settings/sessions/end-others", post(end_other_sessions))
+        .route("/admin/users/action", post(admin_user_action))
+}
+
+/// The fully signed-in user of this session, if any (checked against the database, so a
+/// disabled user or one whose 2FA was reset is not signed in any more).
+async fn signed_in_user(state: &AppState, session: &Session) -> Option<domain::accounts::User> {
+    let id = session.get::<String>(USER_ID_KEY).await.ok().flatten()?;
+    let user = state.accounts.find(&id).await.ok().flatten()?;
+    (user.status == Status::Active && user.totp_enabled).then_some(user)
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    sign_out_others: Option<String>,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    session: Session,
+    ClientContext(ctx): ClientContext,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let flash = match state
+        .accounts
+        .change_password(&user.id, &form.current_password, &form.new_password, &ctx)
+        .await
+    {
+        Ok(()) => {
+            let mut message = "Password changed.";
+            if form.sign_out_others.is_some() {
+                let current = session.id().map(|id| id.to_string());
+                match sessions::delete_for_user(&state.db, &user.id, current.as_deref()).await {
+                    Ok(n) if n > 0 => {
+                        message = "Password changed. Your other sessions were signed out."
+                    }
+                    Ok(_) => {}
+                    Err(e) => return flash_and_redirect(&session, internal(e), "/settings").await,
+                }
+            }
+            FlashData::notice(message)
+        }
+        Err(ChangePasswordError::WrongCurrent) => {
+            FlashData::field("current_password", ChangePasswordError::WrongCurrent)
+        }
+        Err(ChangePasswordError::Password(e)) => FlashData::field("new_password", e),
+        Err(ChangePasswordError::Internal(e)) => internal(e),
+    };
+    flash_and_redirect(&session, flash, "/settings").await
+}
+
+async fn regenerate_recovery_codes(
+    State(state): State<AppState>,
+    session: Session,
+    ClientContext(ctx): ClientContext,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    match state
+        .accounts
+        .regenerate_recovery_codes(&user.id, &form.code, &ctx, Utc::now())
+        .await
+    {
+        Ok(codes) => match session.insert(RECOVERY_CODES_KEY, codes).await {
+            Ok(()) => Redirect::to("/enroll/recovery").into_response(),
+            Err(e) => flash_and_redirect(&session, internal(e), "/settings").await,
+        },
+        Err(SignInError::Internal(e)) => {
+            flash_and_redirect(&session, internal(e), "/settings").await
+        }
+        Err(e) => {
+            flash_and_redirect(&session, FlashData::field("recovery_code", e), "/settings").await
+        }
+    }
+}
+
+async fn reset_own_totp(
+    State(state): State<AppState>,
+    session: Session,
+    ClientContext(ctx): ClientContext,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    match state
+        .accounts
+        .reset_own_totp(&user.id, &form.code, &ctx, Utc::now())
+        .await
+    {
+        Ok(()) => {
+            // Back to the enrolment step, in a fresh session; other sessions end.
+            let moved = async {
+                sessions::delete_for_user(
+                    &state.db,
+                    &user.id,
+                    session.id().map(|id| id.to_string()).as_deref(),
+                )
+                .await?;
+                start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
+                state.accounts.begin_enrolment(&user.id).await?;
+                anyhow::Ok(())
+            };
+            match moved.await {
+                Ok(()) => Redirect::to("/enroll").into_response(),
+                Err(e) => flash_and_redirect(&session, internal(e), "/login").await,
+            }
+        }
+        Err(SignInError::Internal(e)) => {
+            flash_and_redirect(&session, internal(e), "/settings").await
+        }
+        Err(e) => {
+            flash_and_redirect(&session, FlashData::field("reset_code", e), "/settings").await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct EndSessionForm {
+    #[serde(default)]
+    handle: String,
+}
+
+async fn end_session(
+    State(state): State<AppState>,
+    session: Session,
+    ClientContext(ctx): ClientContext,
+    Form(form): Form<EndSessionForm>,
+) -> Response {
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let flash =
+        match sessions::delete_by_handle(&state.db, &user.id, &form.handle, Utc::now()).await {
+            Ok(true) => {
+                let _ = domain::audit::record(
+                    &state.db,
+                    &ctx,
+                    Some(&user.id),
+                    "session.end",
+                    Some(&user.id),
+                    serde_json::json!({}),
+                )
+                .await;
+                FlashData::notice("Session ended.")
+            }
+            Ok(false) => FlashData::error("That session had already ended."),
+            Err(e) => internal(e),
+        };
+    flash_and_redirect(&session, flash, "/settings").await
+}
+
+async fn end_other_sessions(
+    State(state): State<AppState>,
+    session: Session,
+    ClientContext(ctx): ClientContext,
+) -> Response {
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let current = session.id().map(|id| id.to_string());
+    let flash = match sessions::delete_for_user(&state.db, &user.id, current.as_deref()).await {
+        Ok(n) => {
+            let _ = domain::audit::record(
+                &state.db,
+                &ctx,
+                Some(&user.id),
+                "session.end_others",
+                Some(&user.id),
+                serde_json::json!({ "ended": n }),
+            )
+            .await;
+            FlashData::notice(&format!(
+                "Signed out {n} other session{}.",
+                if n == 1 { "" } else { "s" }
+            ))
+        }
+        Err(e) => internal(e),
+    };
+    flash_and_redirect(&session, flash, "/settings").await
+}
+
+#[derive(Deserialize)]
+struct AdminActionForm {
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    action: String,
+}
+
+async fn admin_user_action(
+    State(state): State<AppState>,
+    session: Session,
+    ClientContext(ctx): ClientContext,
+    Form(form): Form<AdminActionForm>,
+) -> Response {
+    let Some(admin) = signed_in_user(&state, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    // Checked here, on the server, for every admin action (not only by hiding the page).
+    if admin.role != Role::Admin {
+        tracing::warn!(user_id = %admin.id, "non-admin attempted an admin action");
+        let _ = domain::audit::record(
+            &state.db,
+            &ctx,
+            Some(&admin.id),
+            "authz.denied",
+            Some(&form.user_id),
+            serde_json::json!({ "action": form.action }),
+        )
+        .await;
+        return (StatusCode::NOT_FOUND, "Not found").into_response();
+    }
+    let target = match state.accounts.find(&form.user_id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            return flash_and_redirect(
+                &session,
+                FlashData::error("That user no longer exists."),
+                "/admin/users",
+            )
+            .await;
+        }
+        Err(e) => return flash_and_redirect(&session, internal(e), "/admin/users").await,
+    };
+    if target.id == admin.id {
+        return flash_and_redirect(
+            &session,
+            FlashData::error("You cannot change your own account here."),
+            "/admin/users",
+        )
+        .await;
+    }
+    let a = &state.accounts;
+    let result = match form.action.as_str() {
+        "disable" => a
+            .set_status(&admin.id, &target.id, Status::Disabled, &ctx)
+            .await
+            .map(|_| "disabled; their sessions ended"),
+        "enable" => a
+            .set_status(&admin.id, &target.id, Status::Active, &ctx)
+            .await
+            .map(|_| "enabled"),
+        "reset-2fa" => a
+            .reset_totp(&admin.id, &target.id, &ctx)
+            .await
+            .map(|_| "reset: they set up 2FA again at next sign-in"),
+        "promote" => a
+            .set_role(&admin.id, &target.id, Role::Admin, &ctx)
+            .await
+            .map(|_| "is now an admin"),
+        "demote" => a
+            .set_role(&admin.id, &target.id, Role::Developer, &ctx)
+            .await
+            .map(|_| "is now a developer"),
+        _ => {
+            return flash_and_redirect(
+                &session,
+                FlashData::error("Unknown action."),
+                "/admin/users",
+            )
+            .await;
+        }
+    };
+    let flash = match result {
+        Ok(what) => FlashData::notice(&format!("{} {what}.", target.email)),
+        Err(e) => internal(e),
+    };
+    flash_and_redirect(&session, flash, "/admin/users").await
 }
 
 #[derive(Deserialize)]
@@ -329,11 +772,24 @@ struct CodeForm {
     code: String,
 }
 
-async fn start_session(session: &Session, key: &str, user_id: &str) -> anyhow::Result<()> {
+async fn start_session(
+    session: &Session,
+    key: &str,
+    user_id: &str,
+    ctx: &RequestContext,
+) -> anyhow::Result<()> {
     // A new id whenever privilege changes defeats session fixation.
     session.cycle_id().await?;
     session.remove::<String>(PENDING_USER_KEY).await?;
+    session.remove::<String>(USER_ID_KEY).await?;
     session.insert(key, user_id).await?;
+    // Shown in the user's list of sessions.
+    session
+        .insert(IP_KEY, ctx.ip.clone().unwrap_or_default())
+        .await?;
+    session
+        .insert(USER_AGENT_KEY, ctx.user_agent.clone().unwrap_or_default())
+        .await?;
     if session.get::<i64>(CREATED_AT_KEY).await?.is_none() {
         session
             .insert(CREATED_AT_KEY, Utc::now().timestamp())
@@ -365,7 +821,7 @@ async fn sign_up(
     {
         Ok(user) => {
             let started = async {
-                start_session(&session, PENDING_USER_KEY, &user.id).await?;
+                start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
                 state.accounts.begin_enrolment(&user.id).await?;
                 anyhow::Ok(())
             };
@@ -415,7 +871,7 @@ async fn sign_in(
     {
         Ok((user, step)) => {
             let started = async {
-                start_session(&session, PENDING_USER_KEY, &user.id).await?;
+                start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
                 if step == SecondStep::Enrol {
                     state.accounts.begin_enrolment(&user.id).await?;
                 }
@@ -467,7 +923,7 @@ async fn sign_in_code(
         .sign_in_code(&user_id, &form.code, &ctx, Utc::now())
         .await
     {
-        Ok(user) => match start_session(&session, USER_ID_KEY, &user.id).await {
+        Ok(user) => match start_session(&session, USER_ID_KEY, &user.id, &ctx).await {
             Ok(()) => Redirect::to("/dashboard").into_response(),
             Err(e) => flash_and_redirect(&session, internal(e), "/login").await,
         },
@@ -504,7 +960,7 @@ async fn enrol(
     {
         Ok(codes) => {
             let done = async {
-                start_session(&session, USER_ID_KEY, &user_id).await?;
+                start_session(&session, USER_ID_KEY, &user_id, &ctx).await?;
                 session.insert(RECOVERY_CODES_KEY, codes).await?;
                 anyhow::Ok(())
             };

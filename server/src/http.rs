@@ -130,6 +130,7 @@ impl Server {
             db,
             accounts,
             leptos,
+            session_idle_minutes: config.session_idle_minutes,
             session_max_seconds: config.session_max_hours * 3600,
             signup_open: config.signup == "open",
         };

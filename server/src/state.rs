@@ -8,6 +8,8 @@ pub struct AppState {
     pub db: Database,
     pub accounts: Accounts,
     pub leptos: LeptosOptions,
+    /// Idle timeout of a session.
+    pub session_idle_minutes: i64,
     /// Absolute session lifetime, whatever the activity.
     pub session_max_seconds: i64,
     /// Whether self-service sign-up is open.

@@ -17,8 +17,11 @@ pub fn Field(
     #[prop(optional)] hint: Option<&'static str>,
     #[prop(optional)] inputmode: Option<&'static str>,
     #[prop(optional)] autofocus: bool,
+    /// Distinguishes two fields of the same name on one page.
+    #[prop(optional)]
+    id: Option<&'static str>,
 ) -> impl IntoView {
-    let id = format!("field-{name}");
+    let id = format!("field-{}", id.unwrap_or(name));
     let described = match (&error, hint) {
         (Some(_), _) => Some(format!("{id}-error")),
         (None, Some(_)) => Some(format!("{id}-hint")),

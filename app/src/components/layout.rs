@@ -10,14 +10,20 @@ const VISITOR_NAV: &[(&str, &str)] = &[
     ("/#gateways", "Gateways"),
     ("/#security", "Security"),
 ];
-const PORTAL_NAV: &[(&str, &str)] = &[("/dashboard", "Dashboard")];
+const PORTAL_NAV: &[(&str, &str)] = &[("/dashboard", "Dashboard"), ("/settings", "Settings")];
+const ADMIN_NAV: &[(&str, &str)] = &[
+    ("/dashboard", "Dashboard"),
+    ("/admin/users", "Users"),
+    ("/settings", "Settings"),
+];
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
-    let nav = if crate::session::current().stage == Stage::SignedIn {
-        PORTAL_NAV
-    } else {
-        VISITOR_NAV
+    let visitor = crate::session::current();
+    let nav = match (&visitor.stage, &visitor.user) {
+        (Stage::SignedIn, Some(user)) if user.is_admin => ADMIN_NAV,
+        (Stage::SignedIn, _) => PORTAL_NAV,
+        _ => VISITOR_NAV,
     };
     view! {
         <a

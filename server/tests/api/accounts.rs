@@ -350,3 +350,238 @@ async fn postgres_sign_up_enrol_and_sign_in() {
     assert_eq!(location(&response), "/dashboard");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn settings_change_password_and_end_other_sessions() {
+    let app = TestApp::spawn().await;
+    let (seed, _) = app.sign_up_and_enrol("set@example.com").await;
+    // A second browser signs in too.
+    let other = TestApp::client_for(&app);
+    other
+        .post(app.url("/login"))
+        .form(&[("email", "set@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let r = other
+        .post(app.url("/login/code"))
+        .form(&[("code", &seed.code_at(steady_now().await))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/dashboard");
+
+    let page = app.get("/settings").await.text().await.unwrap();
+    assert!(page.contains("This session"), "{page}");
+    assert_eq!(
+        page.matches(">End session<").count(),
+        1,
+        "one other session to end"
+    );
+    assert!(
+        page.contains("10 of 10 recovery codes unused"),
+        "recovery code count"
+    );
+
+    // Wrong current password: an error next to the field, nothing changes.
+    let r = app
+        .post_form(
+            "/settings/password",
+            &[
+                ("current_password", "wrong!"),
+                ("new_password", "new harbour lights"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/settings");
+    assert!(
+        app.get("/settings")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Your current password is not correct.")
+    );
+
+    let r = app
+        .post_form(
+            "/settings/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "new harbour lights"),
+                ("sign_out_others", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/settings");
+    assert!(
+        app.get("/settings")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Your other sessions were signed out.")
+    );
+    // The other browser is signed out; this one is not.
+    let r = other.get(app.url("/dashboard")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/login");
+    assert_eq!(app.get("/dashboard").await.status(), 200);
+}
+
+#[tokio::test]
+async fn admins_manage_users_and_developers_cannot() {
+    let app = TestApp::spawn().await;
+    let (dev_seed, _) = app.sign_up_and_enrol("dev@example.com").await;
+    // A developer is refused the admin page and the admin actions, on the server.
+    assert_eq!(app.get("/admin/users").await.status(), 404);
+    let dev = app
+        .state
+        .accounts
+        .find_by_email("dev@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let r = app
+        .post_form(
+            "/admin/users/action",
+            &[("user_id", &dev.id), ("action", "promote")],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        app.state
+            .accounts
+            .find(&dev.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        domain::accounts::Role::Developer
+    );
+    app.post_form("/logout", &[]).await;
+
+    // An admin (created on the command line, enrolled at first sign-in) sees and manages users.
+    app.state
+        .accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    let r = app
+        .post_form(
+            "/login",
+            &[
+                ("email", "root@example.com"),
+                ("password", "admin passphrase 4 keys"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/enroll");
+    let page = app.get("/enroll").await.text().await.unwrap();
+    let seed = Seed::from_base32(text_between(&page, "data-testid=\"setup-key\"", "<")).unwrap();
+    let r = app
+        .post_form("/enroll", &[("code", &seed.code_at(steady_now().await))])
+        .await;
+    assert_eq!(location(&r), "/enroll/recovery");
+
+    let page = app.get("/admin/users?q=dev").await.text().await.unwrap();
+    assert!(
+        page.contains("dev@example.com") && !page.contains("root@example.com (you)"),
+        "search filters"
+    );
+    let page = app.get("/admin/users").await.text().await.unwrap();
+    assert!(page.contains("root@example.com (you)") && page.contains("2 accounts"));
+    assert!(
+        page.contains("Confirm: disable"),
+        "actions ask for confirmation"
+    );
+
+    let r = app
+        .post_form(
+            "/admin/users/action",
+            &[("user_id", &dev.id), ("action", "disable")],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin/users");
+    assert!(
+        app.get("/admin/users")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("dev@example.com disabled")
+    );
+    let login = TestApp::client_for(&app);
+    login
+        .post(app.url("/login"))
+        .form(&[("email", "dev@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let page = login
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("This account is disabled"));
+
+    app.post_form(
+        "/admin/users/action",
+        &[("user_id", &dev.id), ("action", "enable")],
+    )
+    .await;
+    app.post_form(
+        "/admin/users/action",
+        &[("user_id", &dev.id), ("action", "reset-2fa")],
+    )
+    .await;
+    let r = login
+        .post(app.url("/login"))
+        .form(&[("email", "dev@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/enroll",
+        "after a 2FA reset the user enrols again"
+    );
+    let _ = dev_seed;
+
+    let admin = app
+        .state
+        .accounts
+        .find_by_email("root@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let r = app
+        .post_form(
+            "/admin/users/action",
+            &[("user_id", &admin.id), ("action", "demote")],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin/users");
+    assert!(
+        app.get("/admin/users")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("You cannot change your own account here.")
+    );
+    let actions: Vec<String> = domain::audit::recent(&app.state.db, Some(&dev.id), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for action in ["user.disable", "user.enable", "2fa.reset", "authz.denied"] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} missing from {actions:?}"
+        );
+    }
+}

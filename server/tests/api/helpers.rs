@@ -56,6 +56,15 @@ impl TestApp {
         }
     }
 
+    /// A second, independent browser for the same app.
+    pub fn client_for(_app: &TestApp) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -1,0 +1,156 @@
+//! `/admin/users`: every account, with search and the admin actions (each confirmed first).
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::{
+    components::form::{Alert, INPUT, SECONDARY},
+    pages::not_found::NotFound,
+    session::{self, AdminUserRow, PageData},
+};
+
+#[component]
+pub fn AdminUsers() -> impl IntoView {
+    let view = session::current();
+    let PageData::AdminUsers {
+        users,
+        query,
+        page,
+        pages,
+        total,
+    } = view.page
+    else {
+        return view! { <NotFound /> }.into_any();
+    };
+    let flash = view.flash;
+    let me = view.user.map(|u| u.id).unwrap_or_default();
+    let link = |p: u64, q: &str| {
+        format!(
+            "/admin/users?page={p}&q={}",
+            q.replace('&', "%26").replace(' ', "+")
+        )
+    };
+    view! {
+        <Title text="Users" />
+        <section class="mx-auto max-w-6xl space-y-6 px-4 py-10 sm:px-6">
+            <div class="flex flex-wrap items-end justify-between gap-4">
+                <div>
+                    <h1 class="text-2xl font-semibold tracking-tight">"Users"</h1>
+                    <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">{format!("{total} account{}", if total == 1 { "" } else { "s" })}</p>
+                </div>
+                <form method="get" action="/admin/users" role="search" class="flex gap-2">
+                    <label for="user-search" class="sr-only">"Search by email"</label>
+                    <input id="user-search" type="search" name="q" value=query.clone() placeholder="Search by email" class=INPUT />
+                    <button type="submit" class=SECONDARY>"Search"</button>
+                </form>
+            </div>
+            {flash.notice.clone().map(|m| view! { <div role="status" class="rounded-md bg-green-50 px-3 py-2 text-sm text-green-800 dark:bg-green-950/50 dark:text-green-200">{m}</div> })}
+            <Alert message=flash.error.clone() />
+            {if users.is_empty() {
+                view! { <p class="rounded-xl border border-dashed border-slate-300 p-10 text-center text-sm dark:border-slate-700">"No users match this search."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="overflow-x-auto rounded-xl border border-slate-200 dark:border-slate-800">
+                        <table class="min-w-full divide-y divide-slate-200 text-sm dark:divide-slate-800">
+                            <thead class="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500 dark:bg-slate-900 dark:text-slate-400">
+                                <tr>
+                                    <th scope="col" class="px-4 py-3">"Email"</th>
+                                    <th scope="col" class="px-4 py-3">"Role"</th>
+                                    <th scope="col" class="px-4 py-3">"2FA"</th>
+                                    <th scope="col" class="px-4 py-3">"Created (UTC)"</th>
+                                    <th scope="col" class="px-4 py-3">"Last sign-in (UTC)"</th>
+                                    <th scope="col" class="px-4 py-3">"Status"</th>
+                                    <th scope="col" class="px-4 py-3"><span class="sr-only">"Actions"</span></th>
+                                </tr>
+                            </thead>
+                            <tbody class="divide-y divide-slate-200 dark:divide-slate-800">
+                                {users.into_iter().map(|u| { let me = me.clone(); view! { <UserRow user=u me /> } }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+            {(pages > 1).then(|| view! {
+                <nav aria-label="Pagination" class="flex items-center justify-between text-sm">
+                    <span>{format!("Page {page} of {pages}")}</span>
+                    <div class="flex gap-2">
+                        {(page > 1).then(|| view! { <a class=SECONDARY href=link(page - 1, &query)>"Previous"</a> })}
+                        {(page < pages).then(|| view! { <a class=SECONDARY href=link(page + 1, &query)>"Next"</a> })}
+                    </div>
+                </nav>
+            })}
+        </section>
+    }
+    .into_any()
+}
+
+/// One action behind a confirmation: the first button only opens the question.
+#[component]
+fn ConfirmAction(
+    user_id: String,
+    action: &'static str,
+    label: &'static str,
+    question: String,
+    danger: bool,
+) -> impl IntoView {
+    let confirm = if danger {
+        "rounded-md bg-red-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-red-500"
+    } else {
+        "rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500"
+    };
+    view! {
+        <details class="relative">
+            <summary class="cursor-pointer list-none rounded-md px-2 py-1 text-sm text-indigo-600 hover:bg-slate-100 dark:text-indigo-400 dark:hover:bg-slate-800">{label}</summary>
+            <form method="post" action="/admin/users/action" class="absolute right-0 z-10 mt-1 w-72 space-y-3 rounded-lg border border-slate-200 bg-white p-4 text-left shadow-lg dark:border-slate-700 dark:bg-slate-900">
+                <p class="text-sm">{question}</p>
+                <input type="hidden" name="user_id" value=user_id />
+                <input type="hidden" name="action" value=action />
+                <button type="submit" class=confirm>{format!("Confirm: {}", label.to_lowercase())}</button>
+            </form>
+        </details>
+    }
+}
+
+#[component]
+fn UserRow(user: AdminUserRow, me: String) -> impl IntoView {
+    let is_me = user.id == me;
+    let email = user.email.clone();
+    let id = user.id.clone();
+    view! {
+        <tr>
+            <td class="px-4 py-3 font-medium">{if is_me { format!("{} (you)", user.email) } else { user.email.clone() }}</td>
+            <td class="px-4 py-3">{if user.is_admin { "Admin" } else { "Developer" }}</td>
+            <td class="px-4 py-3">{if user.totp_enabled { "On" } else { "Not set up" }}</td>
+            <td class="px-4 py-3 whitespace-nowrap">{user.created_at.clone()}</td>
+            <td class="px-4 py-3 whitespace-nowrap">{user.last_sign_in_at.clone().unwrap_or_else(|| "Never".into())}</td>
+            <td class="px-4 py-3">
+                {if user.disabled {
+                    view! { <span class="rounded-full bg-red-100 px-2 py-0.5 text-xs text-red-800 dark:bg-red-900 dark:text-red-100">"Disabled"</span> }.into_any()
+                } else {
+                    view! { <span class="rounded-full bg-green-100 px-2 py-0.5 text-xs text-green-800 dark:bg-green-900 dark:text-green-100">"Active"</span> }.into_any()
+                }}
+            </td>
+            <td class="px-4 py-3">
+                {(!is_me).then(|| view! {
+                    <div class="flex justify-end gap-1">
+                        {if user.disabled {
+                            view! { <ConfirmAction user_id=id.clone() action="enable" label="Enable" danger=false
+                                question=format!("Enable {email}? They can sign in again.") /> }.into_any()
+                        } else {
+                            view! { <ConfirmAction user_id=id.clone() action="disable" label="Disable" danger=true
+                                question=format!("Disable {email}? Their sessions end now and they cannot sign in.") /> }.into_any()
+                        }}
+                        {user.totp_enabled.then(|| view! { <ConfirmAction user_id=id.clone() action="reset-2fa" label="Reset 2FA" danger=true
+                            question=format!("Reset two-factor authentication for {email}? They set up a new authenticator at next sign-in.") /> })}
+                        {if user.is_admin {
+                            view! { <ConfirmAction user_id=id.clone() action="demote" label="Make developer" danger=false
+                                question=format!("Remove admin rights from {email}?") /> }.into_any()
+                        } else {
+                            view! { <ConfirmAction user_id=id.clone() action="promote" label="Make admin" danger=false
+                                question=format!("Give {email} admin rights over every user and key?") /> }.into_any()
+                        }}
+                    </div>
+                })}
+            </td>
+        </tr>
+    }
+}
