@@ -223,10 +223,7 @@ async fn failures_slow_down_then_lock_the_account(db: Database) {
         panic!("expected throttling, got {err:?}")
     };
     assert_eq!(throttled.retry_after, Duration::seconds(1));
-    assert_eq!(
-        err.to_string(),
-        "Too many attempts, try again in 1 minutes."
-    );
+    assert_eq!(err.to_string(), "Too many attempts, try again in 1 minute.");
     let (_, next) = accounts
         .sign_in_password(
             "mallory@example.com",

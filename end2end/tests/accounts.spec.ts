@@ -68,6 +68,16 @@ test("sign up, enrol an authenticator, save recovery codes, sign out and sign in
   await page.getByRole("button", { name: "Verify" }).click();
   await expect(page.getByTestId("signed-in-email")).toHaveText(email);
   await shot("07-signed-in.png");
+
+  // Settings: this session is listed; a wrong current password is explained next to the field.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Settings" }).click();
+  await expect(page.getByRole("heading", { name: "Settings", level: 1 })).toBeVisible();
+  await expect(page.getByText("This session")).toBeVisible();
+  await page.getByLabel("Current password").fill("not my password at all");
+  await page.getByLabel("New password").fill("new harbour lights");
+  await page.getByRole("button", { name: "Change password" }).click();
+  await expect(page.getByText("Your current password is not correct.")).toBeVisible();
+  await shot("08-settings.png");
   expect(problems).toEqual([]);
 });
 

@@ -130,7 +130,7 @@ pub enum SignInError {
     InvalidCredentials,
     #[error("That code is not valid. Check your authenticator app and try again.")]
     InvalidCode,
-    #[error("Too many attempts, try again in {} minutes.", .0.minutes())]
+    #[error("Too many attempts, try again in {}.", .0.wait_text())]
     Throttled(Throttled),
     #[error("This account is disabled. Contact your administrator.")]
     Disabled,

@@ -59,6 +59,14 @@ impl Throttled {
     pub fn minutes(&self) -> i64 {
         Ord::max((self.retry_after.num_seconds() + 59) / 60, 1)
     }
+
+    /// "1 minute", "15 minutes".
+    pub fn wait_text(&self) -> String {
+        match self.minutes() {
+            1 => "1 minute".to_owned(),
+            n => format!("{n} minutes"),
+        }
+    }
 }
 
 /// Delay after `failures` consecutive failures under `policy`.

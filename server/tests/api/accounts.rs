@@ -585,3 +585,36 @@ async fn admins_manage_users_and_developers_cannot() {
         );
     }
 }
+
+#[tokio::test]
+async fn closed_sign_up_refuses_new_accounts() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = server::Config {
+        signup: "closed".into(),
+        ..server::Config::for_data_dir(data_dir.path())
+    };
+    let app = TestApp::spawn_with(config, data_dir, None).await;
+    let r = app
+        .post_form(
+            "/signup",
+            &[("email", "new@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(location(&r), "/signup");
+    assert!(
+        app.get("/signup")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Sign-up is closed")
+    );
+    assert!(
+        app.state
+            .accounts
+            .find_by_email("new@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

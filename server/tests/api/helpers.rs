@@ -33,7 +33,7 @@ impl TestApp {
         Self::spawn_with(config, data_dir, Some(pg)).await
     }
 
-    async fn spawn_with(
+    pub async fn spawn_with(
         config: Config,
         data_dir: tempfile::TempDir,
         postgres: Option<TestDb>,
