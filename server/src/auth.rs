@@ -930,17 +930,7 @@ async fn sign_in_code(
         Err(SignInError::Internal(e)) => {
             flash_and_redirect(&session, internal(e), "/login/code").await
         }
-        Err(error) => {
-            flash_and_redirect(
-                &session,
-                FlashData {
-                    error: Some(error.to_string()),
-                    ..Default::default()
-                },
-                "/login/code",
-            )
-            .await
-        }
+        Err(error) => flash_and_redirect(&session, FlashData::error(error), "/login/code").await,
     }
 }
 
@@ -970,17 +960,7 @@ async fn enrol(
             }
         }
         Err(SignInError::Internal(e)) => flash_and_redirect(&session, internal(e), "/enroll").await,
-        Err(error) => {
-            flash_and_redirect(
-                &session,
-                FlashData {
-                    error: Some(error.to_string()),
-                    ..Default::default()
-                },
-                "/enroll",
-            )
-            .await
-        }
+        Err(error) => flash_and_redirect(&session, FlashData::error(error), "/enroll").await,
     }
 }
 

@@ -569,24 +569,8 @@ impl Accounts {
         if row.totp_enabled_at.is_some() || row.totp_secret.is_none() {
             return Err(SignInError::NotEnrolled);
         }
-        let keys = [throttle::totp_key(user_id)];
-        if let Err(throttled) = throttle::check(&self.db, &keys, now).await? {
-            return Err(SignInError::Throttled(throttled));
-        }
-        if !self.accept_totp(&row, code, now).await? {
-            throttle::record_failure(&self.db, &keys[0], &throttle::ACCOUNT, now).await?;
-            audit::record(
-                &self.db,
-                ctx,
-                Some(user_id),
-                "2fa.enrol_failure",
-                Some(user_id),
-                json!({}),
-            )
+        self.check_totp_code(&row, code, ctx, now, "2fa.enrol_failure")
             .await?;
-            return Err(SignInError::InvalidCode);
-        }
-        throttle::clear(&self.db, &keys).await?;
         let codes = recovery::generate();
         let txn = self.db.conn().begin().await?;
         user::Entity::update_many()
@@ -674,18 +658,32 @@ impl Accounts {
             .one(self.db.conn())
             .await?
             .ok_or(SignInError::InvalidCode)?;
-        let keys = [throttle::totp_key(user_id)];
+        self.check_totp_code(&row, code, ctx, now, "step_up.failure")
+            .await
+    }
+
+    /// A TOTP code outside sign-in (enrolment, step-up): throttled on the account's TOTP
+    /// counter, replay-protected, and audited as `failure_action` when wrong.
+    async fn check_totp_code(
+        &self,
+        row: &user::Model,
+        code: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+        failure_action: &str,
+    ) -> Result<(), SignInError> {
+        let keys = [throttle::totp_key(&row.id)];
         if let Err(throttled) = throttle::check(&self.db, &keys, now).await? {
             return Err(SignInError::Throttled(throttled));
         }
-        if !self.accept_totp(&row, code, now).await? {
+        if !self.accept_totp(row, code, now).await? {
             throttle::record_failure(&self.db, &keys[0], &throttle::ACCOUNT, now).await?;
             audit::record(
                 &self.db,
                 ctx,
-                Some(user_id),
-                "step_up.failure",
-                Some(user_id),
+                Some(&row.id),
+                failure_action,
+                Some(&row.id),
                 json!({}),
             )
             .await?;
