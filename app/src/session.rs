@@ -69,6 +69,8 @@ pub struct AdminUserRow {
     pub is_admin: bool,
     pub totp_enabled: bool,
     pub disabled: bool,
+    /// Sign-in refused for now after repeated failures.
+    pub locked: bool,
     pub created_at: String,
     pub last_sign_in_at: Option<String>,
 }

@@ -259,6 +259,38 @@ async fn failures_slow_down_then_lock_the_account(db: Database) {
         .await
         .unwrap_err();
     assert!(matches!(locked, SignInError::Throttled(_)), "{locked:?}");
+    assert!(
+        accounts
+            .is_locked(&user.id, t0() + Duration::hours(23))
+            .await
+            .unwrap()
+    );
+    // An admin can clear the lockout before it runs out.
+    let admin = accounts
+        .create_admin("lock-admin@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    accounts.unlock(&admin.id, &user.id, &ctx()).await.unwrap();
+    assert!(
+        !accounts
+            .is_locked(&user.id, t0() + Duration::hours(23))
+            .await
+            .unwrap()
+    );
+    accounts
+        .sign_in_password(
+            "mallory@example.com",
+            PASSWORD,
+            &from(10),
+            t0() + Duration::hours(23),
+        )
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        throttle::record_failure(&db, &key, &throttle::ACCOUNT, t0())
+            .await
+            .unwrap();
+    }
     accounts
         .sign_in_password(
             "mallory@example.com",

@@ -412,10 +412,17 @@ async fn admin_users_page(state: &AppState, query: &str) -> anyhow::Result<PageD
         .accounts
         .list_users(&params.q, USERS_PER_PAGE, (page - 1) * USERS_PER_PAGE)
         .await?;
+    let now = Utc::now();
+    let mut rows = Vec::with_capacity(users.len());
+    for u in users {
+        let locked = state.accounts.is_locked(&u.id, now).await?;
+        rows.push((u, locked));
+    }
     Ok(PageData::AdminUsers {
-        users: users
+        users: rows
             .into_iter()
-            .map(|u| AdminUserRow {
+            .map(|(u, locked)| AdminUserRow {
+                locked,
                 id: u.id,
                 email: u.email,
                 is_admin: u.role == Role::Admin,
@@ -734,6 +741,10 @@ async fn admin_user_action(
             .reset_totp(&admin.id, &target.id, &ctx)
             .await
             .map(|_| "reset: they set up 2FA again at next sign-in"),
+        "unlock" => a
+            .unlock(&admin.id, &target.id, &ctx)
+            .await
+            .map(|_| "can sign in again"),
         "promote" => a
             .set_role(&admin.id, &target.id, Role::Admin, &ctx)
             .await

@@ -125,6 +125,8 @@ fn UserRow(user: AdminUserRow, me: String) -> impl IntoView {
             <td class="px-4 py-3">
                 {if user.disabled {
                     view! { <span class="rounded-full bg-red-100 px-2 py-0.5 text-xs text-red-800 dark:bg-red-900 dark:text-red-100">"Disabled"</span> }.into_any()
+                } else if user.locked {
+                    view! { <span class="rounded-full bg-amber-100 px-2 py-0.5 text-xs text-amber-800 dark:bg-amber-900 dark:text-amber-100">"Locked"</span> }.into_any()
                 } else {
                     view! { <span class="rounded-full bg-green-100 px-2 py-0.5 text-xs text-green-800 dark:bg-green-900 dark:text-green-100">"Active"</span> }.into_any()
                 }}
@@ -139,6 +141,8 @@ fn UserRow(user: AdminUserRow, me: String) -> impl IntoView {
                             view! { <ConfirmAction user_id=id.clone() action="disable" label="Disable" danger=true
                                 question=format!("Disable {email}? Their sessions end now and they cannot sign in.") /> }.into_any()
                         }}
+                        {user.locked.then(|| view! { <ConfirmAction user_id=id.clone() action="unlock" label="Unlock" danger=false
+                            question=format!("Allow {email} to sign in again now? Their failed-attempt counters are cleared.") /> })}
                         {user.totp_enabled.then(|| view! { <ConfirmAction user_id=id.clone() action="reset-2fa" label="Reset 2FA" danger=true
                             question=format!("Reset two-factor authentication for {email}? They set up a new authenticator at next sign-in.") /> })}
                         {if user.is_admin {

@@ -786,6 +786,35 @@ impl Accounts {
         Ok((rows.iter().map(User::from).collect(), total))
     }
 
+    /// Whether sign-in is currently refused for this account because of failed attempts.
+    pub async fn is_locked(&self, user_id: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
+        let keys = [throttle::password_key(user_id), throttle::totp_key(user_id)];
+        Ok(throttle::check(&self.db, &keys, now).await?.is_err())
+    }
+
+    /// Clears an account's failed-attempt counters and lockout (admin action).
+    pub async fn unlock(
+        &self,
+        admin_id: &str,
+        user_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), DomainError> {
+        throttle::clear(
+            &self.db,
+            &[throttle::password_key(user_id), throttle::totp_key(user_id)],
+        )
+        .await?;
+        audit::record(
+            &self.db,
+            ctx,
+            Some(admin_id),
+            "user.unlock",
+            Some(user_id),
+            json!({}),
+        )
+        .await
+    }
+
     /// Promotes a developer to admin or back (admin action).
     pub async fn set_role(
         &self,

@@ -550,6 +550,39 @@ async fn admins_manage_users_and_developers_cannot() {
     );
     let _ = dev_seed;
 
+    // 100 failed sign-ins lock the account; the admin sees it and unlocks it.
+    let key = domain::accounts::throttle::password_key(&dev.id);
+    for _ in 0..100 {
+        domain::accounts::throttle::record_failure(
+            &app.state.db,
+            &key,
+            &domain::accounts::throttle::ACCOUNT,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    }
+    let page = app.get("/admin/users?q=dev").await.text().await.unwrap();
+    assert!(
+        page.contains(">Locked<") && page.contains("Confirm: unlock"),
+        "{page}"
+    );
+    let r = app
+        .post_form(
+            "/admin/users/action",
+            &[("user_id", &dev.id), ("action", "unlock")],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin/users");
+    assert!(
+        !app.get("/admin/users?q=dev")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains(">Locked<")
+    );
+
     let admin = app
         .state
         .accounts
@@ -578,7 +611,13 @@ async fn admins_manage_users_and_developers_cannot() {
         .into_iter()
         .map(|e| e.action)
         .collect();
-    for action in ["user.disable", "user.enable", "2fa.reset", "authz.denied"] {
+    for action in [
+        "user.disable",
+        "user.enable",
+        "2fa.reset",
+        "authz.denied",
+        "user.unlock",
+    ] {
         assert!(
             actions.iter().any(|a| a == action),
             "{action} missing from {actions:?}"
@@ -616,5 +655,37 @@ async fn closed_sign_up_refuses_new_accounts() {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+#[tokio::test]
+async fn behind_https_the_session_cookie_is_secure_and_host_prefixed() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = server::Config {
+        public_url: Some("https://keys.example.com".into()),
+        ..server::Config::for_data_dir(data_dir.path())
+    };
+    let app = TestApp::spawn_with(config, data_dir, None).await;
+    let r = app
+        .post_form(
+            "/login",
+            &[("email", "x@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.contains("keyport_session="))
+        .expect("a session cookie")
+        .to_owned();
+    assert!(cookie.starts_with("__Host-keyport_session="), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(
+        !cookie.contains("Domain="),
+        "__Host- cookies carry no Domain: {cookie}"
     );
 }
