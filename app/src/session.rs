@@ -7,6 +7,7 @@ pub struct UserView {
     pub id: String,
     pub email: String,
     pub is_admin: bool,
+    pub totp_enabled: bool,
 }
 
 /// How far along sign-in the visitor is.

@@ -233,7 +233,7 @@ async fn resolve(
     let mut user = None;
     if let Some(id) = session.get::<String>(USER_ID_KEY).await? {
         match state.accounts.find(&id).await? {
-            Some(u) if u.status == Status::Active && u.totp_enabled => {
+            Some(u) if u.status == Status::Active && (u.totp_enabled || !state.require_2fa) => {
                 stage = Stage::SignedIn;
                 user = Some(u);
             }
@@ -316,6 +316,7 @@ async fn resolve(
             id: u.id,
             email: u.email,
             is_admin: u.role == Role::Admin,
+            totp_enabled: u.totp_enabled,
         }),
         flash: flash.into(),
         enrolment,
@@ -484,6 +485,7 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/password", post(change_password))
         .route("/settings/recovery-codes", post(regenerate_recovery_codes))
         .route("/settings/2fa/reset", post(reset_own_totp))
+        .route("/settings/2fa/setup", post(set_up_totp))
         .route("/settings/sessions/end", post(end_session))
         .route("/settings/sessions/end-others", post(end_other_sessions))
         .route("/admin/users/action", post(admin_user_action))
@@ -494,7 +496,7 @@ pub fn routes() -> Router<AppState> {
 async fn signed_in_user(state: &AppState, session: &Session) -> Option<domain::accounts::User> {
     let id = session.get::<String>(USER_ID_KEY).await.ok().flatten()?;
     let user = state.accounts.find(&id).await.ok().flatten()?;
-    (user.status == Status::Active && user.totp_enabled).then_some(user)
+    (user.status == Status::Active && (user.totp_enabled || !state.require_2fa)).then_some(user)
 }
 
 #[derive(Deserialize)]
@@ -608,6 +610,29 @@ async fn reset_own_totp(
         Err(e) => {
             flash_and_redirect(&session, FlashData::field("reset_code", e), "/settings").await
         }
+    }
+}
+
+/// Turns 2FA on for an account that has none (where it is optional): on to enrolment.
+async fn set_up_totp(
+    State(state): State<AppState>,
+    session: Session,
+    ClientContext(ctx): ClientContext,
+) -> Response {
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    if user.totp_enabled {
+        return Redirect::to("/settings").into_response();
+    }
+    let moved = async {
+        start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
+        state.accounts.begin_enrolment(&user.id).await?;
+        anyhow::Ok(())
+    };
+    match moved.await {
+        Ok(()) => Redirect::to("/enroll").into_response(),
+        Err(e) => flash_and_redirect(&session, internal(e), "/settings").await,
     }
 }
 
@@ -832,12 +857,21 @@ async fn sign_up(
     {
         Ok(user) => {
             let started = async {
-                start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
-                state.accounts.begin_enrolment(&user.id).await?;
-                anyhow::Ok(())
+                if state.require_2fa {
+                    start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
+                    state.accounts.begin_enrolment(&user.id).await?;
+                    anyhow::Ok("/enroll")
+                } else {
+                    state
+                        .accounts
+                        .sign_in_without_second_factor(&user.id, &ctx, Utc::now())
+                        .await?;
+                    start_session(&session, USER_ID_KEY, &user.id, &ctx).await?;
+                    anyhow::Ok("/dashboard")
+                }
             };
             match started.await {
-                Ok(()) => Redirect::to("/enroll").into_response(),
+                Ok(next) => Redirect::to(next).into_response(),
                 Err(e) => flash_and_redirect(&session, internal(e), "/login").await,
             }
         }
@@ -882,16 +916,29 @@ async fn sign_in(
     {
         Ok((user, step)) => {
             let started = async {
-                start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
-                if step == SecondStep::Enrol {
-                    state.accounts.begin_enrolment(&user.id).await?;
+                match step {
+                    SecondStep::Code => {
+                        start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
+                        anyhow::Ok("/login/code")
+                    }
+                    SecondStep::Enrol if state.require_2fa => {
+                        start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
+                        state.accounts.begin_enrolment(&user.id).await?;
+                        anyhow::Ok("/enroll")
+                    }
+                    SecondStep::Enrol => {
+                        state
+                            .accounts
+                            .sign_in_without_second_factor(&user.id, &ctx, Utc::now())
+                            .await?;
+                        start_session(&session, USER_ID_KEY, &user.id, &ctx).await?;
+                        anyhow::Ok("/dashboard")
+                    }
                 }
-                anyhow::Ok(())
             };
-            match (started.await, step) {
-                (Ok(()), SecondStep::Code) => Redirect::to("/login/code").into_response(),
-                (Ok(()), SecondStep::Enrol) => Redirect::to("/enroll").into_response(),
-                (Err(e), _) => flash_and_redirect(&session, internal(e), "/login").await,
+            match started.await {
+                Ok(next) => Redirect::to(next).into_response(),
+                Err(e) => flash_and_redirect(&session, internal(e), "/login").await,
             }
         }
         Err(SignInError::Internal(e)) => {

@@ -37,6 +37,11 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_SIGNUP", default_value = "open", value_parser = ["open", "closed"])]
     pub signup: String,
 
+    /// Whether every account must use two-factor authentication (`true`), or may opt in from
+    /// its settings (`false`). Users who turned it on always need their code.
+    #[arg(long, env = "KEYPORT_REQUIRE_2FA", default_value_t = true, action = clap::ArgAction::Set)]
+    pub require_2fa: bool,
+
     /// Minutes of inactivity after which a session ends.
     #[arg(long, env = "KEYPORT_SESSION_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..))]
     pub session_idle_minutes: i64,
@@ -56,6 +61,7 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             public_url: None,
             signup: "open".into(),
+            require_2fa: true,
             session_idle_minutes: 30,
             session_max_hours: 12,
         }

@@ -133,6 +133,7 @@ impl Server {
             session_idle_minutes: config.session_idle_minutes,
             session_max_seconds: config.session_max_hours * 3600,
             signup_open: config.signup == "open",
+            require_2fa: config.require_2fa,
         };
         let listener = TcpListener::bind(config.addr)
             .await

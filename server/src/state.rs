@@ -12,6 +12,8 @@ pub struct AppState {
     pub session_idle_minutes: i64,
     /// Absolute session lifetime, whatever the activity.
     pub session_max_seconds: i64,
+    /// Whether every account must have 2FA before it is signed in.
+    pub require_2fa: bool,
     /// Whether self-service sign-up is open.
     pub signup_open: bool,
 }

@@ -22,6 +22,7 @@ fn Notice(message: Option<String>) -> impl IntoView {
 pub fn Settings() -> impl IntoView {
     let view = session::current();
     let flash = view.flash;
+    let totp_enabled = view.user.as_ref().is_some_and(|u| u.totp_enabled);
     let email = view.user.map(|u| u.email).unwrap_or_default();
     let (sessions, unused) = match view.page {
         PageData::Settings {
@@ -56,6 +57,8 @@ pub fn Settings() -> impl IntoView {
                 </form>
             </section>
 
+            {if totp_enabled {
+                view! {
             <section class=CARD aria-labelledby="twofa-heading">
                 <h2 id="twofa-heading" class="text-lg font-medium">"Two-factor authentication"</h2>
                 <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">
@@ -79,6 +82,18 @@ pub fn Settings() -> impl IntoView {
                 </div>
             </section>
 
+                }.into_any()
+            } else {
+                view! {
+                    <section class=CARD aria-labelledby="twofa-heading">
+                        <h2 id="twofa-heading" class="text-lg font-medium">"Two-factor authentication"</h2>
+                        <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">"Off. Protect your account and keys with an authenticator app."</p>
+                        <form method="post" action="/settings/2fa/setup" class="mt-4">
+                            <button type="submit" class=BUTTON>"Set up two-factor authentication"</button>
+                        </form>
+                    </section>
+                }.into_any()
+            }}
             <section class=CARD aria-labelledby="sessions-heading">
                 <div class="flex flex-wrap items-center justify-between gap-3">
                     <h2 id="sessions-heading" class="text-lg font-medium">"Sessions"</h2>

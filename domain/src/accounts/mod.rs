@@ -462,6 +462,30 @@ impl Accounts {
             .ok_or(SignInError::InvalidCredentials)
     }
 
+    /// Completes a sign-in after the password alone, for an account without 2FA on an instance
+    /// that does not require it.
+    pub async fn sign_in_without_second_factor(
+        &self,
+        user_id: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        user::Entity::update_many()
+            .col_expr(user::Column::LastSignInAt, Expr::value(now))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(self.db.conn())
+            .await?;
+        audit::record(
+            &self.db,
+            ctx,
+            Some(user_id),
+            "sign_in.success",
+            Some(user_id),
+            json!({ "method": "password" }),
+        )
+        .await
+    }
+
     /// Checks a TOTP code for this user and, if it matches a step later than the last accepted
     /// one, records that step. The conditional update makes a replay fail even under races.
     async fn accept_totp(

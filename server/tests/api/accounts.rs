@@ -689,3 +689,54 @@ async fn behind_https_the_session_cookie_is_secure_and_host_prefixed() {
         "__Host- cookies carry no Domain: {cookie}"
     );
 }
+
+#[tokio::test]
+async fn where_2fa_is_optional_users_sign_in_with_a_password_and_can_opt_in() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = server::Config {
+        require_2fa: false,
+        ..server::Config::for_data_dir(data_dir.path())
+    };
+    let app = TestApp::spawn_with(config, data_dir, None).await;
+    let r = app
+        .post_form(
+            "/signup",
+            &[("email", "opt@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(location(&r), "/dashboard");
+    let settings = app.get("/settings").await.text().await.unwrap();
+    assert!(
+        settings.contains("Set up two-factor authentication"),
+        "{settings}"
+    );
+    app.post_form("/logout", &[]).await;
+    let r = app
+        .post_form(
+            "/login",
+            &[("email", "opt@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(location(&r), "/dashboard", "no second step without 2FA");
+
+    // Opting in: enrol, and from then on the code is needed.
+    let r = app.post_form("/settings/2fa/setup", &[]).await;
+    assert_eq!(location(&r), "/enroll");
+    let page = app.get("/enroll").await.text().await.unwrap();
+    let seed = Seed::from_base32(text_between(&page, "data-testid=\"setup-key\"", "<")).unwrap();
+    let r = app
+        .post_form(
+            "/enroll",
+            &[("code", &seed.code_at(steady_now().await - 30))],
+        )
+        .await;
+    assert_eq!(location(&r), "/enroll/recovery");
+    app.post_form("/logout", &[]).await;
+    let r = app
+        .post_form(
+            "/login",
+            &[("email", "opt@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(location(&r), "/login/code");
+}
