@@ -520,3 +520,41 @@ on_both_databases!(
     settings_changes_need_the_current_secret,
     admins_list_search_and_promote,
 );
+
+/// An unknown email costs a full argon2 verification, like a wrong password: without the dummy
+/// hash it would answer in well under a millisecond instead of tens of milliseconds. The bound is
+/// loose (half) so machine noise cannot flip it; the gap it guards against is 50x or more.
+#[tokio::test]
+async fn unknown_emails_take_as_long_as_wrong_passwords() {
+    let t = TestDb::sqlite_memory().await;
+    let accounts = Accounts::new(t.db.clone(), SecretKey::generate());
+    accounts
+        .sign_up("known@example.com", PASSWORD, &ctx())
+        .await
+        .unwrap();
+    domain::accounts::password::warm_up();
+    let time = |email: &'static str| {
+        let accounts = accounts.clone();
+        async move {
+            let mut total = std::time::Duration::ZERO;
+            for i in 0..3 {
+                let from = RequestContext {
+                    ip: Some(format!("192.0.2.{i}")),
+                    user_agent: None,
+                };
+                let start = std::time::Instant::now();
+                let _ = accounts
+                    .sign_in_password(email, "wrong password here", &from, t0())
+                    .await;
+                total += start.elapsed();
+            }
+            total
+        }
+    };
+    let known = time("known@example.com").await;
+    let unknown = time("unknown@example.com").await;
+    assert!(
+        unknown * 2 > known,
+        "unknown email answered in {unknown:?}, wrong password in {known:?}"
+    );
+}

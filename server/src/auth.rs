@@ -766,6 +766,10 @@ async fn admin_user_action(
             .reset_totp(&admin.id, &target.id, &ctx)
             .await
             .map(|_| "reset: they set up 2FA again at next sign-in"),
+        "end-sessions" => a
+            .end_sessions(&admin.id, &target.id, &ctx)
+            .await
+            .map(|_| "was signed out everywhere"),
         "unlock" => a
             .unlock(&admin.id, &target.id, &ctx)
             .await

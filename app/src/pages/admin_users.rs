@@ -141,6 +141,8 @@ fn UserRow(user: AdminUserRow, me: String) -> impl IntoView {
                             view! { <ConfirmAction user_id=id.clone() action="disable" label="Disable" danger=true
                                 question=format!("Disable {email}? Their sessions end now and they cannot sign in.") /> }.into_any()
                         }}
+                        <ConfirmAction user_id=id.clone() action="end-sessions" label="End sessions" danger=true
+                            question=format!("End every session of {email}? They must sign in again.") />
                         {user.locked.then(|| view! { <ConfirmAction user_id=id.clone() action="unlock" label="Unlock" danger=false
                             question=format!("Allow {email} to sign in again now? Their failed-attempt counters are cleared.") /> })}
                         {user.totp_enabled.then(|| view! { <ConfirmAction user_id=id.clone() action="reset-2fa" label="Reset 2FA" danger=true

@@ -839,6 +839,26 @@ impl Accounts {
         .await
     }
 
+    /// Ends all of a user's sessions (admin action); returns how many.
+    pub async fn end_sessions(
+        &self,
+        admin_id: &str,
+        user_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<u64, DomainError> {
+        let ended = crate::sessions::delete_for_user(&self.db, user_id, None).await?;
+        audit::record(
+            &self.db,
+            ctx,
+            Some(admin_id),
+            "user.end_sessions",
+            Some(user_id),
+            json!({ "ended": ended }),
+        )
+        .await?;
+        Ok(ended)
+    }
+
     /// Promotes a developer to admin or back (admin action).
     pub async fn set_role(
         &self,

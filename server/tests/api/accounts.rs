@@ -550,6 +550,34 @@ async fn admins_manage_users_and_developers_cannot() {
     );
     let _ = dev_seed;
 
+    // Ending a user's sessions signs them out everywhere.
+    let dev_browser = TestApp::client_for(&app);
+    domain::sessions::save(
+        &app.state.db,
+        &domain::sessions::StoredSession {
+            id: "dev-session".into(),
+            data: format!(r#"{{"user_id":"{}"}}"#, dev.id),
+            expires_at: Utc::now() + chrono::Duration::minutes(30),
+            user_id: Some(dev.id.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let r = app
+        .post_form(
+            "/admin/users/action",
+            &[("user_id", &dev.id), ("action", "end-sessions")],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin/users");
+    assert!(
+        domain::sessions::list_for_user(&app.state.db, &dev.id, Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let _ = dev_browser;
+
     // 100 failed sign-ins lock the account; the admin sees it and unlocks it.
     let key = domain::accounts::throttle::password_key(&dev.id);
     for _ in 0..100 {
@@ -739,4 +767,38 @@ async fn where_2fa_is_optional_users_sign_in_with_a_password_and_can_opt_in() {
         )
         .await;
     assert_eq!(location(&r), "/login/code");
+}
+
+#[tokio::test]
+async fn sessions_end_after_their_absolute_lifetime_whatever_the_activity() {
+    let app = TestApp::spawn().await;
+    app.sign_up_and_enrol("old@example.com").await;
+    assert_eq!(app.get("/dashboard").await.status(), 200);
+    // Age the session: signed in 13 hours ago (the default limit is 12).
+    let user = app
+        .state
+        .accounts
+        .find_by_email("old@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let now = Utc::now();
+    for mut stored in domain::sessions::list_for_user(&app.state.db, &user.id, now)
+        .await
+        .unwrap()
+    {
+        let mut data: serde_json::Value = serde_json::from_str(&stored.data).unwrap();
+        data["created_at"] = serde_json::json!(now.timestamp() - 13 * 3600);
+        stored.data = data.to_string();
+        domain::sessions::save(&app.state.db, &stored)
+            .await
+            .unwrap();
+    }
+    assert_eq!(location(&app.get("/dashboard").await), "/login");
+    assert!(
+        domain::sessions::list_for_user(&app.state.db, &user.id, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
