@@ -484,6 +484,63 @@ async fn admins_list_search_and_promote(db: Database) {
     );
 }
 
+async fn one_address_guessing_many_accounts_is_slowed_down(db: Database) {
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    accounts
+        .sign_up("taken@example.com", PASSWORD, &ctx())
+        .await
+        .unwrap();
+    let attacker = RequestContext {
+        ip: Some("198.51.100.66".into()),
+        user_agent: None,
+    };
+    // Different accounts each time: only the per-address counter grows.
+    for i in 0..21 {
+        let email = format!("guess{i}@example.com");
+        let err = accounts
+            .sign_in_password(&email, "password guess 1", &attacker, t0())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, SignInError::InvalidCredentials),
+            "attempt {i}: {err:?}"
+        );
+    }
+    let err = accounts
+        .sign_in_password("taken@example.com", PASSWORD, &attacker, t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SignInError::Throttled(_)), "{err:?}");
+    // Someone else is not affected.
+    accounts
+        .sign_in_password("taken@example.com", PASSWORD, &ctx(), t0())
+        .await
+        .unwrap();
+    // Probing sign-up for taken addresses counts too.
+    let prober = RequestContext {
+        ip: Some("198.51.100.77".into()),
+        user_agent: None,
+    };
+    for _ in 0..21 {
+        let err = accounts
+            .sign_up("taken@example.com", PASSWORD, &prober)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SignUpError::EmailUnavailable | SignUpError::Throttled(_)
+            ),
+            "{err:?}"
+        );
+    }
+    let err = accounts
+        .sign_up("fresh@example.com", PASSWORD, &prober)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SignUpError::Throttled(_)), "{err:?}");
+}
+
 macro_rules! on_both_databases {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -519,6 +576,7 @@ on_both_databases!(
     admin_actions,
     settings_changes_need_the_current_secret,
     admins_list_search_and_promote,
+    one_address_guessing_many_accounts_is_slowed_down,
 );
 
 /// An unknown email costs a full argon2 verification, like a wrong password: without the dummy

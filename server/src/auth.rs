@@ -891,7 +891,7 @@ async fn sign_up(
                     email,
                     ..Default::default()
                 },
-                SignUpError::EmailUnavailable => FlashData {
+                SignUpError::EmailUnavailable | SignUpError::Throttled(_) => FlashData {
                     error: Some(error.to_string()),
                     email,
                     ..Default::default()

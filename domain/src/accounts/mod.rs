@@ -103,6 +103,8 @@ pub enum SignUpError {
     Password(#[from] PasswordError),
     #[error("An account with this email cannot be created. If it is yours, sign in instead.")]
     EmailUnavailable,
+    #[error("Too many attempts, try again in {}.", .0.wait_text())]
+    Throttled(Throttled),
     #[error(transparent)]
     Internal(#[from] DomainError),
 }
@@ -200,7 +202,25 @@ impl Accounts {
         password: &str,
         ctx: &RequestContext,
     ) -> Result<User, SignUpError> {
-        let user = self.create(email, password, Role::Developer).await?;
+        // Without email delivery a taken address cannot be hidden at sign-up, so probing for
+        // addresses is slowed per client address like failed sign-ins are.
+        let ip_key = ctx.ip.as_deref().map(throttle::ip_key);
+        let now = Utc::now();
+        if let Some(key) = &ip_key
+            && let Err(throttled) =
+                throttle::check(&self.db, std::slice::from_ref(key), now).await?
+        {
+            return Err(SignUpError::Throttled(throttled));
+        }
+        let user = match self.create(email, password, Role::Developer).await {
+            Err(SignUpError::EmailUnavailable) => {
+                if let Some(key) = &ip_key {
+                    throttle::record_failure(&self.db, key, &throttle::CLIENT_IP, now).await?;
+                }
+                return Err(SignUpError::EmailUnavailable);
+            }
+            other => other?,
+        };
         audit::record(
             &self.db,
             ctx,

@@ -426,6 +426,60 @@ async fn settings_change_password_and_end_other_sessions() {
     let r = other.get(app.url("/dashboard")).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/login");
     assert_eq!(app.get("/dashboard").await.status(), 200);
+
+    // A third browser signs in; it is ended from the list by its handle (never its id).
+    let third = TestApp::client_for(&app);
+    third
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "set@example.com"),
+            ("password", "new harbour lights"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(
+        30 - Utc::now().timestamp() as u64 % 30,
+    ))
+    .await;
+    let r = third
+        .post(app.url("/login/code"))
+        .form(&[("code", &seed.code_at(steady_now().await))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/dashboard");
+    let page = app.get("/settings").await.text().await.unwrap();
+    let handle = page
+        .split(r#"name="handle" value=""#)
+        .nth(1)
+        .expect("an End session form")
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(handle.len(), 16);
+    let r = app
+        .post_form("/settings/sessions/end", &[("handle", handle)])
+        .await;
+    assert_eq!(location(&r), "/settings");
+    assert!(
+        app.get("/settings")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Session ended.")
+    );
+    assert_eq!(
+        third
+            .get(app.url("/dashboard"))
+            .send()
+            .await
+            .unwrap()
+            .headers()["location"],
+        "/login"
+    );
+    assert_eq!(app.get("/dashboard").await.status(), 200);
 }
 
 #[tokio::test]
