@@ -588,21 +588,12 @@ async fn reset_own_totp(
     {
         Ok(()) => {
             // Back to the enrolment step, in a fresh session; other sessions end.
-            let moved = async {
-                sessions::delete_for_user(
-                    &state.db,
-                    &user.id,
-                    session.id().map(|id| id.to_string()).as_deref(),
-                )
-                .await?;
-                start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
-                state.accounts.begin_enrolment(&user.id).await?;
-                anyhow::Ok(())
-            };
-            match moved.await {
-                Ok(()) => Redirect::to("/enroll").into_response(),
-                Err(e) => flash_and_redirect(&session, internal(e), "/login").await,
+            let current = session.id().map(|id| id.to_string());
+            if let Err(e) = sessions::delete_for_user(&state.db, &user.id, current.as_deref()).await
+            {
+                return flash_and_redirect(&session, internal(e), "/settings").await;
             }
+            to_enrolment(&state, &session, &user.id, &ctx).await
         }
         Err(SignInError::Internal(e)) => {
             flash_and_redirect(&session, internal(e), "/settings").await
@@ -625,14 +616,24 @@ async fn set_up_totp(
     if user.totp_enabled {
         return Redirect::to("/settings").into_response();
     }
+    to_enrolment(&state, &session, &user.id, &ctx).await
+}
+
+/// Sends a signed-in user back to the enrolment step, in a fresh session, with a new seed.
+async fn to_enrolment(
+    state: &AppState,
+    session: &Session,
+    user_id: &str,
+    ctx: &RequestContext,
+) -> Response {
     let moved = async {
-        start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
-        state.accounts.begin_enrolment(&user.id).await?;
+        start_session(session, PENDING_USER_KEY, user_id, ctx).await?;
+        state.accounts.begin_enrolment(user_id).await?;
         anyhow::Ok(())
     };
     match moved.await {
         Ok(()) => Redirect::to("/enroll").into_response(),
-        Err(e) => flash_and_redirect(&session, internal(e), "/settings").await,
+        Err(e) => flash_and_redirect(session, internal(e), "/login").await,
     }
 }
 
