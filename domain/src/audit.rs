@@ -84,3 +84,98 @@ pub async fn recent(
         })
         .collect())
 }
+
+/// Which events a search returns.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Only events about this user: by them, on their account, or on their keys. Admins pass
+    /// `None` to see everyone's.
+    pub involving: Option<String>,
+    pub actor_id: Option<String>,
+    /// An exact action (`key.revoke`) or a family (`key.`, ending with a dot).
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// An event with its id (the paging cursor).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub id: i64,
+    pub event: Event,
+}
+
+/// Newest first, `limit` at most, older than `before` (an entry id) when given. Returns the
+/// entries and the cursor for the next page.
+pub async fn search(
+    db: &Database,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<(Vec<Entry>, Option<i64>), DomainError> {
+    use sea_orm::{Condition, sea_query::Query};
+
+    use crate::entities::api_key;
+
+    let mut query = audit_event::Entity::find().order_by_desc(audit_event::Column::Id);
+    if let Some(user) = &filter.involving {
+        let own_keys = Query::select()
+            .column(api_key::Column::Id)
+            .from(api_key::Entity)
+            .and_where(api_key::Column::OwnerId.eq(user.clone()))
+            .to_owned();
+        query = query.filter(
+            Condition::any()
+                .add(audit_event::Column::ActorId.eq(user.clone()))
+                .add(audit_event::Column::Target.eq(user.clone()))
+                .add(audit_event::Column::Target.in_subquery(own_keys)),
+        );
+    }
+    if let Some(actor) = filter.actor_id.as_deref().filter(|a| !a.is_empty()) {
+        query = query.filter(audit_event::Column::ActorId.eq(actor));
+    }
+    if let Some(action) = filter.action.as_deref().filter(|a| !a.is_empty()) {
+        query = if action.ends_with('.') {
+            query.filter(audit_event::Column::Action.starts_with(action))
+        } else {
+            query.filter(audit_event::Column::Action.eq(action))
+        };
+    }
+    if let Some(target) = filter.target.as_deref().filter(|t| !t.is_empty()) {
+        query = query.filter(audit_event::Column::Target.eq(target));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_event::Column::At.gte(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_event::Column::At.lt(to));
+    }
+    if let Some(before) = before {
+        query = query.filter(audit_event::Column::Id.lt(before));
+    }
+    let rows = query.limit(limit + 1).all(db.conn()).await?;
+    let more = rows.len() as u64 > limit;
+    let entries: Vec<Entry> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|row| Entry {
+            id: row.id,
+            event: Event {
+                at: row.at,
+                actor_id: row.actor_id,
+                action: row.action,
+                target: row.target,
+                ip: row.ip,
+                user_agent: row.user_agent,
+                details: row.details,
+            },
+        })
+        .collect();
+    let next = if more {
+        entries.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok((entries, next))
+}

@@ -6,6 +6,12 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 
 /// Prefix of user ids. Frozen once shipped: ids in databases and logs carry it.
 pub const USER: &str = "usr";
+/// Prefix of API key ids (the id, not the key).
+pub const KEY: &str = "key";
+/// Prefix of API (catalog entry) ids.
+pub const API: &str = "api";
+/// Prefix of plan ids.
+pub const PLAN: &str = "pln";
 
 /// A new random id of the given kind, e.g. `usr_4k9XbQ...`.
 pub fn new_id(kind: &str) -> String {
@@ -33,5 +39,8 @@ mod tests {
     #[test]
     fn id_prefixes_are_frozen() {
         assert_eq!(USER, "usr");
+        assert_eq!(KEY, "key");
+        assert_eq!(API, "api");
+        assert_eq!(PLAN, "pln");
     }
 }

@@ -3,11 +3,14 @@
 //! implementation.
 pub mod accounts;
 pub mod audit;
+pub mod catalog;
 pub mod db;
 pub mod entities;
 pub mod error;
 pub mod id;
+pub mod keys;
 pub mod secret_key;
+pub mod service;
 pub mod sessions;
 pub mod settings;
 #[cfg(feature = "testing")]

@@ -79,6 +79,8 @@ pub struct User {
     pub totp_enabled: bool,
     pub created_at: DateTime<Utc>,
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// The assigned plan; `None` means the default plan.
+    pub plan_id: Option<String>,
 }
 
 impl From<&user::Model> for User {
@@ -91,6 +93,7 @@ impl From<&user::Model> for User {
             totp_enabled: row.totp_enabled_at.is_some(),
             created_at: row.created_at,
             last_sign_in_at: row.last_sign_in_at,
+            plan_id: row.plan_id.clone(),
         }
     }
 }
@@ -263,6 +266,7 @@ impl Accounts {
             totp_last_step: Set(None),
             created_at: Set(Utc::now()),
             last_sign_in_at: Set(None),
+            plan_id: Set(None),
         };
         match user::Entity::insert(row.clone())
             .exec_without_returning(self.db.conn())
@@ -691,7 +695,7 @@ impl Accounts {
     }
 
     /// Checks a fresh TOTP code for a sensitive change (re-authentication, ASVS 7.5.1).
-    async fn step_up(
+    pub async fn step_up(
         &self,
         user_id: &str,
         code: &str,

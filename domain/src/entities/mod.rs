@@ -1,6 +1,11 @@
 //! SeaORM entities: the rows as stored. Domain types and wire DTOs are separate types.
+pub mod api;
+pub mod api_key;
+pub mod api_scope;
+pub mod api_version;
 pub mod audit_event;
 pub mod auth_throttle;
+pub mod plan;
 pub mod recovery_code;
 pub mod session;
 pub mod setting;

@@ -18,6 +18,8 @@ pub struct Model {
     pub totp_last_step: Option<i64>,
     pub created_at: ChronoDateTimeUtc,
     pub last_sign_in_at: Option<ChronoDateTimeUtc>,
+    /// `None`: the default plan.
+    pub plan_id: Option<String>,
 }
 
 impl std::fmt::Debug for Model {

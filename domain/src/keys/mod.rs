@@ -1,0 +1,949 @@
+//! API keys: creation (the plaintext is returned once and never stored), listing, rotation with a
+//! grace period, revocation, enabling and disabling. Every change is audited, and every rule on
+//! who may do what lives here so the portal and the REST API agree.
+pub mod format;
+
+use std::{collections::HashMap, net::IpAddr};
+
+use chrono::{DateTime, Duration, Utc};
+use ipnet::IpNet;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
+};
+use serde_json::json;
+
+pub use format::{MalformedKey, PlainKey};
+
+use crate::{
+    Database, audit,
+    catalog::{ADMIN_SCOPE, Api, Catalog, KEYPORT_API, Plan, Quota, QuotaPeriod, RateLimit},
+    entities::{api, api_key, user},
+    id,
+    service::{Actor, FieldErrors, ServiceError},
+};
+
+/// A key is "expiring soon" this long before it expires.
+pub const EXPIRING_SOON: Duration = Duration::days(7);
+/// Most entries in one key's IP allowlist.
+pub const MAX_ALLOWLIST: usize = 100;
+/// Longest grace period a rotation may keep the old key working.
+pub const MAX_GRACE_SECONDS: u32 = 30 * 86_400;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyStatus {
+    Active,
+    ExpiringSoon,
+    Expired,
+    Rotating,
+    Revoked,
+    Disabled,
+}
+
+impl KeyStatus {
+    pub const ALL: [KeyStatus; 6] = [
+        KeyStatus::Active,
+        KeyStatus::ExpiringSoon,
+        KeyStatus::Expired,
+        KeyStatus::Rotating,
+        KeyStatus::Revoked,
+        KeyStatus::Disabled,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::ExpiringSoon => "expiring_soon",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Rotating => "rotating",
+            KeyStatus::Revoked => "revoked",
+            KeyStatus::Disabled => "disabled",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::ExpiringSoon => "Expiring soon",
+            KeyStatus::Expired => "Expired",
+            KeyStatus::Rotating => "Rotating",
+            KeyStatus::Revoked => "Revoked",
+            KeyStatus::Disabled => "Disabled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<KeyStatus> {
+        KeyStatus::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+    /// Whether a key in this status still verifies.
+    pub fn is_usable(self) -> bool {
+        matches!(
+            self,
+            KeyStatus::Active | KeyStatus::ExpiringSoon | KeyStatus::Rotating
+        )
+    }
+}
+
+/// A key as the portal and the API show it: never the hash, never the plaintext.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub id: String,
+    pub name: String,
+    pub start: String,
+    pub api_id: String,
+    pub api: String,
+    pub scopes: Vec<String>,
+    pub owner_id: String,
+    pub owner_email: String,
+    pub owner_disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub ip_allowlist: Vec<String>,
+    pub rate_limit: Option<RateLimit>,
+    pub quota: Option<Quota>,
+    pub enabled: bool,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoke_reason: Option<String>,
+    pub replaces: Option<String>,
+    pub replaced_by: Option<String>,
+}
+
+impl Key {
+    pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
+        if self.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if !self.enabled || self.owner_disabled {
+            KeyStatus::Disabled
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            KeyStatus::Expired
+        } else if self.replaced_by.is_some() {
+            KeyStatus::Rotating
+        } else if self.expires_at.is_some_and(|e| e - now <= EXPIRING_SOON) {
+            KeyStatus::ExpiringSoon
+        } else {
+            KeyStatus::Active
+        }
+    }
+}
+
+/// A key and its plaintext, right after creation or rotation (the only time it exists).
+#[derive(Debug)]
+pub struct Created {
+    pub key: Key,
+    pub plaintext: PlainKey,
+}
+
+/// What a developer (or admin) submits to create a key.
+#[derive(Clone, Debug, Default)]
+pub struct NewKey {
+    pub name: String,
+    /// The API's slug.
+    pub api: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub ip_allowlist: Vec<String>,
+    pub rate_limit: Option<RateLimit>,
+    pub quota: Option<Quota>,
+    /// Admins only: create the key for another user.
+    pub owner_id: Option<String>,
+}
+
+/// A change to a key; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct KeyPatch {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    /// `Some(None)`: never expires (if the plan allows).
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub ip_allowlist: Option<Vec<String>>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    #[default]
+    Newest,
+    Oldest,
+    Name,
+    Expires,
+    LastUsed,
+}
+
+impl Sort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Newest => "newest",
+            Sort::Oldest => "oldest",
+            Sort::Name => "name",
+            Sort::Expires => "expires",
+            Sort::LastUsed => "last_used",
+        }
+    }
+    pub fn parse(s: &str) -> Sort {
+        match s {
+            "oldest" => Sort::Oldest,
+            "name" => Sort::Name,
+            "expires" => Sort::Expires,
+            "last_used" => Sort::LastUsed,
+            _ => Sort::Newest,
+        }
+    }
+}
+
+/// Which keys a list shows.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    /// Admins: one owner's keys (developers always see only their own).
+    pub owner_id: Option<String>,
+    /// An API slug.
+    pub api: Option<String>,
+    pub status: Option<KeyStatus>,
+    /// Part of the name or start.
+    pub query: Option<String>,
+    pub sort: Sort,
+}
+
+/// One page of keys.
+#[derive(Clone, Debug)]
+pub struct KeyPage {
+    pub keys: Vec<Key>,
+    pub total: u64,
+    /// For cursor paging (newest first): pass back to get the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Parses an allowlist entry: an IPv4/IPv6 address or a CIDR.
+pub fn parse_allowlist_entry(entry: &str) -> Option<IpNet> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpNet>()
+        .map(|n| n.trunc())
+        .ok()
+        .or_else(|| entry.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+fn check_allowlist(entries: &[String], errors: &mut FieldErrors) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        match parse_allowlist_entry(e) {
+            Some(net) => {
+                let text = if net.prefix_len() == net.max_prefix_len() {
+                    net.addr().to_string()
+                } else {
+                    net.to_string()
+                };
+                if !out.contains(&text) {
+                    out.push(text);
+                }
+            }
+            None => errors.add(
+                "ip_allowlist",
+                format!("\"{e}\" is not an IP address or CIDR (e.g. 203.0.113.7, 10.0.0.0/8, 2001:db8::/32)"),
+            ),
+        }
+    }
+    if out.len() > MAX_ALLOWLIST {
+        errors.add(
+            "ip_allowlist",
+            format!("at most {MAX_ALLOWLIST} addresses or ranges"),
+        );
+    }
+    out
+}
+
+fn check_key_name(name: &str, errors: &mut FieldErrors) {
+    let len = name.trim().chars().count();
+    if len == 0 {
+        errors.add("name", "give the key a name, e.g. where it is used");
+    } else if len > 100 {
+        errors.add("name", "a key name is at most 100 characters");
+    }
+}
+
+/// The API keys service.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    db: Database,
+    catalog: Catalog,
+}
+
+struct Owner {
+    id: String,
+    is_admin: bool,
+}
+
+impl Keys {
+    pub fn new(db: Database) -> Keys {
+        Keys {
+            catalog: Catalog::new(db.clone()),
+            db,
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    async fn to_keys(&self, rows: Vec<api_key::Model>) -> Result<Vec<Key>, ServiceError> {
+        let owner_ids: Vec<String> = rows.iter().map(|r| r.owner_id.clone()).collect();
+        let api_ids: Vec<String> = rows.iter().map(|r| r.api_id.clone()).collect();
+        let owners: HashMap<String, user::Model> = user::Entity::find()
+            .filter(user::Column::Id.is_in(owner_ids))
+            .all(self.db.conn())
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
+        let apis: HashMap<String, String> = api::Entity::find()
+            .filter(api::Column::Id.is_in(api_ids))
+            .all(self.db.conn())
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.slug))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let owner = owners.get(&r.owner_id);
+                Key {
+                    api: apis.get(&r.api_id).cloned().unwrap_or_default(),
+                    owner_email: owner.map(|o| o.email.clone()).unwrap_or_default(),
+                    owner_disabled: owner.is_none_or(|o| o.status == "disabled"),
+                    scopes: serde_json::from_str(&r.scopes).unwrap_or_default(),
+                    ip_allowlist: serde_json::from_str(&r.ip_allowlist).unwrap_or_default(),
+                    rate_limit: match (r.rate_limit, r.rate_period_s) {
+                        (Some(limit), Some(period_s)) => Some(RateLimit {
+                            limit: Ord::max(limit, 0) as u32,
+                            period_s: Ord::max(period_s, 1) as u32,
+                        }),
+                        _ => None,
+                    },
+                    quota: match (
+                        r.quota_limit,
+                        r.quota_period.as_deref().and_then(QuotaPeriod::parse),
+                    ) {
+                        (Some(limit), Some(period)) => Some(Quota {
+                            limit: Ord::max(limit, 0) as u64,
+                            period,
+                        }),
+                        _ => None,
+                    },
+                    id: r.id,
+                    name: r.name,
+                    start: r.start,
+                    api_id: r.api_id,
+                    owner_id: r.owner_id,
+                    created_at: r.created_at,
+                    expires_at: r.expires_at,
+                    last_used_at: r.last_used_at,
+                    enabled: r.enabled,
+                    revoked_at: r.revoked_at,
+                    revoke_reason: r.revoke_reason,
+                    replaces: r.replaces,
+                    replaced_by: r.replaced_by,
+                }
+            })
+            .collect())
+    }
+
+    async fn row(&self, key_id: &str) -> Result<Option<api_key::Model>, ServiceError> {
+        Ok(api_key::Entity::find()
+            .filter(api_key::Column::Id.eq(key_id))
+            .one(self.db.conn())
+            .await?)
+    }
+
+    /// A key the actor may see (their own; any for admins), else `NotFound`.
+    pub async fn get(&self, actor: &Actor, key_id: &str) -> Result<Key, ServiceError> {
+        let row = self.row(key_id).await?.ok_or(ServiceError::NotFound)?;
+        if row.owner_id != actor.user_id && !actor.is_admin {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(self.to_keys(vec![row]).await?.remove(0))
+    }
+
+    /// The key with this SHA-256, whoever owns it (for authenticating a request).
+    pub async fn find_by_hash(&self, hash: &str) -> Result<Option<Key>, ServiceError> {
+        let rows = api_key::Entity::find()
+            .filter(api_key::Column::Hash.eq(hash))
+            .all(self.db.conn())
+            .await?;
+        Ok(self.to_keys(rows).await?.into_iter().next())
+    }
+
+    async fn owner(&self, actor: &Actor, owner_id: Option<&str>) -> Result<Owner, ServiceError> {
+        match owner_id {
+            None => Ok(Owner {
+                id: actor.user_id.clone(),
+                is_admin: actor.is_admin,
+            }),
+            Some(id) if id == actor.user_id => Ok(Owner {
+                id: id.to_owned(),
+                is_admin: actor.is_admin,
+            }),
+            Some(_) if !actor.is_admin => Err(ServiceError::Forbidden(
+                "only admins can create keys for other users".into(),
+            )),
+            Some(id) => {
+                let user = user::Entity::find_by_id(id.to_owned())
+                    .one(self.db.conn())
+                    .await?
+                    .ok_or_else(|| ServiceError::invalid("owner_id", "no user has this id"))?;
+                Ok(Owner {
+                    id: user.id,
+                    is_admin: user.role == "admin",
+                })
+            }
+        }
+    }
+
+    /// Scope, expiry and limit rules shared by create and update.
+    #[allow(clippy::too_many_arguments)]
+    fn check_grant(
+        actor: &Actor,
+        owner: &Owner,
+        api: &Api,
+        plan: &Plan,
+        scopes: Option<&[String]>,
+        expires_at: Option<Option<DateTime<Utc>>>,
+        now: DateTime<Utc>,
+        errors: &mut FieldErrors,
+    ) -> Result<(), ServiceError> {
+        if let Some(scopes) = scopes {
+            if scopes.is_empty() {
+                errors.add("scopes", "choose at least one scope");
+            }
+            for s in scopes {
+                if !api.has_scope(s) {
+                    errors.add("scopes", format!("{} has no scope named \"{s}\"", api.slug));
+                }
+            }
+            if api.slug == KEYPORT_API && scopes.iter().any(|s| s == ADMIN_SCOPE) {
+                if !actor.is_admin {
+                    return Err(ServiceError::Forbidden(
+                        "only admins can grant the admin scope".into(),
+                    ));
+                }
+                if !owner.is_admin {
+                    errors.add(
+                        "scopes",
+                        "the admin scope can only be granted on an admin's key",
+                    );
+                }
+            }
+        }
+        if let Some(expires_at) = expires_at {
+            match expires_at {
+                Some(at) if at <= now => {
+                    errors.add("expires_at", "the expiry must be in the future");
+                }
+                Some(at) => {
+                    if !actor.is_admin
+                        && let Some(days) = plan.max_lifetime_days
+                        && at > now + Duration::days(days as i64) + Duration::minutes(5)
+                    {
+                        errors.add(
+                            "expires_at",
+                            format!("your plan allows keys to live at most {days} days"),
+                        );
+                    }
+                }
+                None => {
+                    if !actor.is_admin
+                        && let Some(days) = plan.max_lifetime_days
+                    {
+                        errors.add(
+                            "expires_at",
+                            format!("your plan needs keys to expire within {days} days"),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a key; the plaintext in the result is the only copy there will ever be.
+    pub async fn create(&self, actor: &Actor, new: NewKey) -> Result<Created, ServiceError> {
+        let now = Utc::now();
+        let owner = self.owner(actor, new.owner_id.as_deref()).await?;
+        let mut errors = FieldErrors::default();
+        check_key_name(&new.name, &mut errors);
+        let api = self.catalog.api_by_slug(&new.api).await?;
+        if api.is_none() {
+            errors.add("api", format!("there is no API named \"{}\"", new.api));
+        }
+        let plan = self.catalog.plan_for_user(&owner.id).await?;
+        let ip_allowlist = check_allowlist(&new.ip_allowlist, &mut errors);
+        if let Some(api) = &api {
+            Self::check_grant(
+                actor,
+                &owner,
+                api,
+                &plan,
+                Some(&new.scopes),
+                Some(new.expires_at),
+                now,
+                &mut errors,
+            )?;
+        }
+        if let Some(r) = new.rate_limit {
+            if r.limit == 0 || r.period_s == 0 || r.period_s > 86_400 {
+                errors.add(
+                    "ratelimit",
+                    "a rate limit is at least 1 request per period of 1 second to 1 day",
+                );
+            } else if !actor.is_admin
+                && let Some(p) = plan.rate_limit
+                && !r.within(&p)
+            {
+                errors.add(
+                    "ratelimit",
+                    format!(
+                        "your plan allows at most {} requests per {} s; a key can only lower it",
+                        p.limit, p.period_s
+                    ),
+                );
+            }
+        }
+        if let Some(q) = new.quota {
+            if q.limit == 0 {
+                errors.add("quota", "a quota is at least 1 request");
+            } else if !actor.is_admin
+                && let Some(p) = plan.quota
+                && !q.within(&p)
+            {
+                errors.add(
+                    "quota",
+                    format!(
+                        "your plan allows at most {} requests per {}; a key can only lower it",
+                        p.limit,
+                        p.period.as_str()
+                    ),
+                );
+            }
+        }
+        errors.into_result()?;
+        let api = api.expect("checked above");
+        if !actor.is_admin
+            && let Some(max) = plan.max_active_keys
+        {
+            let active = self.count_active(&owner.id, now).await?;
+            if active >= max as u64 {
+                return Err(ServiceError::Conflict(format!(
+                    "your plan allows {max} active keys and you have {active}: revoke one you no longer use first"
+                )));
+            }
+        }
+        let mut scopes = new.scopes.clone();
+        scopes.sort();
+        scopes.dedup();
+        let plaintext = PlainKey::generate();
+        let key_id = id::new_id(id::KEY);
+        api_key::Entity::insert(api_key::ActiveModel {
+            id: Set(key_id.clone()),
+            owner_id: Set(owner.id.clone()),
+            api_id: Set(api.id.clone()),
+            name: Set(new.name.trim().to_owned()),
+            start: Set(plaintext.start()),
+            hash: Set(plaintext.hash()),
+            scopes: Set(json!(scopes).to_string()),
+            ip_allowlist: Set(json!(ip_allowlist).to_string()),
+            rate_limit: Set(new.rate_limit.map(|r| r.limit as i32)),
+            rate_period_s: Set(new.rate_limit.map(|r| r.period_s as i32)),
+            quota_limit: Set(new.quota.map(|q| q.limit as i64)),
+            quota_period: Set(new.quota.map(|q| q.period.as_str().to_owned())),
+            enabled: Set(true),
+            created_by: Set(actor.user_id.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            expires_at: Set(new.expires_at),
+            ..Default::default()
+        })
+        .exec_without_returning(self.db.conn())
+        .await?;
+        audit::record(
+            &self.db,
+            &actor.ctx,
+            Some(&actor.user_id),
+            "key.create",
+            Some(&key_id),
+            json!({
+                "name": new.name.trim(), "api": api.slug, "scopes": scopes,
+                "owner_id": owner.id, "start": plaintext.start(),
+                "expires_at": new.expires_at.map(|e| e.to_rfc3339()),
+            }),
+        )
+        .await?;
+        let key = self.get(actor, &key_id).await?;
+        Ok(Created { key, plaintext })
+    }
+
+    /// Keys that count against a plan's "active keys": not revoked, not expired.
+    async fn count_active(&self, owner_id: &str, now: DateTime<Utc>) -> Result<u64, ServiceError> {
+        Ok(api_key::Entity::find()
+            .filter(api_key::Column::OwnerId.eq(owner_id))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(api_key::Column::ExpiresAt.is_null())
+                    .add(api_key::Column::ExpiresAt.gt(now)),
+            )
+            .count(self.db.conn())
+            .await?)
+    }
+
+    /// A page of keys: the actor's own (admins: everyone's, or one owner's).
+    /// `cursor` pages newest-first by creation; `offset` pages any sort order.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<KeyPage, ServiceError> {
+        let now = Utc::now();
+        let mut query = api_key::Entity::find();
+        if !actor.is_admin {
+            query = query.filter(api_key::Column::OwnerId.eq(actor.user_id.clone()));
+        } else if let Some(owner) = &filter.owner_id {
+            query = query.filter(api_key::Column::OwnerId.eq(owner.clone()));
+        }
+        if let Some(slug) = &filter.api {
+            match self.catalog.api_by_slug(slug).await? {
+                Some(api) => query = query.filter(api_key::Column::ApiId.eq(api.id)),
+                None => {
+                    return Ok(KeyPage {
+                        keys: vec![],
+                        total: 0,
+                        next_cursor: None,
+                    });
+                }
+            }
+        }
+        if let Some(q) = filter
+            .query
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+        {
+            let like = format!("%{}%", q.replace(['%', '_'], ""));
+            query = query.filter(
+                Condition::any()
+                    .add(api_key::Column::Name.like(like.clone()))
+                    .add(api_key::Column::Start.like(like))
+                    .add(api_key::Column::Id.eq(q)),
+            );
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(status_condition(status, now));
+        }
+        let total = query.clone().count(self.db.conn()).await?;
+        let cursor_seq = cursor.and_then(|c| c.parse::<i64>().ok());
+        if let Some(seq) = cursor_seq {
+            query = query.filter(api_key::Column::Seq.lt(seq));
+        }
+        query = match filter.sort {
+            Sort::Newest => query.order_by_desc(api_key::Column::Seq),
+            Sort::Oldest => query.order_by_asc(api_key::Column::Seq),
+            Sort::Name => query
+                .order_by_asc(api_key::Column::Name)
+                .order_by_desc(api_key::Column::Seq),
+            Sort::Expires => query
+                .order_by_asc(Expr::col(api_key::Column::ExpiresAt).is_null())
+                .order_by_asc(api_key::Column::ExpiresAt)
+                .order_by_desc(api_key::Column::Seq),
+            Sort::LastUsed => query
+                .order_by_asc(Expr::col(api_key::Column::LastUsedAt).is_null())
+                .order_by_desc(api_key::Column::LastUsedAt)
+                .order_by_desc(api_key::Column::Seq),
+        };
+        let rows = query
+            .offset(if cursor_seq.is_some() { 0 } else { offset })
+            .limit(limit + 1)
+            .all(self.db.conn())
+            .await?;
+        let more = rows.len() as u64 > limit;
+        let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+        let next_cursor = (more && filter.sort == Sort::Newest)
+            .then(|| rows.last().map(|r| r.seq.to_string()))
+            .flatten();
+        Ok(KeyPage {
+            keys: self.to_keys(rows).await?,
+            total,
+            next_cursor,
+        })
+    }
+
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        patch: KeyPatch,
+    ) -> Result<Key, ServiceError> {
+        let now = Utc::now();
+        let key = self.get(actor, key_id).await?;
+        if key.revoked_at.is_some() {
+            return Err(ServiceError::Conflict(
+                "this key is revoked; revoked keys cannot be changed".into(),
+            ));
+        }
+        let owner = self.owner(actor, Some(&key.owner_id)).await?;
+        let api = self
+            .catalog
+            .api_by_id(&key.api_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let plan = self.catalog.plan_for_user(&key.owner_id).await?;
+        let mut errors = FieldErrors::default();
+        if let Some(name) = &patch.name {
+            check_key_name(name, &mut errors);
+        }
+        let ip_allowlist = patch
+            .ip_allowlist
+            .as_ref()
+            .map(|list| check_allowlist(list, &mut errors));
+        Self::check_grant(
+            actor,
+            &owner,
+            &api,
+            &plan,
+            patch.scopes.as_deref(),
+            patch.expires_at,
+            now,
+            &mut errors,
+        )?;
+        errors.into_result()?;
+        let mut update = api_key::Entity::update_many()
+            .col_expr(api_key::Column::UpdatedAt, Expr::value(now))
+            .filter(api_key::Column::Id.eq(key_id));
+        let mut fields = Vec::new();
+        if let Some(name) = &patch.name {
+            update = update.col_expr(api_key::Column::Name, Expr::value(name.trim().to_owned()));
+            fields.push("name");
+        }
+        if let Some(scopes) = &patch.scopes {
+            let mut scopes = scopes.clone();
+            scopes.sort();
+            scopes.dedup();
+            update = update.col_expr(
+                api_key::Column::Scopes,
+                Expr::value(json!(scopes).to_string()),
+            );
+            fields.push("scopes");
+        }
+        if let Some(expires_at) = patch.expires_at {
+            update = update.col_expr(api_key::Column::ExpiresAt, Expr::value(expires_at));
+            fields.push("expires_at");
+        }
+        if let Some(list) = &ip_allowlist {
+            update = update.col_expr(
+                api_key::Column::IpAllowlist,
+                Expr::value(json!(list).to_string()),
+            );
+            fields.push("ip_allowlist");
+        }
+        let toggled = patch.enabled.filter(|e| *e != key.enabled);
+        if let Some(enabled) = toggled {
+            update = update.col_expr(api_key::Column::Enabled, Expr::value(enabled));
+        }
+        update.exec(self.db.conn()).await?;
+        if !fields.is_empty() {
+            audit::record(
+                &self.db,
+                &actor.ctx,
+                Some(&actor.user_id),
+                "key.update",
+                Some(key_id),
+                json!({ "fields": fields, "scopes": patch.scopes, "ip_allowlist": ip_allowlist }),
+            )
+            .await?;
+        }
+        if let Some(enabled) = toggled {
+            audit::record(
+                &self.db,
+                &actor.ctx,
+                Some(&actor.user_id),
+                if enabled { "key.enable" } else { "key.disable" },
+                Some(key_id),
+                json!({}),
+            )
+            .await?;
+        }
+        self.get(actor, key_id).await
+    }
+
+    /// Replaces a key with a new one of the same settings; the old one keeps working for
+    /// `grace_seconds` (0: stops now), then answers expired.
+    pub async fn rotate(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        grace_seconds: u32,
+    ) -> Result<Created, ServiceError> {
+        let now = Utc::now();
+        if grace_seconds > MAX_GRACE_SECONDS {
+            return Err(ServiceError::invalid(
+                "grace_period_s",
+                "a grace period is at most 30 days (2592000 s)",
+            ));
+        }
+        let old = self.get(actor, key_id).await?;
+        match old.status(now) {
+            KeyStatus::Revoked => {
+                return Err(ServiceError::Conflict(
+                    "a revoked key cannot be rotated".into(),
+                ));
+            }
+            KeyStatus::Expired => {
+                return Err(ServiceError::Conflict(
+                    "an expired key cannot be rotated; create a new key".into(),
+                ));
+            }
+            KeyStatus::Rotating => {
+                return Err(ServiceError::Conflict(
+                    "this key was already rotated; rotate its replacement instead".into(),
+                ));
+            }
+            _ => {}
+        }
+        let row = self.row(key_id).await?.ok_or(ServiceError::NotFound)?;
+        // Same settings, including the same lifetime from now on.
+        let expires_at = row.expires_at.map(|e| now + (e - row.created_at));
+        let plaintext = PlainKey::generate();
+        let new_id = id::new_id(id::KEY);
+        let grace_end = now + Duration::seconds(grace_seconds as i64);
+        let old_expiry = match row.expires_at {
+            Some(e) if e < grace_end => e,
+            _ => grace_end,
+        };
+        let txn = self.db.conn().begin().await?;
+        // Claim the old key first, so two concurrent rotations cannot both succeed.
+        let claimed = api_key::Entity::update_many()
+            .col_expr(api_key::Column::ReplacedBy, Expr::value(new_id.clone()))
+            .col_expr(api_key::Column::ExpiresAt, Expr::value(old_expiry))
+            .col_expr(api_key::Column::UpdatedAt, Expr::value(now))
+            .filter(api_key::Column::Id.eq(key_id))
+            .filter(api_key::Column::ReplacedBy.is_null())
+            .filter(api_key::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            return Err(ServiceError::Conflict(
+                "this key was already rotated; rotate its replacement instead".into(),
+            ));
+        }
+        api_key::Entity::insert(api_key::ActiveModel {
+            id: Set(new_id.clone()),
+            owner_id: Set(row.owner_id.clone()),
+            api_id: Set(row.api_id.clone()),
+            name: Set(row.name.clone()),
+            start: Set(plaintext.start()),
+            hash: Set(plaintext.hash()),
+            scopes: Set(row.scopes.clone()),
+            ip_allowlist: Set(row.ip_allowlist.clone()),
+            rate_limit: Set(row.rate_limit),
+            rate_period_s: Set(row.rate_period_s),
+            quota_limit: Set(row.quota_limit),
+            quota_period: Set(row.quota_period.clone()),
+            enabled: Set(row.enabled),
+            created_by: Set(actor.user_id.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            expires_at: Set(expires_at),
+            replaces: Set(Some(key_id.to_owned())),
+            ..Default::default()
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        audit::record(
+            &self.db,
+            &actor.ctx,
+            Some(&actor.user_id),
+            "key.rotate",
+            Some(key_id),
+            json!({ "new_key_id": new_id, "grace_period_s": grace_seconds, "old_key_expires_at": old_expiry.to_rfc3339() }),
+        )
+        .await?;
+        let key = self.get(actor, &new_id).await?;
+        Ok(Created { key, plaintext })
+    }
+
+    /// Revokes a key: it stops verifying at once, for good.
+    pub async fn revoke(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        reason: Option<&str>,
+    ) -> Result<Key, ServiceError> {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        if reason.is_some_and(|r| r.chars().count() > 500) {
+            return Err(ServiceError::invalid(
+                "reason",
+                "a reason is at most 500 characters",
+            ));
+        }
+        self.get(actor, key_id).await?;
+        let now = Utc::now();
+        let revoked = api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+            .col_expr(
+                api_key::Column::RevokeReason,
+                Expr::value(reason.map(str::to_owned)),
+            )
+            .col_expr(api_key::Column::UpdatedAt, Expr::value(now))
+            .filter(api_key::Column::Id.eq(key_id))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .exec(self.db.conn())
+            .await?;
+        if revoked.rows_affected == 0 {
+            return Err(ServiceError::Conflict("this key is already revoked".into()));
+        }
+        audit::record(
+            &self.db,
+            &actor.ctx,
+            Some(&actor.user_id),
+            "key.revoke",
+            Some(key_id),
+            json!({ "reason": reason }),
+        )
+        .await?;
+        self.get(actor, key_id).await
+    }
+}
+
+/// The SQL condition for keys in a status (see [`Key::status`]; "disabled" here means the key
+/// itself is disabled).
+fn status_condition(status: KeyStatus, now: DateTime<Utc>) -> Condition {
+    let not_revoked = api_key::Column::RevokedAt.is_null();
+    match status {
+        KeyStatus::Revoked => Condition::all().add(api_key::Column::RevokedAt.is_not_null()),
+        KeyStatus::Disabled => Condition::all()
+            .add(not_revoked)
+            .add(api_key::Column::Enabled.eq(false)),
+        KeyStatus::Expired => Condition::all()
+            .add(not_revoked)
+            .add(api_key::Column::Enabled.eq(true))
+            .add(api_key::Column::ExpiresAt.lte(now)),
+        KeyStatus::Rotating => Condition::all()
+            .add(not_revoked)
+            .add(api_key::Column::Enabled.eq(true))
+            .add(api_key::Column::ReplacedBy.is_not_null())
+            .add(api_key::Column::ExpiresAt.gt(now)),
+        KeyStatus::ExpiringSoon => Condition::all()
+            .add(not_revoked)
+            .add(api_key::Column::Enabled.eq(true))
+            .add(api_key::Column::ReplacedBy.is_null())
+            .add(api_key::Column::ExpiresAt.gt(now))
+            .add(api_key::Column::ExpiresAt.lte(now + EXPIRING_SOON)),
+        KeyStatus::Active => Condition::all()
+            .add(not_revoked)
+            .add(api_key::Column::Enabled.eq(true))
+            .add(api_key::Column::ReplacedBy.is_null())
+            .add(
+                Condition::any()
+                    .add(api_key::Column::ExpiresAt.is_null())
+                    .add(api_key::Column::ExpiresAt.gt(now + EXPIRING_SOON)),
+            ),
+    }
+}

@@ -1,0 +1,89 @@
+//! What the catalog and key services share: who is acting, and the errors they answer with.
+//! Authorization lives in the services, so the portal and the REST API cannot disagree on it.
+use crate::{DomainError, audit::RequestContext};
+
+/// The signed-in user (or key owner) an operation is performed for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: String,
+    pub is_admin: bool,
+    pub ctx: RequestContext,
+}
+
+impl Actor {
+    pub fn new(user_id: impl Into<String>, is_admin: bool, ctx: RequestContext) -> Actor {
+        Actor {
+            user_id: user_id.into(),
+            is_admin,
+            ctx,
+        }
+    }
+}
+
+/// Errors attached to the fields of the input that caused them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<(String, String)>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        if !self.0.iter().any(|(f, _)| f == field) {
+            self.0.push((field.to_owned(), message.into()));
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+    /// `Err(Invalid)` when any field has an error.
+    pub fn into_result(self) -> Result<(), ServiceError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::Invalid(self))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Unknown, or not the actor's to see (never "forbidden" for another user's key).
+    #[error("not found")]
+    NotFound,
+    /// The actor may not do this at all (missing role).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request clashes with the current state (a taken slug, the key limit of a plan).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+}
+
+impl From<sea_orm::DbErr> for ServiceError {
+    fn from(e: sea_orm::DbErr) -> ServiceError {
+        ServiceError::Domain(DomainError::Database(e))
+    }
+}
+
+impl ServiceError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> ServiceError {
+        let mut errors = FieldErrors::default();
+        errors.add(field, message);
+        ServiceError::Invalid(errors)
+    }
+}
+
+/// True when the error is a unique-constraint violation (a taken name or slug).
+pub fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
