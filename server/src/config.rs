@@ -49,6 +49,11 @@ pub struct Config {
     /// Hours after sign-in after which a session ends, active or not.
     #[arg(long, env = "KEYPORT_SESSION_MAX_HOURS", default_value_t = 12, value_parser = clap::value_parser!(i64).range(1..))]
     pub session_max_hours: i64,
+
+    /// Minutes a 2FA check stays fresh: creating, rotating or revoking a key in the portal later
+    /// than this after the last code asks for a new one.
+    #[arg(long, env = "KEYPORT_STEP_UP_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(i64).range(1..))]
+    pub step_up_minutes: i64,
 }
 
 impl Config {
@@ -64,6 +69,7 @@ impl Config {
             require_2fa: true,
             session_idle_minutes: 30,
             session_max_hours: 12,
+            step_up_minutes: 15,
         }
     }
 

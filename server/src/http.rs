@@ -12,7 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use domain::{Database, accounts::Accounts};
+use domain::{Database, accounts::Accounts, keys::Keys};
 use leptos::config::{Env, LeptosOptions};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
@@ -53,10 +53,10 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 pub fn build_router(state: AppState, config: &Config) -> Router {
     let routes = generate_route_list(app::App);
     let shell_options = state.leptos.clone();
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    // Pages and their forms: behind the session cookie and the same-origin guard.
+    let portal = Router::new()
         .merge(auth::routes())
+        .merge(crate::portal::routes())
         .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
@@ -69,7 +69,13 @@ pub fn build_router(state: AppState, config: &Config) -> Router {
             config,
             DbSessionStore::new(state.db.clone()),
         ))
-        .layer(middleware::from_fn(auth::same_origin_guard))
+        .layer(middleware::from_fn(auth::same_origin_guard));
+    // Health and the JSON API: no cookies, no sessions.
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(crate::api::routes())
+        .merge(portal)
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -127,6 +133,7 @@ impl Server {
         let leptos = leptos_options(config);
         warn_if_assets_missing(&leptos);
         let state = AppState {
+            keys: Keys::new(db.clone()),
             db,
             accounts,
             leptos,
@@ -134,6 +141,7 @@ impl Server {
             session_max_seconds: config.session_max_hours * 3600,
             signup_open: config.signup == "open",
             require_2fa: config.require_2fa,
+            step_up_seconds: config.step_up_minutes * 60,
         };
         let listener = TcpListener::bind(config.addr)
             .await

@@ -1,9 +1,11 @@
 //! The Keyport server: configuration, telemetry, the HTTP application (Leptos SSR pages plus the
 //! JSON endpoints) and the command line. `main.rs` only calls [`cli::main`].
+pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod portal;
 pub mod routes;
 pub mod session_store;
 pub mod state;

@@ -1,12 +1,13 @@
 //! The state shared by every request: the database pool and the Leptos options.
 use axum::extract::FromRef;
-use domain::{Database, accounts::Accounts};
+use domain::{Database, accounts::Accounts, keys::Keys};
 use leptos::config::LeptosOptions;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: Database,
     pub accounts: Accounts,
+    pub keys: Keys,
     pub leptos: LeptosOptions,
     /// Idle timeout of a session.
     pub session_idle_minutes: i64,
@@ -16,6 +17,8 @@ pub struct AppState {
     pub require_2fa: bool,
     /// Whether self-service sign-up is open.
     pub signup_open: bool,
+    /// A key change in the portal asks for a fresh 2FA code when the last one is older.
+    pub step_up_seconds: i64,
 }
 
 impl FromRef<AppState> for LeptosOptions {
