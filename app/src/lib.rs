@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! Keyport's user interface. Pages render on the server; only the interactive parts are
 //! `#[island]`s that hydrate in the browser (see the README's architecture section for why).
 use leptos::prelude::*;
@@ -14,8 +15,12 @@ pub mod theme;
 
 use components::layout::Layout;
 use pages::{
+    admin_catalog::{AdminApi, AdminApis, AdminPlans},
     admin_users::AdminUsers,
+    audit::Audit,
     auth::{Dashboard, Enroll, Login, LoginCode, RecoveryCodes, SignUp},
+    docs::Docs,
+    keys::{KeyDetail, KeysList, NewKeyPage},
     landing::Landing,
     not_found::NotFound,
     settings::Settings,
@@ -71,6 +76,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/dashboard") view=Dashboard />
                     <Route path=path!("/settings") view=Settings />
                     <Route path=path!("/admin/users") view=AdminUsers />
+                    <Route path=path!("/admin/apis") view=AdminApis />
+                    <Route path=path!("/admin/apis/:slug") view=AdminApi />
+                    <Route path=path!("/admin/plans") view=AdminPlans />
+                    <Route path=path!("/keys") view=KeysList />
+                    <Route path=path!("/keys/new") view=NewKeyPage />
+                    <Route path=path!("/keys/:id") view=KeyDetail />
+                    <Route path=path!("/audit") view=Audit />
+                    <Route path=path!("/docs") view=Docs />
                 </Routes>
             </Layout>
         </Router>

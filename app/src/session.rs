@@ -31,6 +31,8 @@ pub struct Flash {
     pub email: Option<String>,
     /// A success message ("Password changed.").
     pub notice: Option<String>,
+    /// Values to refill a form with after an error, by field name.
+    pub values: Vec<(String, String)>,
 }
 
 impl Flash {
@@ -39,6 +41,21 @@ impl Flash {
             .iter()
             .find(|(f, _)| f == field)
             .map(|(_, e)| e.clone())
+    }
+    /// The submitted value of a field, to refill it.
+    pub fn value(&self, field: &str) -> Option<String> {
+        self.values
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, v)| v.clone())
+    }
+    /// Every submitted value of a field (checkboxes).
+    pub fn values_of(&self, field: &str) -> Vec<String> {
+        self.values
+            .iter()
+            .filter(|(f, _)| f == field)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
@@ -74,6 +91,107 @@ pub struct AdminUserRow {
     pub locked: bool,
     pub created_at: String,
     pub last_sign_in_at: Option<String>,
+    /// The plan's name; `None`: the default plan.
+    pub plan: Option<String>,
+    pub plan_id: Option<String>,
+}
+
+/// A key as lists and the detail page show it (never the hash).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub start: String,
+    pub api: String,
+    pub scopes: Vec<String>,
+    pub owner_email: String,
+    pub created_at: String,
+    /// "Never" when it does not expire.
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    /// `active`, `expiring_soon`, `expired`, `rotating`, `revoked`, `disabled`.
+    pub status: String,
+    pub status_label: String,
+}
+
+/// The rest of a key, for its detail page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyDetailView {
+    pub row: KeyRow,
+    pub owner_id: String,
+    pub ip_allowlist: Vec<String>,
+    /// e.g. "5 requests per second", or the plan's when the key sets none.
+    pub rate_limit: String,
+    pub quota: String,
+    pub enabled: bool,
+    pub revoked_at: Option<String>,
+    pub revoke_reason: Option<String>,
+    pub replaces: Option<String>,
+    pub replaced_by: Option<String>,
+}
+
+/// One audit log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    /// A link for the target when it is a key the viewer can open.
+    pub target_href: Option<String>,
+    pub ip: String,
+    pub details: String,
+}
+
+/// An API and its scopes, for the key form and the catalog pages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApiView {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub built_in: bool,
+    /// (name, description)
+    pub scopes: Vec<(String, String)>,
+    /// (name, status, sunset date)
+    pub versions: Vec<(String, String, Option<String>)>,
+    pub keys: u64,
+}
+
+/// A plan as admins edit it and developers read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanView {
+    pub id: String,
+    pub name: String,
+    pub rate_limit: Option<u32>,
+    pub rate_period_s: Option<u32>,
+    pub burst: Option<u32>,
+    pub quota_limit: Option<u64>,
+    pub quota_period: Option<String>,
+    pub max_active_keys: Option<u32>,
+    pub max_lifetime_days: Option<u32>,
+    pub is_default: bool,
+    /// One line for humans: "10 requests/s (burst 20) · 10,000 a day · 10 keys · keys live ≤ 365 days".
+    pub summary: String,
+}
+
+/// The filters of the keys list, as submitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyFilterView {
+    pub q: String,
+    pub api: String,
+    pub status: String,
+    pub sort: String,
+    pub owner: String,
+}
+
+/// The filters of the audit log, as submitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilterView {
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub from: String,
+    pub to: String,
 }
 
 /// Data a particular page needs, loaded by the server before it renders.
@@ -91,6 +209,48 @@ pub enum PageData {
         page: u64,
         pages: u64,
         total: u64,
+        plans: Vec<PlanView>,
+    },
+    Keys {
+        rows: Vec<KeyRow>,
+        filter: KeyFilterView,
+        apis: Vec<String>,
+        /// Admins see every user's keys, with an owner column.
+        all_users: bool,
+        page: u64,
+        pages: u64,
+        total: u64,
+    },
+    NewKey {
+        apis: Vec<ApiView>,
+        /// The API chosen in the first step.
+        selected: Option<ApiView>,
+        plan: PlanView,
+        needs_step_up: bool,
+        is_admin: bool,
+    },
+    KeyDetail {
+        key: Box<KeyDetailView>,
+        /// The plaintext, on the one page view right after creation or rotation.
+        plaintext: Option<String>,
+        events: Vec<AuditRow>,
+        needs_step_up: bool,
+    },
+    Audit {
+        rows: Vec<AuditRow>,
+        filter: AuditFilterView,
+        all_users: bool,
+        /// Link to the next (older) page.
+        older: Option<String>,
+    },
+    AdminApis {
+        apis: Vec<ApiView>,
+    },
+    AdminApi {
+        api: ApiView,
+    },
+    AdminPlans {
+        plans: Vec<PlanView>,
     },
 }
 

@@ -38,6 +38,8 @@ const FLASH_KEY: &str = "flash";
 const RECOVERY_CODES_KEY: &str = "recovery_codes";
 const IP_KEY: &str = "ip";
 const USER_AGENT_KEY: &str = "user_agent";
+/// When the session last passed a second-factor check (Unix seconds), for step-up.
+pub(crate) const SECOND_FACTOR_AT_KEY: &str = "second_factor_at";
 
 const GENERIC_ERROR: &str = "Something went wrong on our side. Please try again.";
 
@@ -87,28 +89,30 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientContext {
 }
 
 #[derive(Serialize, Deserialize, Default)]
-struct FlashData {
-    error: Option<String>,
-    field_errors: Vec<(String, String)>,
-    email: Option<String>,
+pub(crate) struct FlashData {
+    pub error: Option<String>,
+    pub field_errors: Vec<(String, String)>,
+    pub email: Option<String>,
     #[serde(default)]
-    notice: Option<String>,
+    pub notice: Option<String>,
+    #[serde(default)]
+    pub values: Vec<(String, String)>,
 }
 
 impl FlashData {
-    fn notice(message: &str) -> FlashData {
+    pub fn notice(message: &str) -> FlashData {
         FlashData {
             notice: Some(message.to_owned()),
             ..Default::default()
         }
     }
-    fn error(message: impl ToString) -> FlashData {
+    pub fn error(message: impl ToString) -> FlashData {
         FlashData {
             error: Some(message.to_string()),
             ..Default::default()
         }
     }
-    fn field(field: &str, message: impl ToString) -> FlashData {
+    pub fn field(field: &str, message: impl ToString) -> FlashData {
         FlashData {
             field_errors: vec![(field.to_owned(), message.to_string())],
             ..Default::default()
@@ -123,18 +127,19 @@ impl From<FlashData> for Flash {
             field_errors: f.field_errors,
             email: f.email,
             notice: f.notice,
+            values: f.values,
         }
     }
 }
 
-async fn flash_and_redirect(session: &Session, flash: FlashData, to: &str) -> Response {
+pub(crate) async fn flash_and_redirect(session: &Session, flash: FlashData, to: &str) -> Response {
     if let Err(error) = session.insert(FLASH_KEY, flash).await {
         tracing::error!(%error, "cannot store a flash message");
     }
     Redirect::to(to).into_response()
 }
 
-fn internal(error: impl std::fmt::Display) -> FlashData {
+pub(crate) fn internal(error: impl std::fmt::Display) -> FlashData {
     tracing::error!(%error, "request failed");
     FlashData {
         error: Some(GENERIC_ERROR.into()),
@@ -203,7 +208,15 @@ pub async fn session_context(
         Ok(Resolved::Redirect(to)) => Redirect::to(&to).into_response(),
         Ok(Resolved::View(view)) => {
             request.extensions_mut().insert(*view);
-            next.run(request).await
+            let mut response = next.run(request).await;
+            if requires_sign_in(&path) {
+                // Account pages may show secrets (a new key, recovery codes): never cache them.
+                response.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    header::HeaderValue::from_static("no-store"),
+                );
+            }
+            response
         }
         Err(error) => {
             tracing::error!(%error, "cannot resolve the session");
@@ -307,6 +320,9 @@ async fn resolve(
         (Stage::SignedIn, Some(u), "/admin/users") if is_get && u.role == Role::Admin => {
             admin_users_page(state, query).await?
         }
+        (Stage::SignedIn, Some(u), path) if is_get => {
+            crate::portal::page_data(state, session, u, path, query).await?
+        }
         _ => PageData::None,
     };
     Ok(Resolved::View(Box::new(SessionView {
@@ -326,7 +342,7 @@ async fn resolve(
 
 const USERS_PER_PAGE: u64 = 25;
 
-fn utc_minutes(t: chrono::DateTime<Utc>) -> String {
+pub(crate) fn utc_minutes(t: chrono::DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
 
@@ -414,6 +430,7 @@ async fn admin_users_page(state: &AppState, query: &str) -> anyhow::Result<PageD
         .list_users(&params.q, USERS_PER_PAGE, (page - 1) * USERS_PER_PAGE)
         .await?;
     let now = Utc::now();
+    let plans = crate::portal::plan_views(state).await?;
     let mut rows = Vec::with_capacity(users.len());
     for u in users {
         let locked = state.accounts.is_locked(&u.id, now).await?;
@@ -424,6 +441,12 @@ async fn admin_users_page(state: &AppState, query: &str) -> anyhow::Result<PageD
             .into_iter()
             .map(|(u, locked)| AdminUserRow {
                 locked,
+                plan: u
+                    .plan_id
+                    .as_ref()
+                    .and_then(|id| plans.iter().find(|p| &p.id == id))
+                    .map(|p| p.name.clone()),
+                plan_id: u.plan_id.clone(),
                 id: u.id,
                 email: u.email,
                 is_admin: u.role == Role::Admin,
@@ -437,10 +460,11 @@ async fn admin_users_page(state: &AppState, query: &str) -> anyhow::Result<PageD
         page,
         pages: total.div_ceil(USERS_PER_PAGE).max(1),
         total,
+        plans,
     })
 }
 
-fn requires_sign_in(path: &str) -> bool {
+pub(crate) fn requires_sign_in(path: &str) -> bool {
     [
         "/dashboard",
         "/enroll/recovery",
@@ -493,7 +517,10 @@ pub fn routes() -> Router<AppState> {
 
 /// The fully signed-in user of this session, if any (checked against the database, so a
 /// disabled user or one whose 2FA was reset is not signed in any more).
-async fn signed_in_user(state: &AppState, session: &Session) -> Option<domain::accounts::User> {
+pub(crate) async fn signed_in_user(
+    state: &AppState,
+    session: &Session,
+) -> Option<domain::accounts::User> {
     let id = session.get::<String>(USER_ID_KEY).await.ok().flatten()?;
     let user = state.accounts.find(&id).await.ok().flatten()?;
     (user.status == Status::Active && (user.totp_enabled || !state.require_2fa)).then_some(user)
@@ -824,6 +851,11 @@ async fn start_session(
     session.remove::<String>(PENDING_USER_KEY).await?;
     session.remove::<String>(USER_ID_KEY).await?;
     session.insert(key, user_id).await?;
+    if key == USER_ID_KEY {
+        session
+            .insert(SECOND_FACTOR_AT_KEY, Utc::now().timestamp())
+            .await?;
+    }
     // Shown in the user's list of sessions.
     session
         .insert(IP_KEY, ctx.ip.clone().unwrap_or_default())

@@ -9,11 +9,23 @@ const VISITOR_NAV: &[(&str, &str)] = &[
     ("/#features", "Features"),
     ("/#gateways", "Gateways"),
     ("/#security", "Security"),
+    ("/docs", "Docs"),
 ];
-const PORTAL_NAV: &[(&str, &str)] = &[("/dashboard", "Dashboard"), ("/settings", "Settings")];
+const PORTAL_NAV: &[(&str, &str)] = &[
+    ("/dashboard", "Dashboard"),
+    ("/keys", "Keys"),
+    ("/audit", "Audit log"),
+    ("/docs", "Docs"),
+    ("/settings", "Settings"),
+];
 const ADMIN_NAV: &[(&str, &str)] = &[
     ("/dashboard", "Dashboard"),
+    ("/keys", "Keys"),
+    ("/admin/apis", "APIs"),
+    ("/admin/plans", "Plans"),
     ("/admin/users", "Users"),
+    ("/audit", "Audit log"),
+    ("/docs", "Docs"),
     ("/settings", "Settings"),
 ];
 

@@ -5,3 +5,4 @@ pub mod icons;
 pub mod layout;
 pub mod mobile_menu;
 pub mod theme_toggle;
+pub mod ui;

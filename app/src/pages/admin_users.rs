@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use crate::{
     components::form::{Alert, INPUT, SECONDARY},
     pages::not_found::NotFound,
-    session::{self, AdminUserRow, PageData},
+    session::{self, AdminUserRow, PageData, PlanView},
 };
 
 #[component]
@@ -17,6 +17,7 @@ pub fn AdminUsers() -> impl IntoView {
         page,
         pages,
         total,
+        plans,
     } = view.page
     else {
         return view! { <NotFound /> }.into_any();
@@ -56,6 +57,7 @@ pub fn AdminUsers() -> impl IntoView {
                                     <th scope="col" class="px-4 py-3">"Email"</th>
                                     <th scope="col" class="px-4 py-3">"Role"</th>
                                     <th scope="col" class="px-4 py-3">"2FA"</th>
+                                    <th scope="col" class="px-4 py-3">"Plan"</th>
                                     <th scope="col" class="px-4 py-3">"Created (UTC)"</th>
                                     <th scope="col" class="px-4 py-3">"Last sign-in (UTC)"</th>
                                     <th scope="col" class="px-4 py-3">"Status"</th>
@@ -63,7 +65,7 @@ pub fn AdminUsers() -> impl IntoView {
                                 </tr>
                             </thead>
                             <tbody class="divide-y divide-slate-200 dark:divide-slate-800">
-                                {users.into_iter().map(|u| { let me = me.clone(); view! { <UserRow user=u me /> } }).collect_view()}
+                                {users.into_iter().map(|u| { let me = me.clone(); let plans = plans.clone(); view! { <UserRow user=u me plans /> } }).collect_view()}
                             </tbody>
                         </table>
                     </div>
@@ -111,7 +113,7 @@ fn ConfirmAction(
 }
 
 #[component]
-fn UserRow(user: AdminUserRow, me: String) -> impl IntoView {
+fn UserRow(user: AdminUserRow, me: String, plans: Vec<PlanView>) -> impl IntoView {
     let is_me = user.id == me;
     let email = user.email.clone();
     let id = user.id.clone();
@@ -120,6 +122,17 @@ fn UserRow(user: AdminUserRow, me: String) -> impl IntoView {
             <td class="px-4 py-3 font-medium">{if is_me { format!("{} (you)", user.email) } else { user.email.clone() }}</td>
             <td class="px-4 py-3">{if user.is_admin { "Admin" } else { "Developer" }}</td>
             <td class="px-4 py-3">{if user.totp_enabled { "On" } else { "Not set up" }}</td>
+            <td class="px-4 py-3">
+                <form method="post" action="/admin/users/plan" class="flex items-center gap-1">
+                    <input type="hidden" name="user_id" value=user.id.clone() />
+                    <label for=format!("plan-{}", user.id) class="sr-only">{format!("Plan of {}", user.email)}</label>
+                    <select id=format!("plan-{}", user.id) name="plan_id" class="rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900">
+                        <option value="" selected=user.plan_id.is_none()>{format!("Default ({})", plans.iter().find(|p| p.is_default).map(|p| p.name.clone()).unwrap_or_default())}</option>
+                        {plans.iter().map(|p| view! { <option value=p.id.clone() selected=user.plan_id.as_deref() == Some(p.id.as_str())>{p.name.clone()}</option> }).collect_view()}
+                    </select>
+                    <button type="submit" class="rounded-md px-2 py-1 text-sm text-indigo-600 hover:bg-slate-100 dark:text-indigo-400 dark:hover:bg-slate-800">"Set"</button>
+                </form>
+            </td>
             <td class="px-4 py-3 whitespace-nowrap">{user.created_at.clone()}</td>
             <td class="px-4 py-3 whitespace-nowrap">{user.last_sign_in_at.clone().unwrap_or_else(|| "Never".into())}</td>
             <td class="px-4 py-3">

@@ -1,7 +1,11 @@
 //! One module per page.
+pub mod admin_catalog;
 pub mod admin_users;
+pub mod audit;
 pub mod auth;
+pub mod docs;
 pub mod error;
+pub mod keys;
 pub mod landing;
 pub mod not_found;
 pub mod settings;

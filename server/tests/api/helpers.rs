@@ -65,6 +65,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Another browser (its own cookies) on the same app; the original must outlive it.
+    pub fn another_browser(&self) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            client: Self::client_for(self),
+            state: self.state.clone(),
+            _data_dir: tempfile::tempdir().unwrap(),
+            postgres: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -4,4 +4,5 @@ mod cli;
 mod health;
 mod helpers;
 mod pages;
+mod portal_keys;
 mod sessions;

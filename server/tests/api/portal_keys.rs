@@ -1,0 +1,259 @@
+//! The key pages of the portal over HTTP, as a browser without JavaScript uses them: create a
+//! key and see it once, rotate, revoke with step-up 2FA, the audit log, and who may see what.
+use chrono::Utc;
+use domain::{
+    catalog::{NewApi, Scope},
+    keys::format::hash_hex,
+    service::Actor,
+};
+use reqwest::Response;
+use server::Config;
+
+use crate::helpers::TestApp;
+
+fn location(response: &Response) -> String {
+    assert_eq!(response.status(), 303, "expected a redirect");
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// The value of the one-time key field, if the page shows one.
+fn shown_key(html: &str) -> Option<String> {
+    let at = html.find("data-testid=\"new-key\"")?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag = &html[tag_start..tag_start + html[tag_start..].find('>')?];
+    let value = tag.split("value=\"").nth(1)?.split('"').next()?;
+    Some(value.to_owned())
+}
+
+async fn register_orders(app: &TestApp) {
+    let admin = app
+        .state
+        .accounts
+        .create_admin("root@example.com", "glacier lantern pepper")
+        .await
+        .unwrap();
+    app.state
+        .keys
+        .catalog()
+        .create_api(
+            &Actor::new(admin.id, true, Default::default()),
+            NewApi {
+                slug: "orders".into(),
+                name: "Orders".into(),
+                description: "The shop's orders".into(),
+                scopes: vec![
+                    Scope {
+                        name: "orders:read".into(),
+                        description: "Read orders".into(),
+                    },
+                    Scope {
+                        name: "orders:write".into(),
+                        description: "Change orders".into(),
+                    },
+                ],
+                versions: vec![],
+            },
+        )
+        .await
+        .unwrap();
+}
+
+async fn create_key(app: &TestApp, name: &str, extra: &[(&str, &str)]) -> Response {
+    let mut form = vec![
+        ("api", "orders"),
+        ("name", name),
+        ("scopes", "orders:read"),
+        ("expires", "30"),
+    ];
+    form.extend_from_slice(extra);
+    app.post_form("/keys/new", &form).await
+}
+
+#[tokio::test]
+async fn a_developer_creates_sees_once_rotates_and_revokes_a_key() {
+    let app = TestApp::spawn().await;
+    register_orders(&app).await;
+    app.sign_up_and_enrol("ada@example.com").await;
+
+    let page = app.get("/keys").await.text().await.unwrap();
+    assert!(page.contains("No API keys yet"), "empty state missing");
+    let page = app.get("/keys/new").await.text().await.unwrap();
+    assert!(page.contains("href=\"/keys/new?api=orders\""), "{page}");
+    let page = app.get("/keys/new?api=orders").await.text().await.unwrap();
+    assert!(page.contains("value=\"orders:read\"") && page.contains("value=\"orders:write\""));
+
+    // Create: redirected to the key's page, which shows the key exactly once, uncached.
+    let response = create_key(&app, "checkout prod", &[("scopes", "orders:write")]).await;
+    let key_page = location(&response);
+    assert!(key_page.starts_with("/keys/key_"), "{key_page}");
+    let response = app.get(&key_page).await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let html = response.text().await.unwrap();
+    let plaintext = shown_key(&html).expect("the new key is shown");
+    assert!(
+        plaintext.starts_with("kp_") && plaintext.len() == 49,
+        "{plaintext}"
+    );
+    let stored = app
+        .state
+        .keys
+        .find_by_hash(&hash_hex(&plaintext))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(format!("/keys/{}", stored.id), key_page);
+    assert_eq!(stored.scopes, ["orders:read", "orders:write"]);
+    assert!(html.contains("Copy your new key now"));
+    let again = app.get(&key_page).await.text().await.unwrap();
+    assert_eq!(shown_key(&again), None, "the key is shown only once");
+    assert!(again.contains(&stored.start));
+
+    // Listed, with its start and status.
+    let list = app.get("/keys").await.text().await.unwrap();
+    assert!(
+        list.contains("checkout prod") && list.contains(&stored.start) && list.contains("Active")
+    );
+
+    // A developer cannot raise the plan's limits through the form.
+    let response = create_key(
+        &app,
+        "greedy",
+        &[("rate_limit", "1000"), ("rate_period_s", "1")],
+    )
+    .await;
+    assert_eq!(location(&response), "/keys/new?api=orders");
+    let page = app.get("/keys/new?api=orders").await.text().await.unwrap();
+    assert!(
+        page.contains("your plan allows at most 10 requests per 1 s"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"greedy\""), "the name is refilled");
+
+    // Rotate with a grace period: the new key is shown once; the old one is rotating.
+    let response = app
+        .post_form(
+            &format!("{key_page}/action"),
+            &[("action", "rotate"), ("grace_period_s", "3600")],
+        )
+        .await;
+    let new_page = location(&response);
+    assert_ne!(new_page, key_page);
+    let html = app.get(&new_page).await.text().await.unwrap();
+    let rotated = shown_key(&html).expect("the rotated key is shown");
+    assert_ne!(rotated, plaintext);
+    let old = app.get(&key_page).await.text().await.unwrap();
+    assert!(old.contains("Rotating until"), "old key should be rotating");
+
+    // Revoke with a reason.
+    let response = app
+        .post_form(
+            &format!("{new_page}/action"),
+            &[("action", "revoke"), ("reason", "test over")],
+        )
+        .await;
+    assert_eq!(location(&response), new_page);
+    let html = app.get(&new_page).await.text().await.unwrap();
+    assert!(html.contains("Key revoked. It no longer verifies.") && html.contains("test over"));
+
+    // The audit log shows the whole story.
+    let audit = app.get("/audit?action=key.").await.text().await.unwrap();
+    for action in ["key.create", "key.rotate", "key.revoke"] {
+        assert!(
+            audit.contains(action),
+            "{action} missing from the audit log"
+        );
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn key_changes_ask_for_a_fresh_code_after_the_step_up_window() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        step_up_minutes: 0,
+        ..Config::for_data_dir(data_dir.path())
+    };
+    let app = TestApp::spawn_with(config, data_dir, None).await;
+    register_orders(&app).await;
+    let (seed, _) = app.sign_up_and_enrol("ada@example.com").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let page = app.get("/keys/new?api=orders").await.text().await.unwrap();
+    assert!(
+        page.contains("Authentication code"),
+        "the form asks for a code"
+    );
+    let response = create_key(&app, "no code", &[]).await;
+    assert_eq!(location(&response), "/keys/new?api=orders");
+    let page = app.get("/keys/new?api=orders").await.text().await.unwrap();
+    assert!(page.contains("Enter the 6-digit code"), "{page}");
+    let listed = app.get("/keys").await.text().await.unwrap();
+    assert!(
+        listed.contains("No API keys yet"),
+        "nothing was created without the code"
+    );
+
+    let response = create_key(&app, "wrong code", &[("code", "000000")]).await;
+    assert_eq!(location(&response), "/keys/new?api=orders");
+    let code = seed.code_at(Utc::now().timestamp() as u64);
+    let response = create_key(&app, "with code", &[("code", &code)]).await;
+    assert!(location(&response).starts_with("/keys/key_"));
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn other_users_keys_and_admin_pages_stay_hidden() {
+    let app = TestApp::spawn().await;
+    register_orders(&app).await;
+    app.sign_up_and_enrol("ada@example.com").await;
+    let key_page = location(&create_key(&app, "ada's", &[]).await);
+
+    let bob = app.another_browser();
+    bob.sign_up_and_enrol("bob@example.com").await;
+    let response = bob.get(&key_page).await;
+    assert_eq!(response.status(), 404);
+    let response = bob
+        .post_form(&format!("{key_page}/action"), &[("action", "revoke")])
+        .await;
+    location(&response);
+    let key_id = key_page.trim_start_matches("/keys/");
+    let stored = app
+        .state
+        .keys
+        .get(&Actor::new("x", true, Default::default()), key_id)
+        .await
+        .unwrap();
+    assert!(
+        stored.revoked_at.is_none(),
+        "Bob could not revoke Ada's key"
+    );
+    assert!(
+        !bob.get("/keys")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("ada&#x27;s")
+    );
+
+    // Admin pages are not for developers, and their forms refuse them.
+    assert_eq!(bob.get("/admin/apis").await.status(), 404);
+    assert_eq!(bob.get("/admin/plans").await.status(), 404);
+    let response = bob
+        .post_form(
+            "/admin/apis",
+            &[("slug", "evil"), ("name", "Evil"), ("scopes", "a:b")],
+        )
+        .await;
+    assert_eq!(location(&response), "/login");
+    assert!(
+        app.state
+            .keys
+            .catalog()
+            .api_by_slug("evil")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    app.cleanup().await;
+}
