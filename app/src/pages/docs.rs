@@ -18,7 +18,10 @@ const TOC_LINK: &str = "block rounded-md px-2 py-1 font-medium text-slate-700 ho
 const TOC_SUB: &str = "block rounded-md px-2 py-0.5 text-slate-500 hover:text-slate-900 focus-visible:outline-2 focus-visible:outline-indigo-600 dark:text-slate-400 dark:hover:text-white";
 
 /// The table of contents: section anchor, label, and the subsections (shown on desktop only).
-const TOC: &[(&str, &str, &[(&str, &str)])] = &[
+/// (anchor, title) of a table-of-contents entry.
+type TocLink = (&'static str, &'static str);
+
+const TOC: &[(&str, &str, &[TocLink])] = &[
     (
         "keys",
         "Keys and scopes",

@@ -116,3 +116,113 @@ fn admin_create_rejects_weak_or_missing_passwords() {
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("KEYPORT_ADMIN_PASSWORD"));
 }
+
+#[tokio::test]
+async fn keys_create_prints_only_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = keyport(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--data-dir",
+            data,
+        ],
+        "tidal basin marmalade\n",
+    );
+    assert!(out.status.success());
+    let out = keyport(
+        &[
+            "keys",
+            "create",
+            "--owner",
+            "ops@example.com",
+            "--api",
+            "keyport",
+            "--scopes",
+            "keys:read,audit:read",
+            "--name",
+            "ci",
+            "--expires-in-days",
+            "30",
+            "--data-dir",
+            data,
+        ],
+        "",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = stdout.trim_end();
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "only the key on stdout: {stdout:?}"
+    );
+    assert!(domain::keys::PlainKey::parse(key).is_ok(), "{key}");
+
+    let db = domain::Database::connect(&format!("sqlite://{data}/keyport.db"))
+        .await
+        .unwrap();
+    let stored = domain::keys::Keys::new(db.clone())
+        .find_by_hash(&domain::keys::format::hash_hex(key))
+        .await
+        .unwrap()
+        .expect("the key is stored (hashed)");
+    assert_eq!(stored.scopes, ["audit:read", "keys:read"]);
+    assert_eq!(stored.name, "ci");
+    let days = (stored.expires_at.unwrap() - chrono::Utc::now()).num_days();
+    assert!((29..=30).contains(&days), "{days}");
+    db.close().await.ok();
+
+    // Mistakes are explained and create nothing.
+    let out = keyport(
+        &[
+            "keys",
+            "create",
+            "--owner",
+            "nobody@example.com",
+            "--api",
+            "keyport",
+            "--scopes",
+            "keys:read",
+            "--name",
+            "x",
+            "--data-dir",
+            data,
+        ],
+        "",
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no user has the email nobody@example.com")
+    );
+    let out = keyport(
+        &[
+            "keys",
+            "create",
+            "--owner",
+            "ops@example.com",
+            "--api",
+            "keyport",
+            "--scopes",
+            "nope",
+            "--name",
+            "x",
+            "--data-dir",
+            data,
+        ],
+        "",
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--scopes: keyport has no scope named \"nope\"")
+    );
+    assert!(out.stdout.is_empty());
+}
