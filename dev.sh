@@ -69,6 +69,12 @@ ensure_chromium() {
   apt_install chromium
 }
 
+ensure_nginx() {
+  if [ -x /usr/sbin/nginx ]; then return; fi
+  step "Installing Debian's nginx (for the gateway test)"
+  apt_install nginx
+}
+
 setup() {
   command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
   command -v npm >/dev/null || die "npm not found: install Node.js 20 or newer first"
@@ -95,6 +101,7 @@ cmd_run() {
 cmd_test() {
   setup
   ensure_chromium
+  ensure_nginx
   ensure_node_modules "$ROOT/end2end"
 
   step "cargo fmt --check"

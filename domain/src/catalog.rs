@@ -297,11 +297,30 @@ fn require_admin(actor: &Actor) -> Result<(), ServiceError> {
 #[derive(Clone, Debug)]
 pub struct Catalog {
     db: Database,
+    verifier: Option<crate::verify::Verifier>,
 }
 
 impl Catalog {
     pub fn new(db: Database) -> Catalog {
-        Catalog { db }
+        Catalog { db, verifier: None }
+    }
+
+    /// Keeps the verifier's view of versions and limits current.
+    pub fn with_verifier(mut self, verifier: crate::verify::Verifier) -> Catalog {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// After a change that affects many keys' effective limits or an API's versions.
+    async fn refresh_verifier(&self, owner: Option<&str>) {
+        let Some(v) = &self.verifier else { return };
+        let result = match owner {
+            Some(user) => v.refresh_owner(user).await,
+            None => v.load().await.map(|_| ()),
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, "cannot refresh the verifier after a catalog change");
+        }
     }
 
     async fn assemble(&self, rows: Vec<api::Model>) -> Result<Vec<Api>, ServiceError> {
@@ -415,6 +434,11 @@ impl Catalog {
         insert_scopes(&txn, &api_id, &new.scopes).await?;
         insert_versions(&txn, &api_id, &new.versions).await?;
         txn.commit().await?;
+        if let Some(v) = &self.verifier
+            && let Err(error) = v.refresh_versions().await
+        {
+            tracing::error!(%error, "cannot refresh API versions in the verifier");
+        }
         audit::record(
             &self.db,
             &actor.ctx,
@@ -501,6 +525,11 @@ impl Catalog {
             insert_versions(&txn, &current.id, versions).await?;
         }
         txn.commit().await?;
+        if let Some(v) = &self.verifier
+            && let Err(error) = v.refresh_versions().await
+        {
+            tracing::error!(%error, "cannot refresh API versions in the verifier");
+        }
         let fields: Vec<&str> = [
             patch.name.as_ref().map(|_| "name"),
             patch.description.as_ref().map(|_| "description"),
@@ -655,6 +684,7 @@ impl Catalog {
             json!({ "name": input.name.trim() }),
         )
         .await?;
+        self.refresh_verifier(None).await;
         self.plan(plan_id).await?.ok_or(ServiceError::NotFound)
     }
 
@@ -682,6 +712,7 @@ impl Catalog {
             json!({}),
         )
         .await?;
+        self.refresh_verifier(None).await;
         Ok(())
     }
 
@@ -716,6 +747,7 @@ impl Catalog {
             json!({ "plan_id": plan_id }),
         )
         .await?;
+        self.refresh_verifier(Some(user_id)).await;
         Ok(())
     }
 }

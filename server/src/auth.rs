@@ -819,6 +819,11 @@ async fn admin_user_action(
             .await;
         }
     };
+    if matches!(form.action.as_str(), "disable" | "enable")
+        && let Err(error) = state.verifier.refresh_owner(&target.id).await
+    {
+        tracing::error!(%error, "cannot refresh the owner's keys in the verifier");
+    }
     let flash = match result {
         Ok(what) => FlashData::notice(&format!("{} {what}.", target.email)),
         Err(e) => internal(e),

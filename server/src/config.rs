@@ -54,6 +54,21 @@ pub struct Config {
     /// than this after the last code asks for a new one.
     #[arg(long, env = "KEYPORT_STEP_UP_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(i64).range(1..))]
     pub step_up_minutes: i64,
+
+    /// Proxies (CIDRs, comma separated) whose `X-Forwarded-For` / `X-Real-IP` name the real
+    /// client of `/v1/auth`. From any other peer these headers are ignored.
+    #[arg(long, env = "KEYPORT_TRUSTED_PROXIES", default_value = "127.0.0.0/8,::1/128", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Seconds between flushes of the in-memory usage counters and quota use to the database.
+    /// A crash loses at most this much usage (and quota use).
+    #[arg(long, env = "KEYPORT_USAGE_FLUSH_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub usage_flush_seconds: u64,
+}
+
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    domain::keys::parse_allowlist_entry(s)
+        .ok_or_else(|| format!("{s:?} is not an IP address or CIDR range"))
 }
 
 impl Config {
@@ -70,6 +85,11 @@ impl Config {
             session_idle_minutes: 30,
             session_max_hours: 12,
             step_up_minutes: 15,
+            trusted_proxies: vec![
+                "127.0.0.0/8".parse().expect("a CIDR"),
+                "::1/128".parse().expect("a CIDR"),
+            ],
+            usage_flush_seconds: 5,
         }
     }
 

@@ -12,7 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use domain::{Database, accounts::Accounts, keys::Keys};
+use domain::{Database, accounts::Accounts, keys::Keys, verify::Verifier};
 use leptos::config::{Env, LeptosOptions};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
@@ -132,8 +132,14 @@ impl Server {
         let accounts = Accounts::new(db.clone(), config.secret_key()?);
         let leptos = leptos_options(config);
         warn_if_assets_missing(&leptos);
+        let verifier = Verifier::new(db.clone());
+        let loaded = verifier.load().await.context("cannot load the keys")?;
+        tracing::info!(keys = loaded, "verifier ready");
         let state = AppState {
-            keys: Keys::new(db.clone()),
+            keys: Keys::new(db.clone()).with_verifier(verifier.clone()),
+            verifier,
+            trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),
+            usage_flush: Duration::from_secs(config.usage_flush_seconds),
             db,
             accounts,
             leptos,
@@ -165,14 +171,45 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(
+        let background = tokio::spawn(background(self.state.clone()));
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("the HTTP server failed")
+        .context("the HTTP server failed");
+        background.abort();
+        // Whatever was counted since the last flush is written before the process exits.
+        match self.state.verifier.flush().await {
+            Ok(n) => tracing::info!(verifications = n, "usage flushed at shutdown"),
+            Err(error) => tracing::error!(%error, "cannot flush usage at shutdown"),
+        }
+        served
+    }
+}
+
+/// Every few seconds: write usage and quota use, and pick up keys changed by other instances
+/// sharing the database.
+async fn background(state: AppState) {
+    let mut tick = tokio::time::interval(state.usage_flush);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut since = chrono::Utc::now();
+    loop {
+        tick.tick().await;
+        if let Err(error) = state.verifier.flush().await {
+            tracing::error!(%error, "cannot flush usage; keeping it for the next try");
+        }
+        let now = chrono::Utc::now();
+        match state
+            .verifier
+            .refresh_changed_since(since - chrono::Duration::seconds(2))
+            .await
+        {
+            Ok(_) => since = now,
+            Err(error) => tracing::error!(%error, "cannot refresh changed keys"),
+        }
     }
 }
 

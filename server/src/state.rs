@@ -1,6 +1,6 @@
 //! The state shared by every request: the database pool and the Leptos options.
 use axum::extract::FromRef;
-use domain::{Database, accounts::Accounts, keys::Keys};
+use domain::{Database, accounts::Accounts, keys::Keys, verify::Verifier};
 use leptos::config::LeptosOptions;
 
 #[derive(Clone, Debug)]
@@ -8,6 +8,11 @@ pub struct AppState {
     pub db: Database,
     pub accounts: Accounts,
     pub keys: Keys,
+    pub verifier: Verifier,
+    /// Peers whose forwarding headers are believed.
+    pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,
+    /// How often usage counters are written to the database.
+    pub usage_flush: std::time::Duration,
     pub leptos: LeptosOptions,
     /// Idle timeout of a session.
     pub session_idle_minutes: i64,

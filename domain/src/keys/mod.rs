@@ -263,6 +263,7 @@ fn check_key_name(name: &str, errors: &mut FieldErrors) {
 pub struct Keys {
     db: Database,
     catalog: Catalog,
+    verifier: Option<crate::verify::Verifier>,
 }
 
 struct Owner {
@@ -275,6 +276,23 @@ impl Keys {
         Keys {
             catalog: Catalog::new(db.clone()),
             db,
+            verifier: None,
+        }
+    }
+
+    /// Keeps the verifier's index current: every change here reaches it at once.
+    pub fn with_verifier(mut self, verifier: crate::verify::Verifier) -> Keys {
+        self.catalog = self.catalog.with_verifier(verifier.clone());
+        self.verifier = Some(verifier);
+        self
+    }
+
+    async fn reindex(&self, key_id: &str) {
+        if let Some(v) = &self.verifier
+            && let Err(error) = v.refresh_key(key_id).await
+        {
+            // The periodic refresh picks it up a few seconds later.
+            tracing::error!(%error, key_id, "cannot refresh a changed key in the verifier");
         }
     }
 
@@ -573,6 +591,7 @@ impl Keys {
             }),
         )
         .await?;
+        self.reindex(&key_id).await;
         let key = self.get(actor, &key_id).await?;
         Ok(Created { key, plaintext })
     }
@@ -747,6 +766,7 @@ impl Keys {
             update = update.col_expr(api_key::Column::Enabled, Expr::value(enabled));
         }
         update.exec(self.db.conn()).await?;
+        self.reindex(key_id).await;
         if !fields.is_empty() {
             audit::record(
                 &self.db,
@@ -856,6 +876,8 @@ impl Keys {
         .exec_without_returning(&txn)
         .await?;
         txn.commit().await?;
+        self.reindex(key_id).await;
+        self.reindex(&new_id).await;
         audit::record(
             &self.db,
             &actor.ctx,
@@ -899,6 +921,7 @@ impl Keys {
         if revoked.rows_affected == 0 {
             return Err(ServiceError::Conflict("this key is already revoked".into()));
         }
+        self.reindex(key_id).await;
         audit::record(
             &self.db,
             &actor.ctx,

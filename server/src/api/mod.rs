@@ -5,6 +5,7 @@
 pub mod caller;
 pub mod dto;
 pub mod error;
+pub mod verify;
 
 use std::sync::OnceLock;
 
@@ -40,6 +41,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/me", get(me))
         .route("/v1/apis", get(list_apis).post(create_api))
         .route("/v1/apis/{slug}", get(get_api).patch(update_api))
+        .route("/v1/keys/verify", post(verify::verify))
+        .route("/v1/auth", axum::routing::any(verify::forward_auth))
+        .route("/v1/auth/{*path}", axum::routing::any(verify::forward_auth))
         .route("/v1/keys", get(list_keys).post(create_key))
         .route("/v1/keys/{id}", get(get_key).patch(update_key))
         .route("/v1/keys/{id}/rotate", post(rotate_key))
@@ -54,10 +58,11 @@ pub fn routes() -> Router<AppState> {
         title = "Keyport management API",
         description = "Manage API keys, the API catalog and the audit log. Authenticate with `Authorization: Bearer <key>`, using a key of the built-in `keyport` API. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`.",
     ),
-    paths(me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, list_audit),
+    paths(verify::verify, verify::forward_auth, me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, list_audit),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
+        (name = "verification", description = "Is this key valid? For your API or its gateway"),
         (name = "keys", description = "Your API keys (admins: everyone's)"),
         (name = "catalog", description = "APIs that keys grant access to"),
         (name = "audit", description = "Who did what, when"),

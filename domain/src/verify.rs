@@ -1,0 +1,861 @@
+//! The verification hot path: is this key valid for this API, scope, address and version, and
+//! within its limits? Answered from memory: an index of every key by SHA-256 (loaded at start,
+//! updated by every change made through [`crate::keys::Keys`]), GCRA rate limiters (governor),
+//! quota counters, and per-minute usage counters flushed to the database every few seconds.
+//! The database stays the source of truth; a key unknown to this process is looked up once, and
+//! an unknown hash is remembered for a minute (bounded) so a flood of made-up keys cannot
+//! become a flood of queries.
+use std::{
+    collections::{HashMap, HashSet},
+    hash::{BuildHasher, Hash, Hasher},
+    net::IpAddr,
+    num::NonZeroU32,
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration as StdDuration, Instant},
+};
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use governor::{
+    Quota as GovernorQuota, RateLimiter,
+    clock::{Clock, DefaultClock},
+    middleware::StateInformationMiddleware,
+    state::{InMemoryState, NotKeyed},
+};
+use ipnet::IpNet;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, ExprTrait, QueryFilter, TransactionTrait,
+    sea_query::{Expr, OnConflict},
+};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    Database, DomainError,
+    catalog::{Quota, QuotaPeriod, RateLimit, VersionStatus},
+    entities::{api, api_key, api_version, key_quota, plan, usage_minute, user},
+    keys::{PlainKey, parse_allowlist_entry},
+};
+
+/// The outcome of a verification. Checked in this order; the first that applies wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    Malformed,
+    NotFound,
+    Disabled,
+    Revoked,
+    Expired,
+    IpNotAllowed,
+    InsufficientScope,
+    VersionRetired,
+    RateLimited,
+    QuotaExceeded,
+    Valid,
+}
+
+impl Code {
+    pub const ALL: [Code; 11] = [
+        Code::Malformed,
+        Code::NotFound,
+        Code::Disabled,
+        Code::Revoked,
+        Code::Expired,
+        Code::IpNotAllowed,
+        Code::InsufficientScope,
+        Code::VersionRetired,
+        Code::RateLimited,
+        Code::QuotaExceeded,
+        Code::Valid,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Malformed => "MALFORMED",
+            Code::NotFound => "NOT_FOUND",
+            Code::Disabled => "DISABLED",
+            Code::Revoked => "REVOKED",
+            Code::Expired => "EXPIRED",
+            Code::IpNotAllowed => "IP_NOT_ALLOWED",
+            Code::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Code::VersionRetired => "VERSION_RETIRED",
+            Code::RateLimited => "RATE_LIMITED",
+            Code::QuotaExceeded => "QUOTA_EXCEEDED",
+            Code::Valid => "VALID",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// What the caller asks about a key.
+#[derive(Clone, Debug, Default)]
+pub struct Request<'a> {
+    pub key: &'a str,
+    /// The key must belong to this API (slug).
+    pub api: Option<&'a str>,
+    /// All must be granted.
+    pub scopes: &'a [String],
+    /// The original caller's address, checked against the allowlist.
+    pub ip: Option<IpAddr>,
+    pub version: Option<&'a str>,
+    /// Quota units this request costs (at least 1).
+    pub cost: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateInfo {
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaInfo {
+    pub limit: u64,
+    pub remaining: u64,
+    pub period: QuotaPeriod,
+    pub reset_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deprecation {
+    pub version: String,
+    pub sunset_at: Option<DateTime<Utc>>,
+}
+
+/// The answer, with everything a caller may want to pass on to its client.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub code: Code,
+    /// Absent when the key is unknown (or malformed).
+    pub key: Option<Arc<CachedKey>>,
+    pub ratelimit: Option<RateInfo>,
+    pub quota: Option<QuotaInfo>,
+    pub deprecation: Option<Deprecation>,
+    /// For RATE_LIMITED and QUOTA_EXCEEDED: when trying again can succeed.
+    pub retry_after: Option<StdDuration>,
+}
+
+impl Outcome {
+    fn bare(code: Code, key: Option<Arc<CachedKey>>) -> Outcome {
+        Outcome {
+            code,
+            key,
+            ratelimit: None,
+            quota: None,
+            deprecation: None,
+            retry_after: None,
+        }
+    }
+    pub fn valid(&self) -> bool {
+        self.code == Code::Valid
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+
+/// A key's quota use in its current period. A mutex per key: uncontended in practice, and
+/// makes "never more than the limit" obvious.
+#[derive(Debug, Default)]
+pub struct QuotaCounter {
+    state: Mutex<QuotaState>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct QuotaState {
+    period_start: i64,
+    used: u64,
+    dirty: bool,
+}
+
+impl QuotaCounter {
+    /// Adds `cost` if it fits under `limit`; returns the use after this request, or `Err(used)`.
+    pub fn consume(&self, period_start: i64, cost: u64, limit: u64) -> Result<u64, u64> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.period_start != period_start {
+            s.period_start = period_start;
+            s.used = 0;
+        }
+        if s.used + cost > limit {
+            return Err(s.used);
+        }
+        s.used += cost;
+        s.dirty = true;
+        Ok(s.used)
+    }
+    fn take_dirty(&self) -> Option<(i64, u64)> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.dirty {
+            s.dirty = false;
+            Some((s.period_start, s.used))
+        } else {
+            None
+        }
+    }
+    fn mark_dirty(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).dirty = true;
+    }
+}
+
+/// A key as the verifier holds it: what it grants and its effective limits (its own, else its
+/// owner's plan).
+pub struct CachedKey {
+    pub id: String,
+    pub owner_id: String,
+    pub api_id: String,
+    pub api: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    ip_allowlist: Vec<IpNet>,
+    revoked: bool,
+    enabled: bool,
+    owner_active: bool,
+    rate: Option<(RateLimit, u32)>,
+    limiter: Option<Arc<Limiter>>,
+    quota: Option<Quota>,
+    quota_counter: Arc<QuotaCounter>,
+}
+
+impl std::fmt::Debug for CachedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedKey")
+            .field("id", &self.id)
+            .field("api", &self.api)
+            .finish_non_exhaustive()
+    }
+}
+
+fn new_limiter(rate: RateLimit, burst: u32) -> Option<Arc<Limiter>> {
+    let period = StdDuration::from_secs(rate.period_s as u64) / Ord::max(rate.limit, 1);
+    let quota =
+        GovernorQuota::with_period(period)?.allow_burst(NonZeroU32::new(Ord::max(burst, 1))?);
+    Some(Arc::new(
+        RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>(),
+    ))
+}
+
+/// The start of the quota period holding `now`, and the start of the next.
+pub fn quota_period(period: QuotaPeriod, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let day = Utc
+        .with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0)
+        .single()
+        .unwrap_or(now);
+    match period {
+        QuotaPeriod::Day => (day, day + Duration::days(1)),
+        QuotaPeriod::Month => {
+            let start = Utc
+                .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+                .single()
+                .unwrap_or(now);
+            let (y, m) = if now.month() == 12 {
+                (now.year() + 1, 1)
+            } else {
+                (now.year(), now.month() + 1)
+            };
+            let next = Utc
+                .with_ymd_and_hms(y, m, 1, 0, 0, 0)
+                .single()
+                .unwrap_or(now);
+            (start, next)
+        }
+    }
+}
+
+type Hash32 = [u8; 32];
+
+fn hash_of(key: &str) -> Hash32 {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+fn hex_to_hash(hex: &str) -> Option<Hash32> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[derive(Default)]
+struct Index {
+    by_hash: HashMap<Hash32, Arc<CachedKey>>,
+    hash_of_id: HashMap<String, Hash32>,
+    /// API id -> (version name -> status, sunset).
+    versions: HashMap<String, HashMap<String, (VersionStatus, Option<DateTime<Utc>>)>>,
+}
+
+/// A bounded memory of hashes that are not keys, each for a limited time.
+struct NegativeCache {
+    entries: Mutex<(HashSet<Hash32>, Instant)>,
+    capacity: usize,
+    ttl: StdDuration,
+}
+
+impl NegativeCache {
+    fn contains(&self, h: &Hash32) -> bool {
+        let mut e = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if e.1.elapsed() > self.ttl {
+            e.0.clear();
+            e.1 = Instant::now();
+        }
+        e.0.contains(h)
+    }
+    fn insert(&self, h: Hash32) {
+        let mut e = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if e.0.len() >= self.capacity {
+            // Forget everything rather than grow: the worst case is one lookup per hash again.
+            e.0.clear();
+            e.1 = Instant::now();
+        }
+        e.0.insert(h);
+    }
+    fn remove(&self, h: &Hash32) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .remove(h);
+    }
+}
+
+const USAGE_SHARDS: usize = 16;
+type UsageMap = HashMap<(Arc<str>, i64, Code), u64>;
+
+/// The verifier: shared by every request, cheap to clone.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    index: RwLock<Index>,
+    negative: NegativeCache,
+    usage: Vec<Mutex<UsageMap>>,
+    hasher: std::collections::hash_map::RandomState,
+    /// Serialises flushes (the periodic one and the one at shutdown).
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// An empty verifier; call [`Verifier::load`] to fill it from the database.
+    pub fn new(db: Database) -> Verifier {
+        Verifier {
+            inner: Arc::new(Inner {
+                db,
+                index: RwLock::new(Index::default()),
+                negative: NegativeCache {
+                    entries: Mutex::new((HashSet::new(), Instant::now())),
+                    capacity: 100_000,
+                    ttl: StdDuration::from_secs(60),
+                },
+                usage: (0..USAGE_SHARDS)
+                    .map(|_| Mutex::new(HashMap::new()))
+                    .collect(),
+                hasher: Default::default(),
+                flushing: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Loads every key, the API versions and the persisted quota use.
+    pub async fn load(&self) -> Result<usize, DomainError> {
+        let rows = api_key::Entity::find().all(self.inner.db.conn()).await?;
+        let n = rows.len();
+        self.refresh_versions().await?;
+        self.upsert_rows(rows).await?;
+        Ok(n)
+    }
+
+    /// Re-reads the versions of every API (after a catalog change).
+    pub async fn refresh_versions(&self) -> Result<(), DomainError> {
+        let versions = api_version::Entity::find()
+            .all(self.inner.db.conn())
+            .await?;
+        let mut map: HashMap<String, HashMap<String, (VersionStatus, Option<DateTime<Utc>>)>> =
+            HashMap::new();
+        for v in versions {
+            map.entry(v.api_id).or_default().insert(
+                v.name,
+                (
+                    VersionStatus::parse(&v.status).unwrap_or(VersionStatus::Active),
+                    v.sunset_at,
+                ),
+            );
+        }
+        self.inner
+            .index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .versions = map;
+        Ok(())
+    }
+
+    /// Re-reads one key (after a change to it).
+    pub async fn refresh_key(&self, key_id: &str) -> Result<(), DomainError> {
+        let rows = api_key::Entity::find()
+            .filter(api_key::Column::Id.eq(key_id))
+            .all(self.inner.db.conn())
+            .await?;
+        self.upsert_rows(rows).await
+    }
+
+    /// Re-reads every key of a user (after their status or plan changed).
+    pub async fn refresh_owner(&self, user_id: &str) -> Result<(), DomainError> {
+        let rows = api_key::Entity::find()
+            .filter(api_key::Column::OwnerId.eq(user_id))
+            .all(self.inner.db.conn())
+            .await?;
+        self.upsert_rows(rows).await
+    }
+
+    /// Re-reads keys changed since `since` (other instances' changes, on a shared database).
+    pub async fn refresh_changed_since(&self, since: DateTime<Utc>) -> Result<usize, DomainError> {
+        let rows = api_key::Entity::find()
+            .filter(api_key::Column::UpdatedAt.gte(since))
+            .all(self.inner.db.conn())
+            .await?;
+        let n = rows.len();
+        self.upsert_rows(rows).await?;
+        Ok(n)
+    }
+
+    async fn upsert_rows(&self, rows: Vec<api_key::Model>) -> Result<(), DomainError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let conn = self.inner.db.conn();
+        let users: HashMap<String, user::Model> = user::Entity::find()
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
+        let plans: HashMap<String, crate::catalog::Plan> = plan::Entity::find()
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), crate::catalog::Plan::from(p)))
+            .collect();
+        let default_plan = plans.values().find(|p| p.is_default).cloned();
+        let apis: HashMap<String, String> = api::Entity::find()
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.slug))
+            .collect();
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut saved_quota: HashMap<String, key_quota::Model> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            for q in key_quota::Entity::find()
+                .filter(key_quota::Column::KeyId.is_in(chunk.to_vec()))
+                .all(conn)
+                .await?
+            {
+                saved_quota.insert(q.key_id.clone(), q);
+            }
+        }
+        let mut index = self.inner.index.write().unwrap_or_else(|e| e.into_inner());
+        for r in rows {
+            let Some(hash) = hex_to_hash(&r.hash) else {
+                continue;
+            };
+            let owner = users.get(&r.owner_id);
+            let plan = owner
+                .and_then(|u| u.plan_id.as_ref())
+                .and_then(|p| plans.get(p))
+                .or(default_plan.as_ref());
+            let rate = match (r.rate_limit, r.rate_period_s) {
+                (Some(limit), Some(period)) if limit > 0 && period > 0 => {
+                    let rate = RateLimit {
+                        limit: limit as u32,
+                        period_s: period as u32,
+                    };
+                    let burst = plan
+                        .and_then(|p| p.burst)
+                        .map_or(rate.limit, |b| Ord::min(b, rate.limit));
+                    Some((rate, Ord::max(burst, 1)))
+                }
+                _ => plan.and_then(|p| p.rate_limit.map(|r| (r, p.burst.unwrap_or(r.limit)))),
+            };
+            let quota = match (
+                r.quota_limit,
+                r.quota_period.as_deref().and_then(QuotaPeriod::parse),
+            ) {
+                (Some(limit), Some(period)) => Some(Quota {
+                    limit: Ord::max(limit, 0) as u64,
+                    period,
+                }),
+                _ => plan.and_then(|p| p.quota),
+            };
+            let previous = index.by_hash.get(&hash).cloned();
+            let limiter = match &previous {
+                Some(p) if p.rate == rate => p.limiter.clone(),
+                _ => rate.and_then(|(r, b)| new_limiter(r, b)),
+            };
+            let quota_counter = match &previous {
+                Some(p) => p.quota_counter.clone(),
+                None => {
+                    let counter = Arc::new(QuotaCounter::default());
+                    if let Some(saved) = saved_quota.get(&r.id) {
+                        let mut s = counter.state.lock().unwrap_or_else(|e| e.into_inner());
+                        s.period_start = saved.period_start.timestamp();
+                        s.used = Ord::max(saved.used, 0) as u64;
+                    }
+                    counter
+                }
+            };
+            let cached = CachedKey {
+                api: apis.get(&r.api_id).cloned().unwrap_or_default(),
+                owner_active: owner.is_some_and(|u| u.status == "active"),
+                scopes: serde_json::from_str(&r.scopes).unwrap_or_default(),
+                ip_allowlist: serde_json::from_str::<Vec<String>>(&r.ip_allowlist)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|e| parse_allowlist_entry(e))
+                    .collect(),
+                expires_at: r.expires_at,
+                revoked: r.revoked_at.is_some(),
+                enabled: r.enabled,
+                rate,
+                limiter,
+                quota,
+                quota_counter,
+                id: r.id.clone(),
+                owner_id: r.owner_id,
+                api_id: r.api_id,
+            };
+            self.inner.negative.remove(&hash);
+            index.hash_of_id.insert(r.id, hash);
+            index.by_hash.insert(hash, Arc::new(cached));
+        }
+        Ok(())
+    }
+
+    /// How many keys the index holds.
+    pub fn len(&self) -> usize {
+        self.inner
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_hash
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Verifies a request; looks the key up in the database only when this process does not
+    /// know its hash and has not recently learned that no key has it.
+    pub async fn verify(&self, req: &Request<'_>, now: DateTime<Utc>) -> Outcome {
+        match self.verify_cached(req, now) {
+            Ok(outcome) => outcome,
+            Err(hash) => {
+                let found = api_key::Entity::find()
+                    .filter(api_key::Column::Hash.eq(hex(&hash)))
+                    .all(self.inner.db.conn())
+                    .await;
+                match found {
+                    Ok(rows) if !rows.is_empty() => {
+                        if let Err(error) = self.upsert_rows(rows).await {
+                            tracing::error!(%error, "cannot load a key for verification");
+                        }
+                    }
+                    Ok(_) => self.inner.negative.insert(hash),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot look up a key for verification");
+                    }
+                }
+                self.verify_cached(req, now).unwrap_or_else(|hash| {
+                    self.inner.negative.insert(hash);
+                    self.count(None, now, Code::NotFound);
+                    Outcome::bare(Code::NotFound, None)
+                })
+            }
+        }
+    }
+
+    /// Verifies from memory alone. `Err(hash)`: this process does not know the key, and it is
+    /// not in the negative cache either.
+    pub fn verify_cached(&self, req: &Request<'_>, now: DateTime<Utc>) -> Result<Outcome, Hash32> {
+        if PlainKey::parse(req.key).is_err() {
+            self.count(None, now, Code::Malformed);
+            return Ok(Outcome::bare(Code::Malformed, None));
+        }
+        let hash = hash_of(req.key);
+        let (key, deprecation, retired) = {
+            let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
+            let Some(key) = index.by_hash.get(&hash).cloned() else {
+                drop(index);
+                if self.inner.negative.contains(&hash) {
+                    self.count(None, now, Code::NotFound);
+                    return Ok(Outcome::bare(Code::NotFound, None));
+                }
+                return Err(hash);
+            };
+            let version = req.version.and_then(|v| {
+                index
+                    .versions
+                    .get(&key.api_id)
+                    .and_then(|m| m.get(v))
+                    .map(|s| (v, s))
+            });
+            let deprecation = version.and_then(|(v, (status, sunset))| {
+                (*status == VersionStatus::Deprecated).then(|| Deprecation {
+                    version: v.to_owned(),
+                    sunset_at: *sunset,
+                })
+            });
+            let retired = version.is_some_and(|(_, (s, _))| *s == VersionStatus::Retired);
+            (key, deprecation, retired)
+        };
+        let code = if req.api.is_some_and(|a| a != key.api) {
+            // A key of another API is, for this API, no key at all.
+            self.count(None, now, Code::NotFound);
+            return Ok(Outcome::bare(Code::NotFound, None));
+        } else if !key.enabled || !key.owner_active {
+            Some(Code::Disabled)
+        } else if key.revoked {
+            Some(Code::Revoked)
+        } else if key.expires_at.is_some_and(|e| e <= now) {
+            Some(Code::Expired)
+        } else if !key.ip_allowlist.is_empty()
+            && !req
+                .ip
+                .is_some_and(|ip| key.ip_allowlist.iter().any(|net| net.contains(&ip)))
+        {
+            Some(Code::IpNotAllowed)
+        } else if !req.scopes.iter().all(|s| key.scopes.contains(s)) {
+            Some(Code::InsufficientScope)
+        } else if retired {
+            Some(Code::VersionRetired)
+        } else {
+            None
+        };
+        if let Some(code) = code {
+            self.count(Some(&key.id), now, code);
+            return Ok(Outcome::bare(code, Some(key)));
+        }
+        let mut outcome = Outcome::bare(Code::Valid, Some(key.clone()));
+        outcome.deprecation = deprecation;
+        if let (Some(limiter), Some((rate, burst))) = (&key.limiter, key.rate) {
+            let clock = limiter.clock();
+            let per_cell = StdDuration::from_secs(rate.period_s as u64) / Ord::max(rate.limit, 1);
+            match limiter.check() {
+                Ok(snapshot) => {
+                    let remaining = snapshot.remaining_burst_capacity();
+                    let refill = per_cell * (burst.saturating_sub(remaining));
+                    outcome.ratelimit = Some(RateInfo {
+                        limit: burst,
+                        remaining,
+                        reset_at: now + Duration::from_std(refill).unwrap_or_default(),
+                    });
+                }
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(clock.now());
+                    outcome.code = Code::RateLimited;
+                    outcome.retry_after = Some(wait);
+                    outcome.ratelimit = Some(RateInfo {
+                        limit: burst,
+                        remaining: 0,
+                        reset_at: now + Duration::from_std(wait).unwrap_or_default(),
+                    });
+                    self.count(Some(&key.id), now, Code::RateLimited);
+                    return Ok(outcome);
+                }
+            }
+        }
+        if let Some(quota) = key.quota {
+            let (start, next) = quota_period(quota.period, now);
+            let cost = Ord::max(req.cost, 1) as u64;
+            match key
+                .quota_counter
+                .consume(start.timestamp(), cost, quota.limit)
+            {
+                Ok(used) => {
+                    outcome.quota = Some(QuotaInfo {
+                        limit: quota.limit,
+                        remaining: quota.limit - used,
+                        period: quota.period,
+                        reset_at: next,
+                    });
+                }
+                Err(used) => {
+                    outcome.code = Code::QuotaExceeded;
+                    outcome.retry_after = Some((next - now).to_std().unwrap_or_default());
+                    outcome.quota = Some(QuotaInfo {
+                        limit: quota.limit,
+                        remaining: quota.limit.saturating_sub(used),
+                        period: quota.period,
+                        reset_at: next,
+                    });
+                }
+            }
+        }
+        self.count(Some(&key.id), now, outcome.code);
+        Ok(outcome)
+    }
+
+    fn count(&self, key_id: Option<&str>, now: DateTime<Utc>, code: Code) {
+        // Verifications of unknown keys are not anyone's usage; they are only logged in
+        // aggregate by the caller's metrics.
+        let Some(key_id) = key_id else {
+            return;
+        };
+        let minute = now.timestamp() - now.timestamp().rem_euclid(60);
+        let mut h = self.inner.hasher.build_hasher();
+        key_id.hash(&mut h);
+        let shard = (h.finish() as usize) % USAGE_SHARDS;
+        let mut map = self.inner.usage[shard]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&(Arc::from(key_id), minute, code)) {
+            *n += 1;
+        } else {
+            map.insert((Arc::from(key_id), minute, code), 1);
+        }
+    }
+
+    /// Writes the usage counted since the last flush and the quota use, in one transaction, and
+    /// moves `last_used_at`. On failure the counts stay in memory for the next attempt.
+    pub async fn flush(&self) -> Result<u64, DomainError> {
+        let _guard = self.inner.flushing.lock().await;
+        let mut taken: UsageMap = HashMap::new();
+        for shard in &self.inner.usage {
+            let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, v) in map.drain() {
+                *taken.entry(k).or_default() += v;
+            }
+        }
+        let quotas: Vec<(String, i64, u64)> = {
+            let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
+            index
+                .by_hash
+                .values()
+                .filter_map(|k| {
+                    k.quota_counter
+                        .take_dirty()
+                        .map(|(p, u)| (k.id.clone(), p, u))
+                })
+                .collect()
+        };
+        if taken.is_empty() && quotas.is_empty() {
+            return Ok(0);
+        }
+        let total: u64 = taken.values().sum();
+        match self.write(&taken, &quotas).await {
+            Ok(()) => Ok(total),
+            Err(e) => {
+                // Put everything back: nothing is lost because a write failed.
+                for ((key, minute, code), n) in taken {
+                    let mut h = self.inner.hasher.build_hasher();
+                    key.hash(&mut h);
+                    let shard = (h.finish() as usize) % USAGE_SHARDS;
+                    *self.inner.usage[shard]
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry((key, minute, code))
+                        .or_default() += n;
+                }
+                let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
+                for (id, _, _) in &quotas {
+                    if let Some(h) = index.hash_of_id.get(id)
+                        && let Some(k) = index.by_hash.get(h)
+                    {
+                        k.quota_counter.mark_dirty();
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn write(
+        &self,
+        usage: &UsageMap,
+        quotas: &[(String, i64, u64)],
+    ) -> Result<(), DomainError> {
+        let txn = self.inner.db.conn().begin().await?;
+        let rows: Vec<usage_minute::ActiveModel> = usage
+            .iter()
+            .map(|((key, minute, code), n)| usage_minute::ActiveModel {
+                key_id: Set(key.to_string()),
+                minute: Set(Utc.timestamp_opt(*minute, 0).single().unwrap_or_default()),
+                code: Set(code.as_str().to_owned()),
+                count: Set(*n as i64),
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            usage_minute::Entity::insert_many(chunk.to_vec())
+                .on_conflict(
+                    OnConflict::columns([
+                        usage_minute::Column::KeyId,
+                        usage_minute::Column::Minute,
+                        usage_minute::Column::Code,
+                    ])
+                    .value(
+                        usage_minute::Column::Count,
+                        Expr::col((usage_minute::Entity, usage_minute::Column::Count))
+                            .add(Expr::cust("excluded.count")),
+                    )
+                    .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        let mut last_used: HashMap<&str, i64> = HashMap::new();
+        for (key, minute, _) in usage.keys() {
+            let e = last_used.entry(key).or_insert(*minute);
+            *e = Ord::max(*e, *minute);
+        }
+        for (key, minute) in last_used {
+            let at = Utc.timestamp_opt(minute, 0).single().unwrap_or_default();
+            api_key::Entity::update_many()
+                .col_expr(api_key::Column::LastUsedAt, Expr::value(at))
+                .filter(api_key::Column::Id.eq(key))
+                .filter(
+                    sea_orm::Condition::any()
+                        .add(api_key::Column::LastUsedAt.is_null())
+                        .add(api_key::Column::LastUsedAt.lt(at)),
+                )
+                .exec(&txn)
+                .await?;
+        }
+        for (key, period_start, used) in quotas {
+            key_quota::Entity::insert(key_quota::ActiveModel {
+                key_id: Set(key.clone()),
+                period_start: Set(Utc
+                    .timestamp_opt(*period_start, 0)
+                    .single()
+                    .unwrap_or_default()),
+                used: Set(*used as i64),
+            })
+            .on_conflict(
+                OnConflict::column(key_quota::Column::KeyId)
+                    .update_columns([key_quota::Column::PeriodStart, key_quota::Column::Used])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+fn hex(h: &Hash32) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(64);
+    for b in h {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

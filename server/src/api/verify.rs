@@ -1,0 +1,315 @@
+//! The hot path: `POST /v1/keys/verify` (JSON) and `/v1/auth` (forward authentication for nginx
+//! `auth_request`, Traefik ForwardAuth and Envoy ext_authz). Both ask the in-memory verifier;
+//! the outcome code maps to HTTP in exactly one place, [`auth_status`].
+use std::net::{IpAddr, SocketAddr};
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+use domain::verify::{Code, Outcome, Request};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{dto::rfc3339, error::ApiError};
+use crate::AppState;
+
+/// Largest verify body accepted.
+pub const MAX_VERIFY_BODY: usize = 16 * 1024;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    #[schema(example = "kp_00000000000000000000000000000000000000002kaqcA")]
+    pub key: String,
+    /// The key must belong to this API (slug); otherwise `NOT_FOUND`.
+    pub api: Option<String>,
+    /// All must be granted.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The original caller's address, checked against the key's allowlist.
+    #[schema(example = "203.0.113.7")]
+    pub ip: Option<String>,
+    /// The API version being called.
+    pub version: Option<String>,
+    /// Quota units (default 1).
+    pub cost: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RateLimitState {
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QuotaState {
+    pub limit: u64,
+    pub remaining: u64,
+    pub period: String,
+    pub reset_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeprecationState {
+    pub version: String,
+    pub sunset_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    /// `MALFORMED`, `NOT_FOUND`, `DISABLED`, `REVOKED`, `EXPIRED`, `IP_NOT_ALLOWED`,
+    /// `INSUFFICIENT_SCOPE`, `VERSION_RETIRED`, `RATE_LIMITED`, `QUOTA_EXCEEDED` or `VALID`.
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Option<String>>,
+    pub ratelimit: Option<RateLimitState>,
+    pub quota: Option<QuotaState>,
+    pub deprecation: Option<DeprecationState>,
+}
+
+impl From<&Outcome> for VerifyResponse {
+    fn from(o: &Outcome) -> VerifyResponse {
+        let key = o.key.as_ref();
+        VerifyResponse {
+            valid: o.valid(),
+            code: o.code.as_str(),
+            key_id: key.map(|k| k.id.clone()),
+            owner_id: key.map(|k| k.owner_id.clone()),
+            api: key.map(|k| k.api.clone()),
+            scopes: key.map(|k| k.scopes.clone()),
+            expires_at: key.map(|k| k.expires_at.map(rfc3339)),
+            ratelimit: o.ratelimit.as_ref().map(|r| RateLimitState {
+                limit: r.limit,
+                remaining: r.remaining,
+                reset_at: rfc3339(r.reset_at),
+            }),
+            quota: o.quota.as_ref().map(|q| QuotaState {
+                limit: q.limit,
+                remaining: q.remaining,
+                period: q.period.as_str().to_owned(),
+                reset_at: rfc3339(q.reset_at),
+            }),
+            deprecation: o.deprecation.as_ref().map(|d| DeprecationState {
+                version: d.version.clone(),
+                sunset_at: d.sunset_at.map(rfc3339),
+            }),
+        }
+    }
+}
+
+/// Verifies a key. HTTP 200 whenever the request is well formed; `code` says why a key is not
+/// valid. Checks run in the order of the codes, and a request that fails an earlier check uses
+/// no rate limit or quota.
+#[utoipa::path(post, path = "/v1/keys/verify", tag = "verification", request_body = VerifyRequest, security(()),
+    responses((status = 200, body = VerifyResponse), (status = 400, body = super::error::ErrorBody, description = "Not JSON, or no key"),
+        (status = 413, body = super::error::ErrorBody, description = "Body over 16 KiB"), (status = 422, body = super::error::ErrorBody)))]
+pub async fn verify(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    if body.len() > MAX_VERIFY_BODY {
+        return Err(too_large());
+    }
+    let req: VerifyRequest = serde_json::from_slice(&body).map_err(|e| {
+        if e.is_data() && !e.to_string().contains("missing field `key`") {
+            ApiError::invalid("body", e.to_string())
+        } else {
+            ApiError::bad_request(format!("Send a JSON body with at least \"key\": {e}"))
+        }
+    })?;
+    let ip = match req.ip.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(text.trim().parse::<IpAddr>().map_err(|_| {
+            ApiError::invalid("ip", format!("{text:?} is not an IPv4 or IPv6 address"))
+        })?),
+    };
+    let outcome = state
+        .verifier
+        .verify(
+            &Request {
+                key: &req.key,
+                api: req.api.as_deref(),
+                scopes: &req.scopes,
+                ip,
+                version: req.version.as_deref(),
+                cost: req.cost.unwrap_or(1),
+            },
+            Utc::now(),
+        )
+        .await;
+    Ok(Json(VerifyResponse::from(&outcome)))
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "A verify request is at most 16 KiB.",
+    )
+}
+
+/// The HTTP status for a forward-auth outcome: the one place codes become statuses.
+pub fn auth_status(code: Code) -> StatusCode {
+    match code {
+        Code::Valid => StatusCode::OK,
+        Code::Malformed | Code::NotFound | Code::Disabled | Code::Revoked | Code::Expired => {
+            StatusCode::UNAUTHORIZED
+        }
+        Code::IpNotAllowed | Code::InsufficientScope | Code::VersionRetired => {
+            StatusCode::FORBIDDEN
+        }
+        Code::RateLimited | Code::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+    }
+}
+
+/// The caller's address: forwarding headers count only when the TCP peer is a trusted proxy.
+pub fn client_ip(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    if !state.trusted_proxies.iter().any(|net| net.contains(&peer)) {
+        return peer;
+    }
+    // The right-most address not itself a trusted proxy is the client (RFC 7239 reasoning).
+    if let Some(xff) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let mut hops: Vec<IpAddr> = xff
+            .split(',')
+            .filter_map(|h| h.trim().parse::<IpAddr>().ok())
+            .collect();
+        while let Some(hop) = hops.pop() {
+            if !state.trusted_proxies.iter().any(|net| net.contains(&hop)) || hops.is_empty() {
+                return hop;
+            }
+        }
+    }
+    headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Forward authentication. The key comes from `Authorization: Bearer` or `X-API-Key`; the API,
+/// scopes and version from `X-Keyport-Api`, `X-Keyport-Scopes` (comma separated) and
+/// `X-Keyport-Version`. 200 lets the request through; 401, 403 and 429 refuse it, with
+/// `X-Keyport-Code` saying why.
+#[utoipa::path(get, path = "/v1/auth", tag = "verification", security(()),
+    responses((status = 200, description = "Valid: X-Keyport-Key-Id, X-Keyport-Owner-Id, RateLimit-* headers"),
+        (status = 401, description = "Missing, malformed, unknown, disabled, revoked or expired key"),
+        (status = 403, description = "IP not allowed, insufficient scope, or a retired version"),
+        (status = 429, description = "Rate limited or over quota; Retry-After says when to retry")))]
+pub async fn forward_auth(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let key = header_text(&headers, "authorization")
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .or_else(|| header_text(&headers, "x-api-key"));
+    let Some(key) = key else {
+        return refuse(StatusCode::UNAUTHORIZED, "MISSING_KEY", None);
+    };
+    let scopes: Vec<String> = header_text(&headers, "x-keyport-scopes")
+        .map(|s| {
+            s.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let ip = client_ip(&state, peer.ip(), &headers);
+    let outcome = state
+        .verifier
+        .verify(
+            &Request {
+                key,
+                api: header_text(&headers, "x-keyport-api"),
+                scopes: &scopes,
+                ip: Some(ip),
+                version: header_text(&headers, "x-keyport-version"),
+                cost: 1,
+            },
+            Utc::now(),
+        )
+        .await;
+    let status = auth_status(outcome.code);
+    let mut response = if status == StatusCode::OK {
+        let mut r = StatusCode::OK.into_response();
+        if let Some(k) = &outcome.key {
+            set(&mut r, "x-keyport-key-id", &k.id);
+            set(&mut r, "x-keyport-owner-id", &k.owner_id);
+        }
+        r
+    } else {
+        refuse(status, outcome.code.as_str(), outcome.retry_after)
+    };
+    if let Some(rl) = &outcome.ratelimit {
+        let reset = (rl.reset_at - Utc::now()).num_seconds().max(0);
+        set(&mut response, "ratelimit-limit", &rl.limit.to_string());
+        set(
+            &mut response,
+            "ratelimit-remaining",
+            &rl.remaining.to_string(),
+        );
+        set(&mut response, "ratelimit-reset", &reset.to_string());
+    }
+    if let Some(d) = &outcome.deprecation {
+        set(&mut response, "deprecation", "true");
+        if let Some(sunset) = d.sunset_at {
+            set(&mut response, "sunset", &sunset.to_rfc2822());
+        }
+    }
+    response
+}
+
+fn refuse(status: StatusCode, code: &str, retry_after: Option<std::time::Duration>) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!(
+            r#"{{"error":{{"code":"{}","message":"The API key was refused: {}."}}}}"#,
+            code, code
+        ),
+    )
+        .into_response();
+    set(&mut r, "x-keyport-code", code);
+    if status == StatusCode::UNAUTHORIZED {
+        set(&mut r, "www-authenticate", "Bearer realm=\"keyport\"");
+    }
+    if let Some(wait) = retry_after {
+        // Whole seconds, rounded up: never tell a client to come back too early.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        set(&mut r, "retry-after", &secs.max(1).to_string());
+    }
+    r
+}
+
+fn set(r: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(HeaderName::from_static(name), v);
+    }
+}

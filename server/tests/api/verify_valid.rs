@@ -1,0 +1,107 @@
+//! Verification that succeeds: the full answer, forward-auth headers, deprecated versions.
+use serde_json::json;
+
+use crate::{helpers::TestApp, verify_support::*};
+
+async fn a_valid_key_answers_everything_a_gateway_needs(app: &TestApp) {
+    let w = world(app).await;
+    let (key, id) = key(app, &w.dev, limited(Some((5, 1)), Some(100))).await;
+    let body = verify(app, json!({ "key": key, "api": "orders", "scopes": ["orders:read"], "ip": "203.0.113.7", "version": "v2" })).await;
+    assert_eq!(body["valid"], true);
+    assert_eq!(body["code"], "VALID");
+    assert_eq!(body["key_id"], id);
+    assert_eq!(body["owner_id"], w.dev.user_id);
+    assert_eq!(body["api"], "orders");
+    assert_eq!(body["scopes"], json!(["orders:read"]));
+    assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(body["ratelimit"]["limit"], 5);
+    assert_eq!(body["ratelimit"]["remaining"], 4);
+    assert_eq!(body["quota"]["limit"], 100);
+    assert_eq!(body["quota"]["remaining"], 99);
+    assert_eq!(body["quota"]["period"], "day");
+    assert!(body["deprecation"].is_null());
+
+    let response = forward(
+        app,
+        &key,
+        &[
+            ("x-keyport-api", "orders"),
+            ("x-keyport-scopes", "orders:read"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let h = response.headers();
+    assert_eq!(h["x-keyport-key-id"], id.as_str());
+    assert_eq!(h["x-keyport-owner-id"], w.dev.user_id.as_str());
+    assert_eq!(h["ratelimit-limit"], "5");
+    assert_eq!(h["ratelimit-remaining"], "3");
+    assert!(h.contains_key("ratelimit-reset"));
+    assert!(!h.contains_key("x-keyport-code"));
+    // X-API-Key works too, with any method, under any path below /v1/auth (Envoy appends it).
+    let response = app
+        .client
+        .post(app.url("/v1/auth/orders/42"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn a_deprecated_version_is_valid_with_a_warning(app: &TestApp) {
+    let w = world(app).await;
+    let (key, _) = key(app, &w.dev, orders_key()).await;
+    let body = verify(app, json!({ "key": key, "version": "v1" })).await;
+    assert_eq!(body["code"], "VALID");
+    assert_eq!(body["deprecation"]["version"], "v1");
+    assert!(body["deprecation"]["sunset_at"].is_string());
+    let response = forward(app, &key, &[("x-keyport-version", "v1")]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["deprecation"], "true");
+    assert!(response.headers().contains_key("sunset"));
+}
+
+async fn bad_requests_get_clear_errors(app: &TestApp) {
+    world(app).await;
+    let post = |body: String, content_type: &'static str| {
+        app.client
+            .post(app.url("/v1/keys/verify"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let r = post("not json".into(), "application/json").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_request");
+    let r = post(r#"{"api":"orders"}"#.into(), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a missing key is a bad request");
+    let r = post(
+        format!(r#"{{"key":"{}"}}"#, "x".repeat(17 * 1024)),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = post(
+        r#"{"key":"kp_x","ip":"not an ip"}"#.into(),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+    // No key at the gateway: 401 with a code.
+    let r = app.client.get(app.url("/v1/auth")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["x-keyport-code"], "MISSING_KEY");
+    assert!(r.headers().contains_key("www-authenticate"));
+}
+
+on_both_databases!(
+    a_valid_key_answers_everything_a_gateway_needs,
+    a_deprecated_version_is_valid_with_a_warning,
+    bad_requests_get_clear_errors,
+);
