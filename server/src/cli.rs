@@ -27,10 +27,33 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Benchmark helpers (seed many keys); not for production data.
+    #[command(hide = true)]
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Manage API keys (for automation).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Creates a bench user, a `bench` API with an unlimited plan, and keys; writes the
+    /// plaintexts one per line: valid keys, rate-limited keys, and checksum-valid unknown keys.
+    Seed {
+        #[arg(long, default_value_t = 100_000)]
+        keys: usize,
+        #[arg(long, default_value_t = 1_000)]
+        limited_keys: usize,
+        /// Directory for valid.txt, limited.txt and unknown.txt.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[command(flatten)]
+        config: Config,
     },
 }
 
@@ -129,6 +152,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "Created admin {} ({}). They set up two-factor authentication at first sign-in.",
                 admin.email, admin.id
             );
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Seed {
+                    keys,
+                    limited_keys,
+                    out,
+                    config,
+                },
+        } => {
+            let db = crate::http::open_database(&config).await?;
+            crate::bench::seed(&db, &config, keys, limited_keys, &out).await?;
+            db.close().await?;
             Ok(())
         }
         Command::Keys {

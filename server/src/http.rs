@@ -75,6 +75,7 @@ pub fn build_router(state: AppState, config: &Config) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(crate::api::routes())
+        .merge(bench_routes())
         .merge(portal)
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -106,6 +107,18 @@ pub fn build_router(state: AppState, config: &Config) -> Router {
                 tracing::info_span!("request", method = %request.method(), route)
             }),
         )
+}
+
+/// The benchmark's baseline endpoint, only when asked for.
+fn bench_routes() -> Router<AppState> {
+    if std::env::var("KEYPORT_BENCH_BASELINE").is_ok_and(|v| v == "1") {
+        Router::new().route(
+            "/bench/baseline",
+            axum::routing::post(crate::bench::baseline),
+        )
+    } else {
+        Router::new()
+    }
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

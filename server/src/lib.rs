@@ -2,6 +2,7 @@
 //! JSON endpoints) and the command line. `main.rs` only calls [`cli::main`].
 pub mod api;
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod http;

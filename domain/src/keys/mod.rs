@@ -2,6 +2,7 @@
 //! grace period, revocation, enabling and disabling. Every change is audited, and every rule on
 //! who may do what lives here so the portal and the REST API agree.
 pub mod format;
+pub mod seed;
 
 use std::{collections::HashMap, net::IpAddr};
 

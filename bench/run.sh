@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The verification benchmark (issue 5): seeds 100,000 keys, starts the release binary, and drives
+# it with wrk (Debian) at 64 connections, in one run, against
+#   (a) a bare handler in the same binary parsing the same JSON and answering the same size,
+#   (b) verify with valid keys spread over all 100k,  (c) verify with unknown checksum-valid keys,
+#   (d) /v1/auth with valid keys,                      (e) verify where every key is rate limited.
+# Prints requests/s, p50, p99, the ratios b/a, c/a, d/a, and the RSS with 100k keys vs none.
+#
+#   bench/run.sh [seconds per scenario, default 10]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+DURATION=${1:-10}
+CONNECTIONS=64
+BIN=target/release/keyport
+command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
+[ -x "$BIN" ] || ./dev.sh build
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PORT=$((20000 + RANDOM % 20000))
+URL="http://127.0.0.1:$PORT"
+export KEYPORT_LOG=warn KEYPORT_BENCH_BASELINE=1
+
+rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+start() {
+  "$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$1" >"$WORK/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 200); do curl -fs "$URL/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "keyport did not start:"; cat "$WORK/server.log"; exit 1
+}
+
+echo "== $(nproc) cores; $DURATION s per scenario at $CONNECTIONS connections"
+# RSS with no keys.
+start "$WORK/empty"; sleep 1; EMPTY_RSS=$(rss_kb $SERVER); kill $SERVER; wait $SERVER 2>/dev/null || true
+
+echo "== seeding 100,000 keys"
+"$BIN" bench seed --keys 100000 --limited-keys 1000 --out "$WORK/keys" --data-dir "$WORK/data" >/dev/null
+start "$WORK/data"; sleep 1
+FULL_RSS=$(rss_kb $SERVER)
+# Use every rate-limited key once, so (e) measures only rejections.
+while read -r k; do curl -s -o /dev/null -H "Authorization: Bearer $k" "$URL/v1/auth"; done < "$WORK/keys/limited.txt"
+
+run() { # name script args...
+  local name=$1 script=$2; shift 2
+  wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s "bench/$script" "$URL" -- "$@" >"$WORK/$name.out" 2>&1
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ { print $2 }' "$WORK/$name.out")
+  p50=$(awk '$1 == "50%" { print $2 }' "$WORK/$name.out")
+  p99=$(awk '$1 == "99%" { print $2 }' "$WORK/$name.out")
+  local non2xx; non2xx=$(awk '/Non-2xx/ { print $NF }' "$WORK/$name.out")
+  printf '%-44s %12s req/s   p50 %8s   p99 %8s   %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:+non-2xx: $non2xx}"
+  eval "RPS_${name%%)*}=$rps"
+}
+echo
+run "a) baseline (parse + same-size JSON)" verify.lua "$WORK/keys/valid.txt" /bench/baseline
+run "b) verify, valid keys (100k)" verify.lua "$WORK/keys/valid.txt"
+run "c) verify, unknown keys" verify.lua "$WORK/keys/unknown.txt"
+run "d) /v1/auth, valid keys" auth.lua "$WORK/keys/valid.txt"
+run "e) verify, every key rate limited" verify.lua "$WORK/keys/limited.txt"
+echo
+awk -v a="$RPS_a" -v b="$RPS_b" -v c="$RPS_c" -v d="$RPS_d" 'BEGIN {
+  printf "ratios: b/a = %.2f   c/a = %.2f   d/a = %.2f   (targets: b/a >= 0.8, c/a >= 0.8)\n", b/a, c/a, d/a }'
+awk -v e="$EMPTY_RSS" -v f="$FULL_RSS" 'BEGIN {
+  printf "memory: RSS %.1f MiB empty, %.1f MiB with 100,000 keys: %.0f bytes per cached key\n", e/1024, f/1024, (f-e)*1024/100000 }'
+# The counted usage reaches the database at shutdown.
+kill -TERM $SERVER; wait $SERVER 2>/dev/null || true
