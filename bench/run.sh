@@ -15,10 +15,10 @@ BIN=target/release/keyport
 command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
 [ -x "$BIN" ] || ./dev.sh build
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/server.log" "$KEEP_LOG"; rm -rf "$WORK"' EXIT
 PORT=$((20000 + RANDOM % 20000))
 URL="http://127.0.0.1:$PORT"
-export KEYPORT_LOG=warn KEYPORT_BENCH_BASELINE=1
+export KEYPORT_LOG=${KEYPORT_LOG:-warn} KEYPORT_BENCH_BASELINE=1
 
 rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 start() {
@@ -41,12 +41,13 @@ while read -r k; do curl -s -o /dev/null -H "Authorization: Bearer $k" "$URL/v1/
 
 run() { # name script args...
   local name=$1 script=$2; shift 2
-  wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s "bench/$script" "$URL" -- "$@" >"$WORK/$name.out" 2>&1
+  local out="$WORK/${name%%)*}.out"
+  wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s "bench/$script" "$URL" -- "$@" >"$out" 2>&1
   local rps p50 p99
-  rps=$(awk '/Requests\/sec/ { print $2 }' "$WORK/$name.out")
-  p50=$(awk '$1 == "50%" { print $2 }' "$WORK/$name.out")
-  p99=$(awk '$1 == "99%" { print $2 }' "$WORK/$name.out")
-  local non2xx; non2xx=$(awk '/Non-2xx/ { print $NF }' "$WORK/$name.out")
+  rps=$(awk '/Requests\/sec/ { print $2 }' "$out")
+  p50=$(awk '$1 == "50%" { print $2 }' "$out")
+  p99=$(awk '$1 == "99%" { print $2 }' "$out")
+  local non2xx; non2xx=$(awk '/Non-2xx/ { print $NF }' "$out")
   printf '%-44s %12s req/s   p50 %8s   p99 %8s   %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:+non-2xx: $non2xx}"
   eval "RPS_${name%%)*}=$rps"
 }

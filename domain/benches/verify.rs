@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
             domain::secret_key::SecretKey::generate(),
         );
         let admin = accounts
-            .create_admin("bench@example.com", "bench harbour lantern")
+            .create_admin("keyport-bench@example.com", "tidal basin marmalade")
             .await
             .unwrap();
         let actor = Actor::new(admin.id.clone(), true, Default::default());

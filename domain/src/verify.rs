@@ -200,6 +200,8 @@ impl QuotaCounter {
 /// owner's plan).
 pub struct CachedKey {
     pub id: String,
+    /// The id again, shared by the usage counters without allocating per request.
+    id_shared: Arc<str>,
     pub owner_id: String,
     pub api_id: String,
     pub api: String,
@@ -320,6 +322,9 @@ impl NegativeCache {
 }
 
 const USAGE_SHARDS: usize = 16;
+/// Budget of database lookups for unknown hashes (keys created by another instance or the CLI
+/// since the last refresh). The periodic refresh finds those keys anyway within seconds.
+const LOOKUPS_PER_SECOND: u32 = 50;
 type UsageMap = HashMap<(Arc<str>, i64, Code), u64>;
 
 /// The verifier: shared by every request, cheap to clone.
@@ -330,6 +335,9 @@ pub struct Verifier {
 
 struct Inner {
     db: Database,
+    /// Database lookups of hashes this process does not know, at most this many a second
+    /// whatever the variety of made-up keys; beyond it they are answered NOT_FOUND from memory.
+    lookups: RateLimiter<NotKeyed, InMemoryState, DefaultClock>,
     index: RwLock<Index>,
     negative: NegativeCache,
     usage: Vec<Mutex<UsageMap>>,
@@ -349,6 +357,12 @@ impl Verifier {
     pub fn new(db: Database) -> Verifier {
         Verifier {
             inner: Arc::new(Inner {
+                lookups: RateLimiter::direct(
+                    GovernorQuota::per_second(
+                        NonZeroU32::new(LOOKUPS_PER_SECOND).expect("non-zero"),
+                    )
+                    .allow_burst(NonZeroU32::new(LOOKUPS_PER_SECOND).expect("non-zero")),
+                ),
                 db,
                 index: RwLock::new(Index::default()),
                 negative: NegativeCache {
@@ -367,10 +381,23 @@ impl Verifier {
 
     /// Loads every key, the API versions and the persisted quota use.
     pub async fn load(&self) -> Result<usize, DomainError> {
-        let rows = api_key::Entity::find().all(self.inner.db.conn()).await?;
-        let n = rows.len();
+        use sea_orm::{QueryOrder, QuerySelect};
         self.refresh_versions().await?;
-        self.upsert_rows(rows).await?;
+        // In pages, so loading many keys never holds every row in memory at once.
+        let mut n = 0;
+        let mut after = 0i64;
+        loop {
+            let rows = api_key::Entity::find()
+                .filter(api_key::Column::Seq.gt(after))
+                .order_by_asc(api_key::Column::Seq)
+                .limit(5_000)
+                .all(self.inner.db.conn())
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            n += rows.len();
+            self.upsert_rows(rows).await?;
+        }
         Ok(n)
     }
 
@@ -528,6 +555,7 @@ impl Verifier {
                 limiter,
                 quota,
                 quota_counter,
+                id_shared: Arc::from(r.id.as_str()),
                 id: r.id.clone(),
                 owner_id: r.owner_id,
                 api_id: r.api_id,
@@ -559,6 +587,10 @@ impl Verifier {
         match self.verify_cached(req, now) {
             Ok(outcome) => outcome,
             Err(hash) => {
+                if self.inner.lookups.check().is_err() {
+                    self.count(None, now, Code::NotFound);
+                    return Outcome::bare(Code::NotFound, None);
+                }
                 let found = api_key::Entity::find()
                     .filter(api_key::Column::Hash.eq(hex(&hash)))
                     .all(self.inner.db.conn())
@@ -641,7 +673,7 @@ impl Verifier {
             None
         };
         if let Some(code) = code {
-            self.count(Some(&key.id), now, code);
+            self.count(Some(&key.id_shared), now, code);
             return Ok(Outcome::bare(code, Some(key)));
         }
         let mut outcome = Outcome::bare(Code::Valid, Some(key.clone()));
@@ -668,7 +700,7 @@ impl Verifier {
                         remaining: 0,
                         reset_at: now + Duration::from_std(wait).unwrap_or_default(),
                     });
-                    self.count(Some(&key.id), now, Code::RateLimited);
+                    self.count(Some(&key.id_shared), now, Code::RateLimited);
                     return Ok(outcome);
                 }
             }
@@ -700,11 +732,11 @@ impl Verifier {
                 }
             }
         }
-        self.count(Some(&key.id), now, outcome.code);
+        self.count(Some(&key.id_shared), now, outcome.code);
         Ok(outcome)
     }
 
-    fn count(&self, key_id: Option<&str>, now: DateTime<Utc>, code: Code) {
+    fn count(&self, key_id: Option<&Arc<str>>, now: DateTime<Utc>, code: Code) {
         // Verifications of unknown keys are not anyone's usage; they are only logged in
         // aggregate by the caller's metrics.
         let Some(key_id) = key_id else {
@@ -714,20 +746,18 @@ impl Verifier {
         let mut h = self.inner.hasher.build_hasher();
         key_id.hash(&mut h);
         let shard = (h.finish() as usize) % USAGE_SHARDS;
-        let mut map = self.inner.usage[shard]
+        *self.inner.usage[shard]
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&(Arc::from(key_id), minute, code)) {
-            *n += 1;
-        } else {
-            map.insert((Arc::from(key_id), minute, code), 1);
-        }
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((key_id.clone(), minute, code))
+            .or_default() += 1;
     }
 
     /// Writes the usage counted since the last flush and the quota use, in one transaction, and
     /// moves `last_used_at`. On failure the counts stay in memory for the next attempt.
     pub async fn flush(&self) -> Result<u64, DomainError> {
         let _guard = self.inner.flushing.lock().await;
+        let started = Instant::now();
         let mut taken: UsageMap = HashMap::new();
         for shard in &self.inner.usage {
             let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
@@ -752,7 +782,16 @@ impl Verifier {
         }
         let total: u64 = taken.values().sum();
         match self.write(&taken, &quotas).await {
-            Ok(()) => Ok(total),
+            Ok(()) => {
+                tracing::debug!(
+                    verifications = total,
+                    rows = taken.len(),
+                    quotas = quotas.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "usage flushed"
+                );
+                Ok(total)
+            }
             Err(e) => {
                 // Put everything back: nothing is lost because a write failed.
                 for ((key, minute, code), n) in taken {
@@ -793,7 +832,7 @@ impl Verifier {
                 count: Set(*n as i64),
             })
             .collect();
-        for chunk in rows.chunks(500) {
+        for chunk in rows.chunks(1000) {
             usage_minute::Entity::insert_many(chunk.to_vec())
                 .on_conflict(
                     OnConflict::columns([
@@ -811,23 +850,30 @@ impl Verifier {
                 .exec_without_returning(&txn)
                 .await?;
         }
+        // One UPDATE per minute value and 500 keys, not one per key.
         let mut last_used: HashMap<&str, i64> = HashMap::new();
         for (key, minute, _) in usage.keys() {
             let e = last_used.entry(key).or_insert(*minute);
             *e = Ord::max(*e, *minute);
         }
+        let mut by_minute: HashMap<i64, Vec<String>> = HashMap::new();
         for (key, minute) in last_used {
+            by_minute.entry(minute).or_default().push(key.to_owned());
+        }
+        for (minute, keys) in by_minute {
             let at = Utc.timestamp_opt(minute, 0).single().unwrap_or_default();
-            api_key::Entity::update_many()
-                .col_expr(api_key::Column::LastUsedAt, Expr::value(at))
-                .filter(api_key::Column::Id.eq(key))
-                .filter(
-                    sea_orm::Condition::any()
-                        .add(api_key::Column::LastUsedAt.is_null())
-                        .add(api_key::Column::LastUsedAt.lt(at)),
-                )
-                .exec(&txn)
-                .await?;
+            for chunk in keys.chunks(500) {
+                api_key::Entity::update_many()
+                    .col_expr(api_key::Column::LastUsedAt, Expr::value(at))
+                    .filter(api_key::Column::Id.is_in(chunk.to_vec()))
+                    .filter(
+                        sea_orm::Condition::any()
+                            .add(api_key::Column::LastUsedAt.is_null())
+                            .add(api_key::Column::LastUsedAt.lt(at)),
+                    )
+                    .exec(&txn)
+                    .await?;
+            }
         }
         for (key, period_start, used) in quotas {
             key_quota::Entity::insert(key_quota::ActiveModel {

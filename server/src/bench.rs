@@ -28,11 +28,11 @@ pub async fn seed(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
     let accounts = domain::accounts::Accounts::new(db.clone(), config.secret_key()?);
-    let user = match accounts.find_by_email("bench@example.com").await? {
+    let user = match accounts.find_by_email("keyport-bench@example.com").await? {
         Some(u) => u,
         None => {
             accounts
-                .create_admin("bench@example.com", "bench harbour lantern")
+                .create_admin("keyport-bench@example.com", "tidal basin marmalade")
                 .await?
         }
     };
