@@ -7,7 +7,7 @@
 //! become a flood of queries.
 use std::{
     collections::{HashMap, HashSet},
-    hash::{BuildHasher, Hash, Hasher},
+    hash::BuildHasher,
     net::IpAddr,
     num::NonZeroU32,
     sync::{Arc, Mutex, RwLock},
@@ -263,6 +263,8 @@ pub fn quota_period(period: QuotaPeriod, now: DateTime<Utc>) -> (DateTime<Utc>, 
 }
 
 type Hash32 = [u8; 32];
+/// Version name -> (status, sunset).
+type VersionMap = HashMap<String, (VersionStatus, Option<DateTime<Utc>>)>;
 
 fn hash_of(key: &str) -> Hash32 {
     Sha256::digest(key.as_bytes()).into()
@@ -284,7 +286,7 @@ struct Index {
     by_hash: HashMap<Hash32, Arc<CachedKey>>,
     hash_of_id: HashMap<String, Hash32>,
     /// API id -> (version name -> status, sunset).
-    versions: HashMap<String, HashMap<String, (VersionStatus, Option<DateTime<Utc>>)>>,
+    versions: HashMap<String, VersionMap>,
 }
 
 /// A bounded memory of hashes that are not keys, each for a limited time.
@@ -406,8 +408,7 @@ impl Verifier {
         let versions = api_version::Entity::find()
             .all(self.inner.db.conn())
             .await?;
-        let mut map: HashMap<String, HashMap<String, (VersionStatus, Option<DateTime<Utc>>)>> =
-            HashMap::new();
+        let mut map: HashMap<String, VersionMap> = HashMap::new();
         for v in versions {
             map.entry(v.api_id).or_default().insert(
                 v.name,
@@ -743,9 +744,7 @@ impl Verifier {
             return;
         };
         let minute = now.timestamp() - now.timestamp().rem_euclid(60);
-        let mut h = self.inner.hasher.build_hasher();
-        key_id.hash(&mut h);
-        let shard = (h.finish() as usize) % USAGE_SHARDS;
+        let shard = (self.inner.hasher.hash_one(key_id) as usize) % USAGE_SHARDS;
         *self.inner.usage[shard]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -795,9 +794,7 @@ impl Verifier {
             Err(e) => {
                 // Put everything back: nothing is lost because a write failed.
                 for ((key, minute, code), n) in taken {
-                    let mut h = self.inner.hasher.build_hasher();
-                    key.hash(&mut h);
-                    let shard = (h.finish() as usize) % USAGE_SHARDS;
+                    let shard = (self.inner.hasher.hash_one(&key) as usize) % USAGE_SHARDS;
                     *self.inner.usage[shard]
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())

@@ -18,7 +18,10 @@ struct Nginx(Child);
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // SIGTERM lets the master stop its workers; SIGKILL would orphan them.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -80,6 +83,9 @@ async fn start_nginx(keyport: &str, upstream: SocketAddr) -> (Nginx, u16, tempfi
             "-c",
             &format!("{d}/nginx.conf"),
         ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("nginx starts");
     let nginx = Nginx(child);
