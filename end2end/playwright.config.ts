@@ -7,7 +7,9 @@ import * as path from "node:path";
 // throwaway data directory: exactly what `target/release/keyport serve` does for a user.
 const port = Number(process.env.KEYPORT_E2E_PORT ?? 3197);
 const baseURL = `http://127.0.0.1:${port}`;
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "keyport-e2e-"));
+// Set once (the config is loaded again in each worker), so tests can run the CLI on the same data.
+const dataDir = (process.env.KEYPORT_E2E_DATA_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), "keyport-e2e-")));
+process.env.KEYPORT_E2E_BIN ??= process.env.KEYPORT_BIN ?? path.join(path.resolve(__dirname, ".."), "target/release/keyport");
 const repoRoot = path.resolve(__dirname, "..");
 const binary = process.env.KEYPORT_BIN ?? path.join(repoRoot, "target/release/keyport");
 const chromium = process.env.KEYPORT_CHROMIUM ?? "/usr/bin/chromium";

@@ -1,0 +1,93 @@
+import { expect, test } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import { steadyNow, totp } from "./totp";
+
+const PASSWORD = "glacier lantern pepper";
+
+test("an admin registers an API with scopes, creates a plan and puts a developer on it", async ({ page }, testInfo) => {
+  const shot = (name: string) => page.screenshot({ path: testInfo.outputPath(name), fullPage: true });
+  const email = `admin-${Date.now()}@example.com`;
+  // The first admin comes from the command line, as in the README.
+  execFileSync(process.env.KEYPORT_E2E_BIN!, ["admin", "create", "--email", email, "--data-dir", process.env.KEYPORT_E2E_DATA_DIR!], {
+    env: { ...process.env, KEYPORT_ADMIN_PASSWORD: PASSWORD, KEYPORT_LOG: "warn" },
+  });
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const setupKey = (await page.getByTestId("setup-key").innerText()).trim();
+  await page.getByLabel("Authentication code").fill(totp(setupKey, (await steadyNow()) - 30));
+  await page.getByRole("button", { name: "Verify" }).click();
+  await page.getByLabel("I have saved these codes").check();
+  await page.getByRole("button", { name: "Continue" }).click();
+
+  // Register an API with two scopes and a deprecated version.
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await nav.getByRole("link", { name: "APIs" }).click();
+  await expect(page.getByRole("heading", { name: "APIs", level: 1 })).toBeVisible();
+  await page.getByText("Register an API").click();
+  await page.getByLabel("Slug").fill("Orders API");
+  await page.getByLabel("Name").fill("Orders");
+  await page.getByLabel("Scopes").fill("orders:read Read orders\norders:write Create and change orders");
+  await page.getByRole("button", { name: "Register API" }).click();
+  // A bad slug is explained next to the field, and the other values are kept.
+  await expect(page.getByText(/lowercase letters, digits and hyphens/).first()).toBeVisible();
+  await page.getByLabel("Slug").fill("orders");
+  await page.getByLabel("Versions").fill("v2 active\nv1 deprecated 2027-06-30");
+  await page.getByRole("button", { name: "Register API" }).click();
+  await expect(page.getByText("API orders registered.")).toBeVisible();
+  const row = page.getByRole("row", { name: /Orders/ });
+  await expect(row).toContainText("orders:read, orders:write");
+  await expect(row).toContainText("v1 (deprecated)");
+  await shot("admin-01-apis.png");
+
+  // A plan with a tighter rate limit and a monthly quota.
+  await nav.getByRole("link", { name: "Plans" }).click();
+  await page.getByText("Create a plan").click();
+  const form = page.locator("form", { has: page.getByRole("button", { name: "Create plan" }) });
+  await form.getByLabel("Name").fill("Pro");
+  await form.getByLabel("Rate limit (requests)").fill("50");
+  await form.getByLabel("Burst").fill("100");
+  await form.getByLabel("Quota (requests)").fill("1000000");
+  await form.getByLabel("Quota period").selectOption("month");
+  await form.getByLabel("Max active keys per user").fill("25");
+  await page.getByRole("button", { name: "Create plan" }).click();
+  await expect(page.getByText("Plan Pro saved.")).toBeVisible();
+  await expect(page.getByText(/50 requests\/s \(burst 100\) · 1,000,000 requests a month · up to 25 active keys/)).toBeVisible();
+  await shot("admin-02-plans.png");
+
+  // A developer signs up elsewhere; the admin puts them on Pro.
+  const dev = `dev-${Date.now()}@example.com`;
+  const other = await page.context().browser()!.newContext();
+  const devPage = await other.newPage();
+  await devPage.goto(`${testInfo.project.use.baseURL}/signup`);
+  await devPage.getByLabel("Email").fill(dev);
+  await devPage.getByLabel("Password").fill(PASSWORD);
+  await devPage.getByRole("button", { name: "Create account" }).click();
+  await expect(devPage.getByRole("heading", { name: "Set up two-factor authentication" })).toBeVisible();
+  await other.close();
+  await nav.getByRole("link", { name: "Users" }).click();
+  const userRow = page.getByRole("row", { name: new RegExp(dev) });
+  await userRow.getByLabel(`Plan of ${dev}`).selectOption({ label: "Pro" });
+  await userRow.getByRole("button", { name: "Set" }).click();
+  await expect(page.getByText("Plan assigned.")).toBeVisible();
+  await expect(page.getByRole("row", { name: new RegExp(dev) }).getByLabel(`Plan of ${dev}`)).toHaveValue(/^pln_/);
+  await shot("admin-03-users.png");
+
+  // The audit log records it all.
+  await nav.getByRole("link", { name: "Audit log" }).click();
+  for (const action of ["api.create", "plan.create", "user.plan"]) {
+    await expect(page.getByRole("cell", { name: action, exact: true }).first()).toBeVisible();
+  }
+});
+
+test("the docs page explains keys, verification and the REST API without signing in", async ({ page }, testInfo) => {
+  await page.goto("/docs");
+  await expect(page.getByRole("heading", { level: 1 })).toBeVisible();
+  for (const text of ["/v1/keys/verify", "/v1/auth", "/v1/openapi.json", "INSUFFICIENT_SCOPE"]) {
+    await expect(page.getByText(text).first()).toBeVisible();
+  }
+  await page.screenshot({ path: testInfo.outputPath("docs.png"), fullPage: false });
+  const openapi = await page.request.get("/v1/openapi.json");
+  expect((await openapi.json()).openapi).toMatch(/^3\.1/);
+});
