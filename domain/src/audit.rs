@@ -25,6 +25,20 @@ pub struct Event {
     pub details: String,
 }
 
+impl From<audit_event::Model> for Event {
+    fn from(row: audit_event::Model) -> Event {
+        Event {
+            at: row.at,
+            actor_id: row.actor_id,
+            action: row.action,
+            target: row.target,
+            ip: row.ip,
+            user_agent: row.user_agent,
+            details: row.details,
+        }
+    }
+}
+
 /// Appends an event.
 pub async fn record(
     db: &Database,
@@ -73,15 +87,7 @@ pub async fn recent(
         .all(db.conn())
         .await?
         .into_iter()
-        .map(|row| Event {
-            at: row.at,
-            actor_id: row.actor_id,
-            action: row.action,
-            target: row.target,
-            ip: row.ip,
-            user_agent: row.user_agent,
-            details: row.details,
-        })
+        .map(Event::from)
         .collect())
 }
 
@@ -161,15 +167,7 @@ pub async fn search(
         .take(limit as usize)
         .map(|row| Entry {
             id: row.id,
-            event: Event {
-                at: row.at,
-                actor_id: row.actor_id,
-                action: row.action,
-                target: row.target,
-                ip: row.ip,
-                user_agent: row.user_agent,
-                details: row.details,
-            },
+            event: Event::from(row),
         })
         .collect();
     let next = if more {

@@ -460,7 +460,12 @@ impl Verifier {
             return Ok(());
         }
         let conn = self.inner.db.conn();
+        // Only the owners of these rows: a single key's change must not read every user.
+        let mut owner_ids: Vec<String> = rows.iter().map(|r| r.owner_id.clone()).collect();
+        owner_ids.sort();
+        owner_ids.dedup();
         let users: HashMap<String, user::Model> = user::Entity::find()
+            .filter(user::Column::Id.is_in(owner_ids))
             .all(conn)
             .await?
             .into_iter()

@@ -1409,31 +1409,6 @@ async fn bodies_that_are_not_json_are_bad_requests(app: &TestApp) {
     assert_eq!(key_list(app, ada, "/v1/keys").await.len(), 2);
 }
 
-macro_rules! on_both_databases {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let app = super::TestApp::spawn().await;
-                    super::$scenario(&app).await;
-                    app.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let app = super::TestApp::spawn_postgres().await;
-                    super::$scenario(&app).await;
-                    app.cleanup().await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_databases!(
     // 200 and 201
     me_describes_the_caller,
