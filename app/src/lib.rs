@@ -17,8 +17,10 @@ use components::layout::Layout;
 use pages::{
     admin_catalog::{AdminApi, AdminApis, AdminPlans},
     admin_users::AdminUsers,
+    alerts::Alerts,
     audit::Audit,
-    auth::{Dashboard, Enroll, Login, LoginCode, RecoveryCodes, SignUp},
+    auth::{Enroll, Login, LoginCode, RecoveryCodes, SignUp},
+    dashboard::{AdminDashboard, Dashboard},
     docs::Docs,
     keys::{KeyDetail, KeysList, NewKeyPage},
     landing::Landing,
@@ -75,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/enroll/recovery") view=RecoveryCodes />
                     <Route path=path!("/dashboard") view=Dashboard />
                     <Route path=path!("/settings") view=Settings />
+                    <Route path=path!("/admin") view=AdminDashboard />
                     <Route path=path!("/admin/users") view=AdminUsers />
                     <Route path=path!("/admin/apis") view=AdminApis />
                     <Route path=path!("/admin/apis/:slug") view=AdminApi />
@@ -83,6 +86,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/keys/new") view=NewKeyPage />
                     <Route path=path!("/keys/:id") view=KeyDetail />
                     <Route path=path!("/audit") view=Audit />
+                    <Route path=path!("/alerts") view=Alerts />
                     <Route path=path!("/docs") view=Docs />
                 </Routes>
             </Layout>

@@ -128,6 +128,10 @@ pub struct KeyDetailView {
     pub revoke_reason: Option<String>,
     pub replaces: Option<String>,
     pub replaced_by: Option<String>,
+    pub range: RangeView,
+    pub chart: ChartView,
+    /// "7,412 of 10,000 today", when the key has a quota.
+    pub quota_use: Option<String>,
 }
 
 /// One audit log line.
@@ -194,6 +198,85 @@ pub struct AuditFilterView {
     pub to: String,
 }
 
+/// One kind of outcome in a chart: its code, its name for people, its total in the range.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChartSeries {
+    pub code: String,
+    pub label: String,
+    pub total: u64,
+}
+
+/// One bar of a chart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChartBucket {
+    /// A short axis label ("14:00", "Nov 28").
+    pub label: String,
+    /// The bucket's start, RFC 3339 UTC.
+    pub start: String,
+    /// The counts of each series, in the order of [`ChartView::series`].
+    pub values: Vec<u64>,
+}
+
+/// A chart of verifications over time, stacked by outcome, ready to draw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChartView {
+    /// Series in stacking order, bottom first (VALID first, then each denial kind).
+    pub series: Vec<ChartSeries>,
+    pub buckets: Vec<ChartBucket>,
+    /// "minute", "hour" or "day".
+    pub granularity: String,
+    pub total: u64,
+    /// The same data as CSV.
+    pub csv_href: String,
+}
+
+/// A key's use in the dashboard's range.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyUsageRow {
+    pub id: String,
+    pub name: String,
+    pub start: String,
+    pub owner_email: String,
+    pub api: String,
+    pub total: u64,
+    pub denied: u64,
+    pub last_used_at: Option<String>,
+}
+
+/// A developer or an API in the admin dashboard's rankings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RankedRow {
+    pub label: String,
+    pub href: String,
+    pub total: u64,
+    pub denied: u64,
+}
+
+/// An anomaly alert as the alerts page shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertRow {
+    pub id: String,
+    pub rule: String,
+    pub rule_label: String,
+    pub key_id: String,
+    pub key_name: String,
+    pub owner_email: String,
+    pub detail: String,
+    /// The hour it looked at, UTC.
+    pub window: String,
+    pub acknowledged: bool,
+    /// Whether the key can still be disabled (not revoked, enabled).
+    pub key_active: bool,
+}
+
+/// The range picker: the current preset and the choices.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RangeView {
+    pub current: String,
+    /// (value, label)
+    pub choices: Vec<(String, String)>,
+}
+
 /// Data a particular page needs, loaded by the server before it renders.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum PageData {
@@ -251,6 +334,28 @@ pub enum PageData {
     },
     AdminPlans {
         plans: Vec<PlanView>,
+    },
+    Dashboard {
+        range: RangeView,
+        chart: ChartView,
+        keys: Vec<KeyUsageRow>,
+        alerts: Vec<AlertRow>,
+    },
+    Alerts {
+        rows: Vec<AlertRow>,
+        /// Acknowledged ones too.
+        show_all: bool,
+        all_users: bool,
+    },
+    AdminDashboard {
+        range: RangeView,
+        chart: ChartView,
+        active_keys: u64,
+        active_developers: u64,
+        new_signups: u64,
+        top_keys: Vec<KeyUsageRow>,
+        top_developers: Vec<RankedRow>,
+        apis: Vec<RankedRow>,
     },
 }
 

@@ -15,6 +15,7 @@ pub mod sessions;
 pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod usage;
 pub mod verify;
 
 pub use db::Database;

@@ -24,7 +24,7 @@ use governor::{
 use ipnet::IpNet;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, EntityTrait, ExprTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 use sha2::{Digest, Sha256};
@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     Database, DomainError,
     catalog::{Quota, QuotaPeriod, RateLimit, VersionStatus},
-    entities::{api, api_key, api_version, key_quota, plan, usage_minute, user},
+    entities::{api, api_key, api_version, key_quota, plan, user},
     keys::{PlainKey, parse_allowlist_entry},
 };
 
@@ -181,6 +181,15 @@ impl QuotaCounter {
         s.used += cost;
         s.dirty = true;
         Ok(s.used)
+    }
+    /// The use counted in the period starting at `period_start` (0 once a new period began).
+    pub fn used(&self, period_start: i64) -> u64 {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.period_start == period_start {
+            s.used
+        } else {
+            0
+        }
     }
     fn take_dirty(&self) -> Option<(i64, u64)> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -819,39 +828,44 @@ impl Verifier {
         }
     }
 
+    /// A key's quota and its use in the current period, as verification counts it (`None`
+    /// when the key has no quota or is not active).
+    pub fn quota_use(&self, key_id: &str, now: DateTime<Utc>) -> Option<QuotaInfo> {
+        let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
+        let key = index.by_hash.get(index.hash_of_id.get(key_id)?)?;
+        let quota = key.quota?;
+        let (start, next) = quota_period(quota.period, now);
+        let used = key.quota_counter.used(start.timestamp());
+        Some(QuotaInfo {
+            limit: quota.limit,
+            remaining: quota.limit.saturating_sub(used),
+            period: quota.period,
+            reset_at: next,
+        })
+    }
+
+    /// Compacts the usage rollups (see [`crate::usage`]), never while this process is flushing.
+    pub async fn compact_usage(
+        &self,
+        usage: &crate::usage::Usage,
+        now: DateTime<Utc>,
+        retention: &crate::usage::Retention,
+    ) -> Result<crate::usage::Compacted, DomainError> {
+        let _guard = self.inner.flushing.lock().await;
+        usage.compact(now, retention).await
+    }
+
     async fn write(
         &self,
         usage: &UsageMap,
         quotas: &[(String, i64, u64)],
     ) -> Result<(), DomainError> {
         let txn = self.inner.db.conn().begin().await?;
-        let rows: Vec<usage_minute::ActiveModel> = usage
+        let counts: Vec<crate::usage::MinuteCount<'_>> = usage
             .iter()
-            .map(|((key, minute, code), n)| usage_minute::ActiveModel {
-                key_id: Set(key.to_string()),
-                minute: Set(Utc.timestamp_opt(*minute, 0).single().unwrap_or_default()),
-                code: Set(code.as_str().to_owned()),
-                count: Set(*n as i64),
-            })
+            .map(|((key, minute, code), n)| (&**key, *minute, *code, *n))
             .collect();
-        for chunk in rows.chunks(1000) {
-            usage_minute::Entity::insert_many(chunk.to_vec())
-                .on_conflict(
-                    OnConflict::columns([
-                        usage_minute::Column::KeyId,
-                        usage_minute::Column::Minute,
-                        usage_minute::Column::Code,
-                    ])
-                    .value(
-                        usage_minute::Column::Count,
-                        Expr::col((usage_minute::Entity, usage_minute::Column::Count))
-                            .add(Expr::cust("excluded.count")),
-                    )
-                    .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
-        }
+        crate::usage::add_minutes(&txn, &counts).await?;
         // One UPDATE per minute value and 500 keys, not one per key.
         let mut last_used: HashMap<&str, i64> = HashMap::new();
         for (key, minute, _) in usage.keys() {

@@ -6,6 +6,7 @@ mod m20261128_000001_settings;
 mod m20261128_000002_accounts;
 mod m20261128_000003_keys;
 mod m20261128_000004_usage;
+mod m20261128_000005_usage_rollups;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_accounts::Migration),
             Box::new(m20261128_000003_keys::Migration),
             Box::new(m20261128_000004_usage::Migration),
+            Box::new(m20261128_000005_usage_rollups::Migration),
         ]
     }
 }

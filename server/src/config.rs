@@ -64,6 +64,18 @@ pub struct Config {
     /// A crash loses at most this much usage (and quota use).
     #[arg(long, env = "KEYPORT_USAGE_FLUSH_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub usage_flush_seconds: u64,
+
+    /// Hours of per-minute usage kept (charts of up to 3 hours read minutes).
+    #[arg(long, env = "KEYPORT_USAGE_KEEP_MINUTES_HOURS", default_value_t = 48, value_parser = clap::value_parser!(i64).range(2..=24 * 31))]
+    pub usage_keep_minutes_hours: i64,
+
+    /// Days of per-hour usage kept.
+    #[arg(long, env = "KEYPORT_USAGE_KEEP_HOURS_DAYS", default_value_t = 90, value_parser = clap::value_parser!(i64).range(2..=3650))]
+    pub usage_keep_hours_days: i64,
+
+    /// Days of per-day usage kept.
+    #[arg(long, env = "KEYPORT_USAGE_KEEP_DAYS_DAYS", default_value_t = 730, value_parser = clap::value_parser!(i64).range(2..=36500))]
+    pub usage_keep_days_days: i64,
 }
 
 fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
@@ -90,6 +102,19 @@ impl Config {
                 "::1/128".parse().expect("a CIDR"),
             ],
             usage_flush_seconds: 5,
+            usage_keep_minutes_hours: 48,
+            usage_keep_hours_days: 90,
+            usage_keep_days_days: 730,
+        }
+    }
+
+    /// How long usage is kept at each granularity.
+    pub fn usage_retention(&self) -> domain::usage::Retention {
+        use domain::usage::{DAY, HOUR};
+        domain::usage::Retention {
+            minutes: self.usage_keep_minutes_hours * HOUR,
+            hours: self.usage_keep_hours_days * DAY,
+            days: self.usage_keep_days_days * DAY,
         }
     }
 

@@ -12,7 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use domain::{Database, accounts::Accounts, keys::Keys, verify::Verifier};
+use domain::{Database, accounts::Accounts, keys::Keys, usage::Usage, verify::Verifier};
 use leptos::config::{Env, LeptosOptions};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
@@ -57,6 +57,7 @@ pub fn build_router(state: AppState, config: &Config) -> Router {
     let portal = Router::new()
         .merge(auth::routes())
         .merge(crate::portal::routes())
+        .merge(crate::portal_usage::routes())
         .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
@@ -148,9 +149,13 @@ impl Server {
         let verifier = Verifier::new(db.clone());
         let loaded = verifier.load().await.context("cannot load the keys")?;
         tracing::info!(keys = loaded, "verifier ready");
+        let keys = Keys::new(db.clone()).with_verifier(verifier.clone());
         let state = AppState {
-            keys: Keys::new(db.clone()).with_verifier(verifier.clone()),
+            usage: Usage::new(db.clone(), keys.clone()),
+            alerts: domain::usage::alerts::Alerts::new(db.clone()),
+            keys,
             verifier,
+            usage_retention: config.usage_retention(),
             trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),
             usage_flush: Duration::from_secs(config.usage_flush_seconds),
             db,
@@ -204,15 +209,32 @@ impl Server {
 }
 
 /// Every few seconds: write usage and quota use, and pick up keys changed by other instances
-/// sharing the database.
+/// sharing the database. Every minute: compact the usage rollups.
 async fn background(state: AppState) {
     let mut tick = tokio::time::interval(state.usage_flush);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut since = chrono::Utc::now();
+    let mut last_compaction: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
         if let Err(error) = state.verifier.flush().await {
             tracing::error!(%error, "cannot flush usage; keeping it for the next try");
+        }
+        if last_compaction.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            last_compaction = Some(std::time::Instant::now());
+            match state
+                .verifier
+                .compact_usage(&state.usage, chrono::Utc::now(), &state.usage_retention)
+                .await
+            {
+                Ok(done) => tracing::debug!(?done, "usage compacted"),
+                Err(error) => tracing::error!(%error, "cannot compact usage"),
+            }
+            match state.alerts.run(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(alerts = n, "usage anomalies found"),
+                Err(error) => tracing::error!(%error, "cannot look for usage anomalies"),
+            }
         }
         let now = chrono::Utc::now();
         match state

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod portal;
+pub mod portal_usage;
 pub mod routes;
 pub mod session_store;
 pub mod state;

@@ -312,6 +312,7 @@ async fn key_detail(state: &AppState, k: &Key) -> anyhow::Result<KeyDetailView> 
         revoke_reason: k.revoke_reason.clone(),
         replaces: k.replaces.clone(),
         replaced_by: k.replaced_by.clone(),
+        ..Default::default()
     })
 }
 
@@ -508,6 +509,11 @@ pub async fn page_data(
             }
             Ok(PageData::AdminApis { apis })
         }
+        "/dashboard" => crate::portal_usage::dashboard(state, user, &param("range")).await,
+        "/alerts" => crate::portal_usage::alerts_page(state, user, &param("show")).await,
+        "/admin" if is_admin => {
+            crate::portal_usage::admin_dashboard(state, user, &param("range")).await
+        }
         "/admin/plans" if is_admin => Ok(PageData::AdminPlans {
             plans: plan_views(state).await?,
         }),
@@ -526,7 +532,7 @@ pub async fn page_data(
             if let Some(id) = p.strip_prefix("/keys/")
                 && !id.contains('/')
             {
-                return key_page(state, session, user, id).await;
+                return key_page(state, session, user, id, &param("range")).await;
             }
             Ok(PageData::None)
         }
@@ -613,6 +619,7 @@ async fn key_page(
     session: &Session,
     user: &User,
     key_id: &str,
+    range: &str,
 ) -> anyhow::Result<PageData> {
     let key = match state.keys.get(&page_actor(user), key_id).await {
         Ok(k) => k,
@@ -632,8 +639,11 @@ async fn key_page(
     };
     let (entries, _) = audit::search(&state.db, &filter, None, 20).await?;
     let emails = user_emails(state).await?;
+    let mut detail = key_detail(state, &key).await?;
+    (detail.range, detail.chart, detail.quota_use) =
+        crate::portal_usage::key_chart(state, user, &key, range).await?;
     Ok(PageData::KeyDetail {
-        key: Box::new(key_detail(state, &key).await?),
+        key: Box::new(detail),
         plaintext,
         events: audit_rows(entries, &emails),
         needs_step_up: needs_step_up(state, session, user).await?,

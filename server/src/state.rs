@@ -1,6 +1,12 @@
 //! The state shared by every request: the database pool and the Leptos options.
 use axum::extract::FromRef;
-use domain::{Database, accounts::Accounts, keys::Keys, verify::Verifier};
+use domain::{
+    Database,
+    accounts::Accounts,
+    keys::Keys,
+    usage::{Usage, alerts::Alerts},
+    verify::Verifier,
+};
 use leptos::config::LeptosOptions;
 
 #[derive(Clone, Debug)]
@@ -9,10 +15,14 @@ pub struct AppState {
     pub accounts: Accounts,
     pub keys: Keys,
     pub verifier: Verifier,
+    pub usage: Usage,
+    pub alerts: Alerts,
     /// Peers whose forwarding headers are believed.
     pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,
     /// How often usage counters are written to the database.
     pub usage_flush: std::time::Duration,
+    /// How long usage is kept at each granularity.
+    pub usage_retention: domain::usage::Retention,
     pub leptos: LeptosOptions,
     /// Idle timeout of a session.
     pub session_idle_minutes: i64,

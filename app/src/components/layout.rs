@@ -14,16 +14,19 @@ const VISITOR_NAV: &[(&str, &str)] = &[
 const PORTAL_NAV: &[(&str, &str)] = &[
     ("/dashboard", "Dashboard"),
     ("/keys", "Keys"),
+    ("/alerts", "Alerts"),
     ("/audit", "Audit log"),
     ("/docs", "Docs"),
     ("/settings", "Settings"),
 ];
 const ADMIN_NAV: &[(&str, &str)] = &[
     ("/dashboard", "Dashboard"),
+    ("/admin", "Platform"),
     ("/keys", "Keys"),
     ("/admin/apis", "APIs"),
     ("/admin/plans", "Plans"),
     ("/admin/users", "Users"),
+    ("/alerts", "Alerts"),
     ("/audit", "Audit log"),
     ("/docs", "Docs"),
     ("/settings", "Settings"),

@@ -164,30 +164,3 @@ pub fn RecoveryCodes() -> impl IntoView {
         </AuthCard>
     }
 }
-
-#[component]
-pub fn Dashboard() -> impl IntoView {
-    let user = session::current().user;
-    let email = user.as_ref().map(|u| u.email.clone()).unwrap_or_default();
-    let role = if user.as_ref().is_some_and(|u| u.is_admin) {
-        "Admin"
-    } else {
-        "Developer"
-    };
-    view! {
-        <Title text="Dashboard" />
-        <section class="mx-auto max-w-6xl px-4 py-10 sm:px-6">
-            <h1 class="text-2xl font-semibold tracking-tight">"Dashboard"</h1>
-            <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">
-                "Signed in as " <span data-testid="signed-in-email" class="font-medium text-slate-900 dark:text-slate-100">{email}</span>
-                " · " {role}
-            </p>
-            <div class="mt-8 rounded-xl border border-dashed border-slate-300 p-10 text-center dark:border-slate-700">
-                <h2 class="font-medium">"No API keys yet"</h2>
-                <p class="mt-2 text-sm text-slate-600 dark:text-slate-400">
-                    "Key management is the next part of Keyport being built. Your account and two-factor sign-in are ready."
-                </p>
-            </div>
-        </section>
-    }
-}

@@ -5,6 +5,7 @@ use leptos_meta::Title;
 
 use crate::{
     components::{
+        chart::{RangePicker, UsageChart, thousands},
         copy_button::CopyButton,
         form::{Alert, INPUT, SECONDARY},
         ui::*,
@@ -487,6 +488,18 @@ pub fn KeyDetail() -> impl IntoView {
                         </Confirm>
                     })}
                 </div>
+            </div>
+            <div class=format!("{CARD} space-y-4")>
+                <div class="flex flex-wrap items-center justify-between gap-3">
+                    <h2 class="text-lg font-medium">"Usage"</h2>
+                    <RangePicker range=k.range.clone() base=format!("/keys/{}", row.id) />
+                </div>
+                <dl class="grid grid-cols-1 gap-3 text-sm sm:grid-cols-3">
+                    <div><dt class="text-slate-500 dark:text-slate-400">"Requests in range"</dt><dd class="text-lg font-semibold tabular-nums">{thousands(k.chart.total)}</dd></div>
+                    <div><dt class="text-slate-500 dark:text-slate-400">"Quota used"</dt><dd class="text-lg font-semibold tabular-nums" data-testid="quota-use">{k.quota_use.clone().unwrap_or_else(|| "No quota".into())}</dd></div>
+                    <div><dt class="text-slate-500 dark:text-slate-400">"Last used (UTC)"</dt><dd class="text-lg font-semibold">{row.last_used_at.clone().unwrap_or_else(|| "Never".into())}</dd></div>
+                </dl>
+                <UsageChart chart=k.chart.clone() title="Verifications of this key" />
             </div>
             {(!revoked).then(|| view! {
                 <div class=CARD>

@@ -1,8 +1,10 @@
 //! One module per page.
 pub mod admin_catalog;
 pub mod admin_users;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod dashboard;
 pub mod docs;
 pub mod error;
 pub mod keys;

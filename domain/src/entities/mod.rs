@@ -10,5 +10,6 @@ pub mod plan;
 pub mod recovery_code;
 pub mod session;
 pub mod setting;
-pub mod usage_minute;
+pub mod usage_alert;
+pub mod usage_bucket;
 pub mod user;

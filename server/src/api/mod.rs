@@ -5,6 +5,7 @@
 pub mod caller;
 pub mod dto;
 pub mod error;
+pub mod usage;
 pub mod verify;
 
 use std::sync::OnceLock;
@@ -48,6 +49,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/keys/{id}", get(get_key).patch(update_key))
         .route("/v1/keys/{id}/rotate", post(rotate_key))
         .route("/v1/keys/{id}/revoke", post(revoke_key))
+        .route("/v1/keys/{id}/usage", get(usage::key_usage))
+        .route("/v1/usage", get(usage::usage))
         .route("/v1/audit", get(list_audit))
         .route("/v1/{*rest}", axum::routing::any(no_such_endpoint))
 }
@@ -58,13 +61,14 @@ pub fn routes() -> Router<AppState> {
         title = "Keyport management API",
         description = "Manage API keys, the API catalog and the audit log. Authenticate with `Authorization: Bearer <key>`, using a key of the built-in `keyport` API. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`.",
     ),
-    paths(verify::verify, verify::forward_auth, me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, list_audit),
+    paths(verify::verify, verify::forward_auth, me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, usage::key_usage, usage::usage, list_audit),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
         (name = "verification", description = "Is this key valid? For your API or its gateway"),
         (name = "keys", description = "Your API keys (admins: everyone's)"),
         (name = "catalog", description = "APIs that keys grant access to"),
+        (name = "usage", description = "Verifications over time, by outcome"),
         (name = "audit", description = "Who did what, when"),
         (name = "account", description = "The caller"),
     )

@@ -17,9 +17,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
+#[path = "usage_api.rs"]
+mod usage_api;
+use usage_api::*;
+
 const PASSWORD: &str = "glacier lantern pepper";
 /// The scopes of a developer's management key in these tests.
-const DEVELOPER_SCOPES: [&str; 3] = ["keys:read", "keys:write", "audit:read"];
+const DEVELOPER_SCOPES: [&str; 4] = ["keys:read", "keys:write", "audit:read", "usage:read"];
 /// A well-formed key id that no key has.
 const UNKNOWN_KEY: &str = "key_00000000000000000000";
 
@@ -1426,6 +1430,10 @@ on_both_databases!(
     revoked_expired_and_disabled_keys_are_unauthorized,
     keys_of_other_apis_are_unauthorized,
     a_disabled_owners_keys_are_unauthorized,
+    // usage
+    key_usage_counts_verifications_by_outcome,
+    usage_follows_the_keys_authorization_rules,
+    bad_usage_parameters_name_the_field,
     // 403
     keys_lacking_a_scope_are_forbidden,
     developers_cannot_call_admin_endpoints,

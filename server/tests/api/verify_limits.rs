@@ -82,7 +82,7 @@ async fn usage_counts_are_flushed_exactly(app: &TestApp) {
         .conn()
         .query_all_raw(Statement::from_string(
             app.state.db.conn().get_database_backend(),
-            format!("SELECT code, CAST(SUM(count) AS BIGINT) AS n FROM usage_minutes WHERE key_id = '{id}' GROUP BY code ORDER BY code"),
+            format!("SELECT code, CAST(SUM(count) AS BIGINT) AS n FROM usage_buckets WHERE key_id = '{id}' AND width = 60 GROUP BY code ORDER BY code"),
         ))
         .await
         .unwrap();

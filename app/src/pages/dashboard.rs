@@ -1,0 +1,230 @@
+//! The developer's dashboard (usage of their own keys) and the admin's platform dashboard.
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::{
+    components::{
+        chart::{RangePicker, UsageChart, thousands},
+        ui::{CARD, LINK, TABLE, TABLE_WRAP, TBODY, TH, THEAD},
+    },
+    pages::{alerts::AlertCard, not_found::NotFound},
+    session::{self, KeyUsageRow, PageData, RankedRow},
+};
+
+fn rate(denied: u64, total: u64) -> String {
+    if total == 0 {
+        "—".to_owned()
+    } else {
+        format!("{:.1}%", denied as f64 * 100.0 / total as f64)
+    }
+}
+
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let view = session::current();
+    let email = view
+        .user
+        .as_ref()
+        .map(|u| u.email.clone())
+        .unwrap_or_default();
+    let is_admin = view.user.as_ref().is_some_and(|u| u.is_admin);
+    let PageData::Dashboard {
+        range,
+        chart,
+        keys,
+        alerts,
+    } = view.page
+    else {
+        return view! { <NotFound /> }.into_any();
+    };
+    let has_keys = !keys.is_empty();
+    view! {
+        <Title text="Dashboard" />
+        <section class="mx-auto max-w-6xl space-y-6 px-4 py-10 sm:px-6">
+            <div class="flex flex-wrap items-end justify-between gap-4">
+                <div>
+                    <h1 class="text-2xl font-semibold tracking-tight">"Dashboard"</h1>
+                    <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">
+                        "Signed in as " <span data-testid="signed-in-email" class="font-medium text-slate-900 dark:text-slate-100">{email}</span>
+                        {if is_admin { " · Admin · " } else { " · Developer" }}
+                        {is_admin.then(|| view! { <a href="/admin" class=LINK>"Platform dashboard"</a> })}
+                    </p>
+                </div>
+                <RangePicker range=range base="/dashboard" />
+            </div>
+            {(!alerts.is_empty()).then(|| view! {
+                <div class="space-y-3">
+                    <div class="flex items-center justify-between">
+                        <h2 class="text-lg font-medium">"Open alerts"</h2>
+                        <a href="/alerts" class=LINK>"All alerts"</a>
+                    </div>
+                    <ul class="space-y-3">
+                        {alerts.into_iter().map(|a| view! { <AlertCard alert=a all_users=false /> }).collect_view()}
+                    </ul>
+                </div>
+            })}
+            <div class=CARD>
+                <UsageChart chart title="Verifications of your keys" />
+            </div>
+            <div class="space-y-3">
+                <div class="flex items-center justify-between">
+                    <h2 class="text-lg font-medium">"Your keys in this range"</h2>
+                    <a href="/keys/new" class=LINK>"Create a key"</a>
+                </div>
+                {if has_keys {
+                    view! { <KeyUsageTable rows=keys owner=false /> }.into_any()
+                } else {
+                    view! {
+                        <div class="rounded-xl border border-dashed border-slate-300 p-10 text-center dark:border-slate-700">
+                            <h3 class="font-medium">"No API keys yet"</h3>
+                            <p class="mt-2 text-sm text-slate-600 dark:text-slate-400">"Create a key for the API you want to call; its usage appears here."</p>
+                            <a href="/keys/new" class="mt-4 inline-flex rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-500">"Create your first key"</a>
+                        </div>
+                    }.into_any()
+                }}
+            </div>
+        </section>
+    }
+    .into_any()
+}
+
+/// Keys with their requests, denial rate and last use.
+#[component]
+pub fn KeyUsageTable(rows: Vec<KeyUsageRow>, owner: bool) -> impl IntoView {
+    view! {
+        <div class=TABLE_WRAP>
+            <table class=TABLE>
+                <thead class=THEAD>
+                    <tr>
+                        <th scope="col" class=TH>"Key"</th>
+                        {owner.then(|| view! { <th scope="col" class=TH>"Owner"</th> })}
+                        <th scope="col" class=TH>"API"</th>
+                        <th scope="col" class=format!("{TH} text-right")>"Requests"</th>
+                        <th scope="col" class=format!("{TH} text-right")>"Denied"</th>
+                        <th scope="col" class=TH>"Last used (UTC)"</th>
+                    </tr>
+                </thead>
+                <tbody class=TBODY>
+                    {rows.into_iter().map(|r| view! {
+                        <tr data-testid="key-usage-row">
+                            <td class="px-4 py-3">
+                                <a href=format!("/keys/{}", r.id) class=LINK>{r.name.clone()}</a>
+                                <div class="font-mono text-xs text-slate-500">{format!("{}…", r.start)}</div>
+                            </td>
+                            {owner.then(|| view! { <td class="px-4 py-3">{r.owner_email.clone()}</td> })}
+                            <td class="px-4 py-3">{r.api.clone()}</td>
+                            <td class="px-4 py-3 text-right tabular-nums">{thousands(r.total)}</td>
+                            <td class="px-4 py-3 text-right tabular-nums">{rate(r.denied, r.total)}</td>
+                            <td class="px-4 py-3 whitespace-nowrap text-slate-600 dark:text-slate-400">{r.last_used_at.clone().unwrap_or_else(|| "Never".into())}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn Stat(label: &'static str, value: String) -> impl IntoView {
+    view! {
+        <div class="rounded-xl border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900/40">
+            <dt class="text-sm text-slate-600 dark:text-slate-400">{label}</dt>
+            <dd class="mt-1 text-2xl font-semibold tabular-nums">{value}</dd>
+        </div>
+    }
+}
+
+#[component]
+fn Ranking(title: &'static str, what: &'static str, rows: Vec<RankedRow>) -> impl IntoView {
+    view! {
+        <div class="space-y-3">
+            <h2 class="text-lg font-medium">{title}</h2>
+            {if rows.is_empty() {
+                view! { <p class="rounded-xl border border-dashed border-slate-300 p-6 text-center text-sm text-slate-600 dark:border-slate-700 dark:text-slate-400">"No traffic in this range."</p> }.into_any()
+            } else {
+                view! {
+                    <div class=TABLE_WRAP>
+                        <table class=TABLE>
+                            <thead class=THEAD>
+                                <tr>
+                                    <th scope="col" class=TH>{what}</th>
+                                    <th scope="col" class=format!("{TH} text-right")>"Requests"</th>
+                                    <th scope="col" class=format!("{TH} text-right")>"Denied"</th>
+                                </tr>
+                            </thead>
+                            <tbody class=TBODY>
+                                {rows.into_iter().map(|r| view! {
+                                    <tr>
+                                        <td class="px-4 py-3"><a href=r.href.clone() class=LINK>{r.label.clone()}</a></td>
+                                        <td class="px-4 py-3 text-right tabular-nums">{thousands(r.total)}</td>
+                                        <td class="px-4 py-3 text-right tabular-nums">{rate(r.denied, r.total)}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </div>
+    }
+}
+
+#[component]
+pub fn AdminDashboard() -> impl IntoView {
+    let view = session::current();
+    let PageData::AdminDashboard {
+        range,
+        chart,
+        active_keys,
+        active_developers,
+        new_signups,
+        top_keys,
+        top_developers,
+        apis,
+    } = view.page
+    else {
+        return view! { <NotFound /> }.into_any();
+    };
+    let denied: u64 = chart
+        .series
+        .iter()
+        .filter(|s| s.code != "VALID")
+        .map(|s| s.total)
+        .sum();
+    let total = chart.total;
+    view! {
+        <Title text="Platform dashboard" />
+        <section class="mx-auto max-w-6xl space-y-6 px-4 py-10 sm:px-6">
+            <div class="flex flex-wrap items-end justify-between gap-4">
+                <div>
+                    <h1 class="text-2xl font-semibold tracking-tight">"Platform dashboard"</h1>
+                    <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">"Every key's verifications, across all developers and APIs."</p>
+                </div>
+                <RangePicker range=range base="/admin" />
+            </div>
+            <dl class="grid grid-cols-2 gap-4 lg:grid-cols-5">
+                <Stat label="Verifications" value=thousands(total) />
+                <Stat label="Denial rate" value=rate(denied, total) />
+                <Stat label="Active keys" value=thousands(active_keys) />
+                <Stat label="Active developers" value=thousands(active_developers) />
+                <Stat label="New sign-ups" value=thousands(new_signups) />
+            </dl>
+            <div class=CARD>
+                <UsageChart chart title="Verifications by outcome" />
+            </div>
+            <div class="space-y-3">
+                <h2 class="text-lg font-medium">"Top keys"</h2>
+                {if top_keys.is_empty() {
+                    view! { <p class="rounded-xl border border-dashed border-slate-300 p-6 text-center text-sm text-slate-600 dark:border-slate-700 dark:text-slate-400">"No key was used in this range."</p> }.into_any()
+                } else {
+                    view! { <div data-testid="top-keys"><KeyUsageTable rows=top_keys owner=true /></div> }.into_any()
+                }}
+            </div>
+            <div class="grid gap-6 lg:grid-cols-2">
+                <Ranking title="Top developers" what="Developer" rows=top_developers />
+                <Ranking title="APIs" what="API" rows=apis />
+            </div>
+        </section>
+    }
+    .into_any()
+}

@@ -1,0 +1,359 @@
+//! Usage rollups against a real database: the counts at every granularity equal the
+//! verifications that produced them, across flushes, compactions (minute -> hour -> day), late
+//! minutes, pruning and callers in any time zone (buckets are UTC; display is local).
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
+use domain::{
+    Database,
+    accounts::Accounts,
+    audit::RequestContext,
+    catalog::PlanInput,
+    keys::{Keys, NewKey},
+    secret_key::SecretKey,
+    service::Actor,
+    testing::TestDb,
+    usage::{DAY, Filter, Granularity, HOUR, MINUTE, Range, Retention, Usage},
+    verify::{Code, Request, Verifier},
+};
+use proptest::prelude::*;
+
+struct World {
+    verifier: Verifier,
+    usage: Usage,
+    admin: Actor,
+    /// (id, plaintext)
+    keys: Vec<(String, String)>,
+}
+
+async fn world(db: &Database, n: usize) -> World {
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    let admin = accounts
+        .create_admin("root@example.com", "glacier lantern pepper")
+        .await
+        .unwrap();
+    let admin = Actor::new(admin.id, true, RequestContext::default());
+    let verifier = Verifier::new(db.clone());
+    let keys = Keys::new(db.clone()).with_verifier(verifier.clone());
+    // No rate limit or quota: every verification below counts as asked.
+    let plan = keys
+        .catalog()
+        .create_plan(
+            &admin,
+            PlanInput {
+                name: "Unlimited".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    keys.catalog()
+        .set_default_plan(&admin, &plan.id)
+        .await
+        .unwrap();
+    let mut made = Vec::new();
+    for i in 0..n {
+        let c = keys
+            .create(
+                &admin,
+                NewKey {
+                    name: format!("key {i}"),
+                    api: "keyport".into(),
+                    scopes: vec!["keys:read".into()],
+                    ip_allowlist: vec!["203.0.113.0/24".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        made.push((c.key.id.clone(), c.plaintext.expose().to_owned()));
+    }
+    verifier.load().await.unwrap();
+    World {
+        usage: Usage::new(db.clone(), keys),
+        verifier,
+        admin,
+        keys: made,
+    }
+}
+
+/// One verification of key `key` at `at` with the outcome `code`.
+async fn verify(w: &World, key: usize, code: Code, at: DateTime<Utc>) {
+    let write = ["keys:write".to_owned()];
+    let ip = "203.0.113.9".parse().unwrap();
+    let outside = "198.51.100.1".parse().unwrap();
+    let req = Request {
+        key: &w.keys[key].1,
+        scopes: if code == Code::InsufficientScope {
+            &write
+        } else {
+            &[]
+        },
+        ip: Some(if code == Code::IpNotAllowed {
+            outside
+        } else {
+            ip
+        }),
+        cost: 1,
+        ..Default::default()
+    };
+    let got = w.verifier.verify(&req, at).await;
+    assert_eq!(got.code, code);
+}
+
+const CODES: [Code; 3] = [Code::Valid, Code::InsufficientScope, Code::IpNotAllowed];
+
+#[derive(Clone, Debug)]
+enum Step {
+    /// Verify key `key` with outcome `code` at `minutes` after the start.
+    Verify {
+        minutes: i64,
+        key: usize,
+        code: usize,
+    },
+    Flush,
+    /// Compact as if the clock read `minutes` after the start.
+    Compact {
+        minutes: i64,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0i64..5 * 24 * 60, 0usize..2, 0usize..3).prop_map(|(minutes, key, code)| Step::Verify { minutes, key, code }),
+        1 => Just(Step::Flush),
+        2 => (0i64..5 * 24 * 60).prop_map(|minutes| Step::Compact { minutes }),
+    ]
+}
+
+/// Runs the steps, then checks every granularity against the verifications made, asking for
+/// ranges written in the reader's time zone (`zone_minutes` east of UTC).
+async fn check(db: &Database, steps: Vec<Step>, zone_minutes: i32) {
+    let zone = FixedOffset::east_opt(zone_minutes * 60).unwrap();
+    let w = world(db, 2).await;
+    // Two hours before a month's end, so days and a month boundary are crossed.
+    let start = Utc.with_ymd_and_hms(2026, 3, 30, 22, 0, 0).unwrap();
+    let end = start + Duration::days(5);
+    let retention = Retention {
+        minutes: 12 * HOUR,
+        hours: 2 * DAY,
+        days: 365 * DAY,
+    };
+    let mut made: Vec<(usize, DateTime<Utc>, Code)> = Vec::new();
+    let mut clock = start;
+    for s in steps {
+        match s {
+            Step::Verify { minutes, key, code } => {
+                let at = start + Duration::minutes(minutes) + Duration::seconds(17);
+                verify(&w, key, CODES[code], at).await;
+                made.push((key, at, CODES[code]));
+            }
+            Step::Flush => {
+                w.verifier.flush().await.unwrap();
+            }
+            Step::Compact { minutes } => {
+                clock = Ord::max(clock, start + Duration::minutes(minutes));
+                w.verifier
+                    .compact_usage(&w.usage, clock, &retention)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    w.verifier.flush().await.unwrap();
+    w.verifier
+        .compact_usage(&w.usage, end, &retention)
+        .await
+        .unwrap();
+
+    for g in Granularity::ALL {
+        // What is still kept at this granularity.
+        let kept_from = match g {
+            Granularity::Minute => end.timestamp() - retention.minutes,
+            Granularity::Hour => end.timestamp() - retention.hours,
+            Granularity::Day => start.timestamp() - DAY,
+        };
+        let width = g.width();
+        let from = kept_from - kept_from.rem_euclid(width) + width;
+        let from = Utc.timestamp_opt(from, 0).unwrap().with_timezone(&zone);
+        let to = (end + Duration::seconds(width)).with_timezone(&zone);
+        let range = Range::parse(
+            Some(&from.to_rfc3339()),
+            Some(&to.to_rfc3339()),
+            Some(g.as_str()),
+            end,
+        )
+        .unwrap();
+        for (k, (id, _)) in w.keys.iter().enumerate() {
+            let mut want: BTreeMap<i64, BTreeMap<Code, u64>> = BTreeMap::new();
+            for (key, at, code) in &made {
+                let t = at.timestamp();
+                if *key == k && t >= range.from.timestamp() && t < range.to.timestamp() {
+                    *want
+                        .entry(t - t.rem_euclid(width))
+                        .or_default()
+                        .entry(*code)
+                        .or_default() += 1;
+                }
+            }
+            let series = w.usage.key_series(&w.admin, id, range).await.unwrap();
+            let got: BTreeMap<i64, BTreeMap<Code, u64>> = series
+                .buckets
+                .iter()
+                .filter(|b| b.total() > 0)
+                .map(|b| (b.start.timestamp(), b.counts.clone()))
+                .collect();
+            assert_eq!(got, want, "key {k} at {g:?} granularity");
+            // Buckets start on UTC boundaries of their width.
+            assert!(
+                series
+                    .buckets
+                    .iter()
+                    .all(|b| b.start.timestamp() % width == 0)
+            );
+        }
+        // All keys together (the admin's platform view) add up the same way.
+        let all = w
+            .usage
+            .series(&w.admin, &Filter::default(), range)
+            .await
+            .unwrap();
+        let expected = made
+            .iter()
+            .filter(|(_, at, _)| {
+                at.timestamp() >= range.from.timestamp() && at.timestamp() < range.to.timestamp()
+            })
+            .count() as u64;
+        assert_eq!(all.total(), expected, "platform total at {g:?}");
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn rollups_count_every_verification_once_at_every_granularity(steps in prop::collection::vec(step(), 1..120), zone_minutes in -720i32..840) {
+        runtime().block_on(async {
+            let t = TestDb::sqlite_memory().await;
+            check(&t.db, steps, zone_minutes).await;
+        });
+    }
+}
+
+/// A fixed scenario touching every boundary, on both databases.
+fn scenario() -> Vec<Step> {
+    let mut steps = Vec::new();
+    for day in 0..5i64 {
+        for hour in [0i64, 1, 2, 13, 23] {
+            let m = day * 24 * 60 + hour * 60;
+            for (i, minute) in [0i64, 7, 59].into_iter().enumerate() {
+                steps.push(Step::Verify {
+                    minutes: m + minute,
+                    key: (i + day as usize) % 2,
+                    code: (hour as usize + i) % 3,
+                });
+            }
+            if hour == 13 {
+                steps.push(Step::Flush);
+                steps.push(Step::Compact { minutes: m + 30 });
+                // Late: counted for an hour already compacted.
+                steps.push(Step::Verify {
+                    minutes: m - 120,
+                    key: 0,
+                    code: 0,
+                });
+            }
+        }
+        steps.push(Step::Flush);
+    }
+    steps
+}
+
+#[tokio::test]
+async fn rollups_add_up_on_sqlite() {
+    let t = TestDb::sqlite_memory().await;
+    check(&t.db, scenario(), 330).await;
+}
+
+#[tokio::test]
+async fn rollups_add_up_on_postgres() {
+    let Some(t) = TestDb::postgres().await else {
+        return;
+    };
+    check(&t.db, scenario(), -480).await;
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn compaction_moves_minutes_to_hours_and_days_and_prunes_them() {
+    let t = TestDb::sqlite_memory().await;
+    let w = world(&t.db, 1).await;
+    let start = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    for m in 0..180 {
+        verify(&w, 0, Code::Valid, start + Duration::minutes(m)).await;
+    }
+    w.verifier.flush().await.unwrap();
+    let count = |width: i64| {
+        let db = t.db.clone();
+        async move {
+            use sea_orm::{ConnectionTrait, Statement};
+            let row = db
+                .conn()
+                .query_one_raw(Statement::from_string(
+                    db.conn().get_database_backend(),
+                    format!("SELECT COUNT(*) AS n FROM usage_buckets WHERE width = {width}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
+    };
+    assert_eq!(count(MINUTE).await, 180);
+    let later = start + Duration::days(3);
+    let done = w
+        .verifier
+        .compact_usage(&w.usage, later, &Retention::default())
+        .await
+        .unwrap();
+    assert_eq!(done.hour_mark, (later - Duration::hours(1)).timestamp());
+    assert_eq!(
+        done.day_mark,
+        Utc.with_ymd_and_hms(2026, 11, 3, 0, 0, 0)
+            .unwrap()
+            .timestamp()
+    );
+    // Minutes older than 48 hours are gone; 3 hour buckets and 1 day bucket hold them.
+    assert_eq!(count(MINUTE).await, 0);
+    assert_eq!(count(HOUR).await, 3);
+    assert_eq!(count(DAY).await, 1);
+    assert_eq!(done.pruned, 180);
+    let day = Range::new(start, start + Duration::days(1), Some(Granularity::Day)).unwrap();
+    let s = w
+        .usage
+        .key_series(&w.admin, &w.keys[0].0, day)
+        .await
+        .unwrap();
+    assert_eq!(s.total(), 180);
+    let hours = Range::new(start, start + Duration::hours(4), Some(Granularity::Hour)).unwrap();
+    let s = w
+        .usage
+        .key_series(&w.admin, &w.keys[0].0, hours)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.buckets.iter().map(|b| b.total()).collect::<Vec<_>>(),
+        [60, 60, 60, 0]
+    );
+    assert!(s.to_csv().starts_with("start,MALFORMED,"));
+    assert!(
+        s.to_csv()
+            .contains("\n2026-11-01T01:00:00Z,0,0,0,0,0,0,0,0,0,0,60,60\n")
+    );
+}
