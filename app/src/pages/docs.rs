@@ -60,6 +60,7 @@ const TOC: &[(&str, &str, &[TocLink])] = &[
             ("cli", "Command line"),
         ],
     ),
+    ("usage", "Usage and alerts", &[("alerts", "Alerts")]),
     (
         "key-safety",
         "Keeping keys safe",
@@ -370,7 +371,7 @@ const CLI_EXAMPLE: &str = r#"export KEYPORT_KEY="$(keyport keys create --owner y
   --scopes keys:read,keys:write,audit:read --name laptop --expires-in-days 90)""#;
 
 /// Every management endpoint: title (method and path), what it does, and a curl example.
-const ENDPOINTS: [(&str, &str, &str); 13] = [
+const ENDPOINTS: [(&str, &str, &str); 15] = [
     (
         "GET /v1/me",
         "The owner of the key: id, email and role. Needs no scope.",
@@ -478,6 +479,18 @@ const ENDPOINTS: [(&str, &str, &str); 13] = [
         "GET /v1/audit",
         "Needs audit:read. Events newest first: your own, or everyone's for admins. Query parameters: limit (1 to 200, default 50), cursor, actor_id, action (key.revoke, or key. for the whole family), target, from (inclusive) and to (exclusive) in RFC 3339.",
         r#"curl "$KEYPORT_URL/v1/audit?action=key.revoke&from=2026-01-01T00:00:00Z&limit=50" \
+  -H "Authorization: Bearer $KEYPORT_KEY""#,
+    ),
+    (
+        "GET /v1/keys/{id}/usage",
+        "Needs usage:read. One key's verifications over time: {\"granularity\", \"from\", \"to\", \"buckets\": [{\"start\", \"counts\": {\"VALID\": n, \"RATE_LIMITED\": n, ...}}]}, every bucket of the range included. Query parameters: from (default 24 hours before to), to (default now), granularity (minute, hour or day; default the coarsest that fits: minutes up to 3 hours, hours up to 8 days). At most 1,500 buckets. Another user's key answers 404.",
+        r#"curl "$KEYPORT_URL/v1/keys/key_8fK2.../usage?from=2026-11-01T00:00:00Z&granularity=day" \
+  -H "Authorization: Bearer $KEYPORT_KEY""#,
+    ),
+    (
+        "GET /v1/usage",
+        "Needs usage:read. The same series for all of your keys; admins see the whole platform, or one user's keys with owner_id. Narrow to one API with api (its slug).",
+        r#"curl "$KEYPORT_URL/v1/usage?api=orders&from=2026-11-21T00:00:00Z" \
   -H "Authorization: Bearer $KEYPORT_KEY""#,
     ),
     (
@@ -600,6 +613,7 @@ pub fn Docs() -> impl IntoView {
                 <VerifySection />
                 <ForwardAuthSection />
                 <ManagementSection />
+                <UsageSection />
                 <SafetySection />
             </article>
         </div>
@@ -826,6 +840,28 @@ fn ManagementSection() -> impl IntoView {
             </p>
             <CodeBlock code=CLI_USAGE caption="Usage" />
             <CodeBlock code=CLI_EXAMPLE caption="Example" />
+        </section>
+    }
+}
+
+#[component]
+fn UsageSection() -> impl IntoView {
+    view! {
+        <section aria-labelledby="usage" class=SECTION>
+            <h2 id="usage" class=H2>"Usage and alerts"</h2>
+            <p class=P>
+                "Every verification is counted per key, per minute and per result code. The counts reach the database every few seconds, then are kept as minutes for 48 hours, hours for 90 days and days for 2 years (operators can change this). Charts pick the coarsest buckets that fit the range, and show UTC times. The dashboard, each key's page and the platform dashboard can export their data as CSV; the "
+                <code class=IC>"/v1/usage"</code>
+                " endpoints serve the same numbers."
+            </p>
+            <h3 id="alerts" class=H3>"Alerts"</h3>
+            <p class=P>"Every minute, Keyport looks at the last hour of each key that was used and raises an alert when:"</p>
+            <ul class=LIST>
+                <li><strong class="font-semibold text-slate-900 dark:text-slate-100">"Traffic spike: "</strong>"at least 100 verifications in the hour and at least 5 times the key's usual hourly traffic (the median of the 24 hours before). Keys less than a day old are skipped."</li>
+                <li><strong class="font-semibold text-slate-900 dark:text-slate-100">"Burst of denials: "</strong>"at least 50 IP_NOT_ALLOWED, INSUFFICIENT_SCOPE or RATE_LIMITED answers in the hour, making up at least 20% of the key's traffic: someone is probing with the key, or a client is misconfigured."</li>
+                <li><strong class="font-semibold text-slate-900 dark:text-slate-100">"Dormant key used again: "</strong>"traffic on a key, older than 30 days, that was not used in the 30 days before: a forgotten key, possibly leaked."</li>
+            </ul>
+            <p class=P>"Each rule fires at most once per key every 6 hours. Owners see alerts on their own keys, admins on all; each alert says why it fired, links to the key and can disable it at once. Acknowledge an alert to clear it from the list."</p>
         </section>
     }
 }

@@ -1,0 +1,90 @@
+import { expect, test, type Page } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import { steadyNow, totp } from "./totp";
+
+const PASSWORD = "glacier lantern pepper";
+
+async function signInNewAdmin(page: Page, email: string) {
+  execFileSync(process.env.KEYPORT_E2E_BIN!, ["admin", "create", "--email", email, "--data-dir", process.env.KEYPORT_E2E_DATA_DIR!], {
+    env: { ...process.env, KEYPORT_ADMIN_PASSWORD: PASSWORD, KEYPORT_LOG: "warn" },
+  });
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const setupKey = (await page.getByTestId("setup-key").innerText()).trim();
+  await page.getByLabel("Authentication code").fill(totp(setupKey, (await steadyNow()) - 30));
+  await page.getByRole("button", { name: "Verify" }).click();
+  await page.getByLabel("I have saved these codes").check();
+  await page.getByRole("button", { name: "Continue" }).click();
+}
+
+test("a burst of verifications shows on the key's chart and the platform dashboard", async ({ page }, testInfo) => {
+  const shot = (name: string) => page.screenshot({ path: testInfo.outputPath(name), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await signInNewAdmin(page, `usage-${Date.now()}@example.com`);
+
+  // Before any traffic the key's chart says so.
+  await page.goto("/keys/new?api=keyport");
+  const name = `chart key ${Date.now()}`;
+  await page.getByLabel("Name").fill(name);
+  await page.locator('input[name="scopes"][value="keys:read"]').check();
+  await page.getByLabel("30 days").check();
+  await page.getByRole("button", { name: "Create key" }).click();
+  const key = await page.getByTestId("new-key").inputValue();
+  const keyUrl = page.url();
+  await expect(page.getByText("No verifications in this range")).toBeVisible();
+
+  // 40 valid verifications and 10 asking for a scope the key lacks, through the real endpoint.
+  for (let i = 0; i < 50; i++) {
+    const r = await page.request.post("/v1/keys/verify", { data: { key, scopes: i < 40 ? ["keys:read"] : ["audit:read"] } });
+    expect(r.status()).toBe(200);
+    expect((await r.json()).code).toBe(i < 40 ? "VALID" : "INSUFFICIENT_SCOPE");
+  }
+
+  // The counters reach the database within the flush interval (5 s).
+  await expect
+    .poll(async () => {
+      await page.goto(keyUrl);
+      return page.getByTestId("usage-chart").getAttribute("data-total");
+    }, { timeout: 20_000, intervals: [1_000] })
+    .toBe("50");
+  const chart = page.getByTestId("usage-chart");
+  await expect(chart.locator("svg[role=img]")).toBeVisible();
+  await expect(chart.locator('rect[fill="#10b981"]').first()).toBeVisible();
+  await expect(chart.getByRole("listitem").filter({ hasText: "Valid" })).toContainText("40");
+  await expect(chart.getByRole("listitem").filter({ hasText: "Missing scope" })).toContainText("10");
+  // After hydration, hovering a bar shows its counts.
+  await expect(page.locator("[data-hydrated]").first()).toBeAttached();
+  await chart.locator("g[data-tip]", { has: page.locator('rect[fill="#10b981"]') }).last().hover();
+  await expect(page.getByRole("tooltip")).toContainText("Valid: 40");
+  await shot("usage-01-key-desktop.png");
+
+  // The last hour, by minute.
+  await page.getByRole("navigation", { name: "Time range" }).getByRole("link", { name: "1 hour" }).click();
+  await expect(page.getByTestId("usage-chart")).toHaveAttribute("data-total", "50");
+  await expect(page.getByText("(per minute, UTC)")).toBeVisible();
+  const csv = await page.request.get(await page.getByRole("link", { name: "Download CSV" }).getAttribute("href") ?? "");
+  expect(csv.headers()["content-type"]).toContain("text/csv");
+  const lines = (await csv.text()).trim().split("\n");
+  expect(lines[0]).toBe("start,MALFORMED,NOT_FOUND,DISABLED,REVOKED,EXPIRED,IP_NOT_ALLOWED,INSUFFICIENT_SCOPE,VERSION_RETIRED,RATE_LIMITED,QUOTA_EXCEEDED,VALID,total");
+  expect(lines.slice(1).reduce((sum, line) => sum + Number(line.split(",").at(-1)), 0)).toBe(50);
+
+  // The platform dashboard lists the key among the top keys.
+  await page.goto("/admin");
+  await expect(page.getByRole("heading", { name: "Platform dashboard" })).toBeVisible();
+  await expect(page.getByTestId("top-keys").getByRole("link", { name })).toBeVisible();
+  await expect(page.getByTestId("usage-chart")).not.toHaveAttribute("data-total", "0");
+  await shot("usage-02-admin-desktop.png");
+  await page.getByTestId("top-keys").getByRole("link", { name }).click();
+  await expect(page.getByRole("heading", { name, level: 1 })).toBeVisible();
+
+  // Phone-sized.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(keyUrl);
+  await expect(page.getByTestId("usage-chart").locator("svg[role=img]")).toBeVisible();
+  await shot("usage-03-key-phone.png");
+  await page.goto("/dashboard");
+  await expect(page.getByTestId("usage-chart")).toBeVisible();
+  await shot("usage-04-dashboard-phone.png");
+});
