@@ -1057,13 +1057,14 @@ async fn developers_cannot_create_keys_for_others_or_grant_admin(app: &TestApp) 
     // Nor by widening a key she has, not even her own management key.
     let path = format!("/v1/keys/{}", w.ada.token.id);
     let before = success(get_as(app, ada, &path).await, 200).await;
-    let widen = json!({ "scopes": ["keys:read", "keys:write", "audit:read", "admin"] });
+    let widen =
+        json!({ "scopes": ["keys:read", "keys:write", "audit:read", "usage:read", "admin"] });
     forbidden(patch_as(app, ada, &path, &widen).await).await;
     let after = success(get_as(app, ada, &path).await, 200).await;
     assert_eq!(after["scopes"], before["scopes"]);
     assert_eq!(
         after["scopes"],
-        json!(["audit:read", "keys:read", "keys:write"])
+        json!(["audit:read", "keys:read", "keys:write", "usage:read"])
     );
 
     // Naming herself as the owner is fine.
