@@ -22,6 +22,7 @@ use pages::{
     auth::{Enroll, Login, LoginCode, RecoveryCodes, SignUp},
     dashboard::{AdminDashboard, Dashboard},
     docs::Docs,
+    hygiene::Hygiene,
     keys::{KeyDetail, KeysList, NewKeyPage},
     landing::Landing,
     not_found::NotFound,
@@ -87,6 +88,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/keys/:id") view=KeyDetail />
                     <Route path=path!("/audit") view=Audit />
                     <Route path=path!("/alerts") view=Alerts />
+                    <Route path=path!("/hygiene") view=Hygiene />
                     <Route path=path!("/docs") view=Docs />
                 </Routes>
             </Layout>

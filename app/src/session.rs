@@ -269,6 +269,28 @@ pub struct AlertRow {
     pub key_active: bool,
 }
 
+/// A key in a hygiene list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HygieneRow {
+    pub id: String,
+    pub name: String,
+    pub start: String,
+    pub owner_email: String,
+    pub api: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+/// One hygiene list: why these keys are listed and what to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HygieneGroup {
+    pub issue: String,
+    pub label: String,
+    pub advice: String,
+    pub rows: Vec<HygieneRow>,
+}
+
 /// The range picker: the current preset and the choices.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RangeView {
@@ -340,6 +362,13 @@ pub enum PageData {
         chart: ChartView,
         keys: Vec<KeyUsageRow>,
         alerts: Vec<AlertRow>,
+        /// Keys on the hygiene page.
+        attention: u64,
+    },
+    Hygiene {
+        groups: Vec<HygieneGroup>,
+        all_users: bool,
+        needs_step_up: bool,
     },
     Alerts {
         rows: Vec<AlertRow>,

@@ -224,6 +224,9 @@ pub struct CachedKey {
     limiter: Option<Arc<Limiter>>,
     quota: Option<Quota>,
     quota_counter: Arc<QuotaCounter>,
+    /// The newest minute written to `last_used_at`, so a flush updates a key's row at most once
+    /// a minute rather than every flush.
+    last_used_minute: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for CachedKey {
@@ -554,7 +557,14 @@ impl Verifier {
                     counter
                 }
             };
+            let last_used_minute = match &previous {
+                Some(p) => p.last_used_minute.clone(),
+                None => Arc::new(std::sync::atomic::AtomicI64::new(
+                    r.last_used_at.map_or(i64::MIN, |t| t.timestamp()),
+                )),
+            };
             let cached = CachedKey {
+                last_used_minute,
                 api: apis.get(&r.api_id).cloned().unwrap_or_default(),
                 owner_active: owner.is_some_and(|u| u.status == "active"),
                 scopes: serde_json::from_str(&r.scopes).unwrap_or_default(),
@@ -865,16 +875,33 @@ impl Verifier {
             .iter()
             .map(|((key, minute, code), n)| (&**key, *minute, *code, *n))
             .collect();
+        let t0 = Instant::now();
         crate::usage::add_minutes(&txn, &counts).await?;
+        let t1 = Instant::now();
         // One UPDATE per minute value and 500 keys, not one per key.
         let mut last_used: HashMap<&str, i64> = HashMap::new();
         for (key, minute, _) in usage.keys() {
             let e = last_used.entry(key).or_insert(*minute);
             *e = Ord::max(*e, *minute);
         }
+        // Keys whose row already says this minute (or later) need no update.
         let mut by_minute: HashMap<i64, Vec<String>> = HashMap::new();
-        for (key, minute) in last_used {
-            by_minute.entry(minute).or_default().push(key.to_owned());
+        let mut written = Vec::new();
+        {
+            let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
+            for (key, minute) in last_used {
+                let cached = index.hash_of_id.get(key).and_then(|h| index.by_hash.get(h));
+                if let Some(k) = cached {
+                    if k.last_used_minute
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        >= minute
+                    {
+                        continue;
+                    }
+                    written.push((k.last_used_minute.clone(), minute));
+                }
+                by_minute.entry(minute).or_default().push(key.to_owned());
+            }
         }
         for (minute, keys) in by_minute {
             let at = Utc.timestamp_opt(minute, 0).single().unwrap_or_default();
@@ -908,7 +935,17 @@ impl Verifier {
             .exec_without_returning(&txn)
             .await?;
         }
+        let t2 = Instant::now();
         txn.commit().await?;
+        for (at, minute) in written {
+            at.fetch_max(minute, std::sync::atomic::Ordering::Relaxed);
+        }
+        tracing::debug!(
+            buckets_ms = (t1 - t0).as_millis() as u64,
+            last_used_ms = (t2 - t1).as_millis() as u64,
+            commit_ms = t2.elapsed().as_millis() as u64,
+            "usage write"
+        );
         Ok(())
     }
 }

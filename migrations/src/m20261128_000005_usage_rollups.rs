@@ -10,30 +10,31 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(UsageBuckets::Table)
-                    .col(string_len(UsageBuckets::KeyId, 40))
-                    .col(integer(UsageBuckets::Width))
-                    .col(big_integer(UsageBuckets::Start))
-                    .col(string_len(UsageBuckets::Code, 24))
-                    .col(big_integer(UsageBuckets::Count))
-                    .primary_key(
-                        Index::create()
-                            .col(UsageBuckets::KeyId)
-                            .col(UsageBuckets::Width)
-                            .col(UsageBuckets::Start)
-                            .col(UsageBuckets::Code),
-                    )
-                    .to_owned(),
-            )
-            .await?;
+        // The primary key leads with (width, start), so the minutes being counted now are
+        // appended at the end of the tree; the second index serves one key's charts. On SQLite
+        // the table is the primary key's tree itself (WITHOUT ROWID): one tree less per write.
+        let without_rowid = match manager.get_database_backend() {
+            DatabaseBackend::Sqlite => " WITHOUT ROWID",
+            _ => "",
+        };
+        let conn = manager.get_connection();
+        conn.execute_unprepared(&format!(
+            "CREATE TABLE usage_buckets ( \
+               width INTEGER NOT NULL, \
+               start BIGINT NOT NULL, \
+               key_id VARCHAR(40) NOT NULL, \
+               code VARCHAR(24) NOT NULL, \
+               count BIGINT NOT NULL, \
+               PRIMARY KEY (width, start, key_id, code) \
+             ){without_rowid}"
+        ))
+        .await?;
         manager
             .create_index(
                 Index::create()
-                    .name("idx_usage_buckets_width_start")
+                    .name("idx_usage_buckets_key")
                     .table(UsageBuckets::Table)
+                    .col(UsageBuckets::KeyId)
                     .col(UsageBuckets::Width)
                     .col(UsageBuckets::Start)
                     .to_owned(),
@@ -131,8 +132,6 @@ enum UsageBuckets {
     KeyId,
     Width,
     Start,
-    Code,
-    Count,
 }
 
 #[derive(DeriveIden)]

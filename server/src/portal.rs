@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/keys/new", post(create_key))
         .route("/keys/{id}/action", post(key_action))
+        .route("/hygiene/revoke", post(bulk_revoke))
         .route("/admin/apis", post(create_api))
         .route("/admin/apis/{slug}", post(update_api))
         .route("/admin/plans", post(save_plan))
@@ -511,6 +512,11 @@ pub async fn page_data(
         }
         "/dashboard" => crate::portal_usage::dashboard(state, user, &param("range")).await,
         "/alerts" => crate::portal_usage::alerts_page(state, user, &param("show")).await,
+        "/hygiene" => Ok(PageData::Hygiene {
+            groups: crate::portal_usage::hygiene_groups(state, user).await?,
+            all_users: is_admin,
+            needs_step_up: needs_step_up(state, session, user).await?,
+        }),
         "/admin" if is_admin => {
             crate::portal_usage::admin_dashboard(state, user, &param("range")).await
         }
@@ -809,6 +815,76 @@ async fn show_once(session: &Session, created: domain::keys::Created) -> Respons
         return flash_and_redirect(session, internal(e), "/keys").await;
     }
     Redirect::to(&format!("/keys/{}", created.key.id)).into_response()
+}
+
+/// Revokes the keys ticked on the hygiene page (each through the keys service, so each is
+/// authorized and audited on its own).
+async fn bulk_revoke(
+    State(state): State<AppState>,
+    session: Session,
+    ClientContext(ctx): ClientContext,
+    body: Bytes,
+) -> Response {
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let fields = Fields::parse(&body);
+    let mut ids = fields.all("key");
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return flash_and_redirect(
+            &session,
+            FlashData::error("Select at least one key to revoke."),
+            "/hygiene",
+        )
+        .await;
+    }
+    if let Err(flash) = step_up(&state, &session, &user, &fields, &ctx).await {
+        return flash_and_redirect(&session, flash, "/hygiene").await;
+    }
+    let actor = actor(&user, ctx);
+    let reason = fields.get("reason");
+    let reason = (!reason.is_empty()).then_some(reason.as_str());
+    let (mut done, mut failed) = (0, Vec::new());
+    for id in &ids {
+        match state.keys.revoke(&actor, id, reason).await {
+            Ok(_) => done += 1,
+            Err(ServiceError::Invalid(errors)) => {
+                let m = errors.0.first().map(|(_, m)| m.clone()).unwrap_or_default();
+                return flash_and_redirect(
+                    &session,
+                    FlashData::error(format!("Nothing was revoked: the reason {m}.")),
+                    "/hygiene",
+                )
+                .await;
+            }
+            Err(ServiceError::Domain(e)) => {
+                return flash_and_redirect(&session, internal(e), "/hygiene").await;
+            }
+            Err(_) => failed.push(id.clone()),
+        }
+    }
+    let flash = if failed.is_empty() {
+        FlashData {
+            notice: Some(format!(
+                "Revoked {done} {}.",
+                if done == 1 { "key" } else { "keys" }
+            )),
+            ..Default::default()
+        }
+    } else {
+        FlashData {
+            notice: (done > 0).then(|| format!("Revoked {done}.")),
+            error: Some(format!(
+                "{} could not be revoked (already revoked, or not yours): {}.",
+                failed.len(),
+                failed.join(", ")
+            )),
+            ..Default::default()
+        }
+    };
+    flash_and_redirect(&session, flash, "/hygiene").await
 }
 
 async fn key_action(

@@ -53,6 +53,40 @@ fn alert_row(a: Alert) -> AlertRow {
     }
 }
 
+/// The hygiene lists, one per issue that has keys.
+pub(crate) async fn hygiene_groups(
+    state: &AppState,
+    user: &User,
+) -> anyhow::Result<Vec<app::session::HygieneGroup>> {
+    use domain::usage::hygiene::{Issue, report};
+    let flagged = report(&state.db, &actor(user), Utc::now()).await?;
+    Ok(Issue::ALL
+        .into_iter()
+        .filter_map(|issue| {
+            let rows: Vec<app::session::HygieneRow> = flagged
+                .iter()
+                .filter(|k| k.issues.contains(&issue))
+                .map(|k| app::session::HygieneRow {
+                    id: k.key_id.clone(),
+                    name: k.name.clone(),
+                    start: k.start.clone(),
+                    owner_email: k.owner_email.clone(),
+                    api: k.api.clone(),
+                    created_at: utc_minutes(k.created_at),
+                    expires_at: k.expires_at.map(utc_minutes),
+                    last_used_at: k.last_used_at.map(utc_minutes),
+                })
+                .collect();
+            (!rows.is_empty()).then(|| app::session::HygieneGroup {
+                issue: issue.as_str().to_owned(),
+                label: issue.label().to_owned(),
+                advice: issue.advice().to_owned(),
+                rows,
+            })
+        })
+        .collect())
+}
+
 pub(crate) async fn alerts_page(
     state: &AppState,
     user: &User,
@@ -183,11 +217,15 @@ pub(crate) async fn dashboard(
     let series = state.usage.series(&me, &Filter::default(), range).await?;
     let keys = state.usage.own_keys(&me, range).await?;
     let alerts = state.alerts.list(&me, false, 5).await?;
+    let attention = domain::usage::hygiene::report(&state.db, &me, Utc::now())
+        .await?
+        .len() as u64;
     Ok(PageData::Dashboard {
         range: range_view(&name),
         chart: chart_view(&series, format!("/dashboard/usage.csv?range={name}")),
         keys: keys.into_iter().take(100).map(usage_row).collect(),
         alerts: alerts.into_iter().map(alert_row).collect(),
+        attention,
     })
 }
 

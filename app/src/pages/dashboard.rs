@@ -33,6 +33,7 @@ pub fn Dashboard() -> impl IntoView {
         chart,
         keys,
         alerts,
+        attention,
     } = view.page
     else {
         return view! { <NotFound /> }.into_any();
@@ -52,6 +53,12 @@ pub fn Dashboard() -> impl IntoView {
                 </div>
                 <RangePicker range=range base="/dashboard" />
             </div>
+            {(attention > 0).then(|| view! {
+                <div role="status" class="flex flex-wrap items-center justify-between gap-3 rounded-xl border border-amber-300 bg-amber-50 px-4 py-3 text-sm dark:border-amber-800 dark:bg-amber-950/40">
+                    <span>{format!("{} {} need{} attention: unused, expiring soon or never expiring.", attention, if attention == 1 { "key" } else { "keys" }, if attention == 1 { "s" } else { "" })}</span>
+                    <a href="/hygiene" class=LINK>"Review keys"</a>
+                </div>
+            })}
             {(!alerts.is_empty()).then(|| view! {
                 <div class="space-y-3">
                     <div class="flex items-center justify-between">

@@ -81,6 +81,7 @@ pub fn KeysList() -> impl IntoView {
         <Title text="API keys" />
         <section class="mx-auto max-w-6xl space-y-6 px-4 py-10 sm:px-6">
             <PageHeader title="API keys".into() subtitle=subtitle>
+                <a href="/hygiene" class=SECONDARY>"Key hygiene"</a>
                 <a href="/keys/new" class=BUTTON>"Create key"</a>
             </PageHeader>
             <Notice message=flash.notice.clone() />

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod docs;
 pub mod error;
+pub mod hygiene;
 pub mod keys;
 pub mod landing;
 pub mod not_found;

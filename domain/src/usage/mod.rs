@@ -16,6 +16,7 @@ use crate::{
 };
 
 pub mod alerts;
+pub mod hygiene;
 mod store;
 
 pub use store::{Compacted, DAY, Granularity, HOUR, MINUTE, Retention, Subject};

@@ -257,3 +257,95 @@ async fn other_users_keys_and_admin_pages_stay_hidden() {
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn key_hygiene_lists_keys_needing_attention_and_revokes_them_in_bulk() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+
+    let app = TestApp::spawn().await;
+    register_orders(&app).await;
+    app.sign_up_and_enrol("ada@example.com").await;
+    let page = app.get("/hygiene").await.text().await.unwrap();
+    assert!(page.contains("Nothing to tidy up"), "empty state missing");
+
+    // A key made ten days ago and never used, and one expiring in three days.
+    let stale = location(&create_key(&app, "stale", &[]).await);
+    let stale_id = stale.trim_start_matches("/keys/").to_owned();
+    let soon = (Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%d")
+        .to_string();
+    let expiring = location(
+        &app.post_form(
+            "/keys/new",
+            &[
+                ("api", "orders"),
+                ("name", "short-lived"),
+                ("scopes", "orders:read"),
+                ("expires", "date"),
+                ("expires_on", &soon),
+            ],
+        )
+        .await,
+    );
+    let expiring_id = expiring.trim_start_matches("/keys/").to_owned();
+    // A healthy key: new, used, expiring in 30 days.
+    location(&create_key(&app, "healthy", &[]).await);
+    domain::entities::api_key::Entity::update_many()
+        .col_expr(
+            domain::entities::api_key::Column::CreatedAt,
+            Expr::value(Utc::now() - chrono::Duration::days(10)),
+        )
+        .filter(domain::entities::api_key::Column::Id.eq(stale_id.as_str()))
+        .exec(app.state.db.conn())
+        .await
+        .unwrap();
+
+    let page = app.get("/hygiene").await.text().await.unwrap();
+    let section = |issue: &str| {
+        let at = page
+            .find(&format!("data-testid=\"hygiene-{issue}\""))
+            .unwrap_or_else(|| panic!("no {issue} list in {page}"));
+        page[at..].split("</section>").next().unwrap().to_owned()
+    };
+    assert!(section("never_used").contains(">stale<"));
+    assert!(!section("never_used").contains(">healthy<"));
+    assert!(section("expiring_soon").contains(">short-lived<"));
+    assert!(!page.contains(">healthy<"), "a healthy key is not listed");
+    let dashboard = app.get("/dashboard").await.text().await.unwrap();
+    assert!(dashboard.contains("2 keys need attention"), "{dashboard}");
+
+    // Another developer cannot revoke Ada's keys by naming them.
+    let bob = app.another_browser();
+    bob.sign_up_and_enrol("bob@example.com").await;
+    let r = bob
+        .post_form("/hygiene/revoke", &[("key", stale_id.as_str())])
+        .await;
+    assert_eq!(location(&r), "/hygiene");
+    let page = bob.get("/hygiene").await.text().await.unwrap();
+    assert!(page.contains("could not be revoked"), "{page}");
+
+    // Nothing selected is explained; then both go at once.
+    let r = app
+        .post_form("/hygiene/revoke", &[("reason", "tidy")])
+        .await;
+    assert_eq!(location(&r), "/hygiene");
+    let page = app.get("/hygiene").await.text().await.unwrap();
+    assert!(page.contains("Select at least one key"), "{page}");
+    let r = app
+        .post_form(
+            "/hygiene/revoke",
+            &[
+                ("key", stale_id.as_str()),
+                ("key", expiring_id.as_str()),
+                ("key", stale_id.as_str()),
+                ("reason", "tidy"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/hygiene");
+    let page = app.get("/hygiene").await.text().await.unwrap();
+    assert!(page.contains("Revoked 2 keys."), "{page}");
+    assert!(page.contains("Nothing to tidy up"), "{page}");
+    let revoked = app.get(&stale).await.text().await.unwrap();
+    assert!(revoked.contains("tidy"), "the reason is recorded");
+}
