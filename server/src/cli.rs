@@ -55,6 +55,12 @@ pub enum BenchCommand {
         #[command(flatten)]
         config: Config,
     },
+    /// Seeds 10 million verifications over 30 days for one key (and lighter traffic for 1,000
+    /// more), compacts them, and times the 30-day key chart and the admin dashboard queries.
+    Usage {
+        #[command(flatten)]
+        config: Config,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,6 +171,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let db = crate::http::open_database(&config).await?;
             crate::bench::seed(&db, &config, keys, limited_keys, &out).await?;
+            db.close().await?;
+            Ok(())
+        }
+        Command::Bench {
+            command: BenchCommand::Usage { config },
+        } => {
+            let db = crate::http::open_database(&config).await?;
+            crate::bench::usage(&db, &config).await?;
             db.close().await?;
             Ok(())
         }

@@ -19,8 +19,22 @@ pub mod alerts;
 pub mod hygiene;
 mod store;
 
+pub use store::MinuteCount;
+pub(crate) use store::add_minutes;
 pub use store::{Compacted, DAY, Granularity, HOUR, MINUTE, Retention, Subject};
-pub(crate) use store::{MinuteCount, add_minutes};
+
+/// Adds counted minutes (key id, minute start in Unix seconds, outcome, count) in one
+/// transaction, as the verifier's flush does: for importing usage and for benchmarks.
+pub async fn add_minute_counts(
+    db: &Database,
+    counts: &[MinuteCount<'_>],
+) -> Result<(), crate::DomainError> {
+    use sea_orm::TransactionTrait;
+    let txn = db.conn().begin().await?;
+    add_minutes(&txn, counts).await?;
+    txn.commit().await?;
+    Ok(())
+}
 
 /// At most this many buckets in one answer.
 pub const MAX_BUCKETS: i64 = 1_500;
