@@ -357,3 +357,89 @@ async fn compaction_moves_minutes_to_hours_and_days_and_prunes_them() {
             .contains("\n2026-11-01T01:00:00Z,0,0,0,0,0,0,0,0,0,0,60,60\n")
     );
 }
+
+#[tokio::test]
+async fn alerts_fire_once_for_their_owner_and_can_be_acknowledged() {
+    use domain::{
+        entities::api_key,
+        service::ServiceError,
+        usage::{add_minute_counts, alerts::Alerts},
+    };
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+
+    let t = TestDb::sqlite_memory().await;
+    let w = world(&t.db, 2).await;
+    let alerts = Alerts::new(t.db.clone());
+    let now = Utc::now();
+    let minute = now.timestamp() - now.timestamp().rem_euclid(60) - 10 * 60;
+    // Nothing used: nothing to say.
+    assert_eq!(alerts.run(now).await.unwrap(), 0);
+
+    // Key 0: a burst of denials. Key 1: steady, but made 40 days ago and silent since.
+    let (k0, k1) = (w.keys[0].0.as_str(), w.keys[1].0.as_str());
+    add_minute_counts(
+        &t.db,
+        &[
+            (k0, minute, Code::IpNotAllowed, 60),
+            (k0, minute, Code::Valid, 40),
+            (k1, minute, Code::Valid, 3),
+        ],
+    )
+    .await
+    .unwrap();
+    api_key::Entity::update_many()
+        .col_expr(
+            api_key::Column::CreatedAt,
+            Expr::value(now - Duration::days(40)),
+        )
+        .filter(api_key::Column::Id.eq(k1))
+        .exec(t.db.conn())
+        .await
+        .unwrap();
+    assert_eq!(alerts.run(now).await.unwrap(), 2);
+    // Each rule fires once per key, not every minute the job runs.
+    assert_eq!(alerts.run(now + Duration::minutes(1)).await.unwrap(), 0);
+
+    let open = alerts.list(&w.admin, false, 50).await.unwrap();
+    let mut fired: Vec<(&str, &str)> = open
+        .iter()
+        .map(|a| (a.key_id.as_str(), a.rule.as_str()))
+        .collect();
+    fired.sort();
+    let mut want = vec![(k0, "denials"), (k1, "dormant_traffic")];
+    want.sort();
+    assert_eq!(fired, want);
+    let denials = open.iter().find(|a| a.key_id == k0).unwrap();
+    assert!(denials.detail.contains("60 of 100"), "{}", denials.detail);
+    assert!(
+        denials.detail.contains("60 IP_NOT_ALLOWED"),
+        "{}",
+        denials.detail
+    );
+
+    // Another user neither sees nor acknowledges them.
+    let accounts = Accounts::new(t.db.clone(), SecretKey::generate());
+    let dev = accounts
+        .sign_up(
+            "dev@example.com",
+            "glacier lantern pepper",
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    let dev = Actor::new(dev.id, false, RequestContext::default());
+    assert!(alerts.list(&dev, true, 50).await.unwrap().is_empty());
+    assert!(matches!(
+        alerts.acknowledge(&dev, &denials.id).await,
+        Err(ServiceError::NotFound)
+    ));
+    alerts.acknowledge(&w.admin, &denials.id).await.unwrap();
+    let open = alerts.list(&w.admin, false, 50).await.unwrap();
+    assert_eq!(open.len(), 1);
+    let all = alerts.list(&w.admin, true, 50).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(
+        all.iter()
+            .any(|a| a.id == denials.id && a.acknowledged_at.is_some())
+    );
+}
