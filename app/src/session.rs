@@ -132,6 +132,8 @@ pub struct KeyDetailView {
     pub chart: ChartView,
     /// "7,412 of 10,000 today", when the key has a quota.
     pub quota_use: Option<String>,
+    /// "18 of 20 available now", when the key has a rate limit.
+    pub rate_use: Option<String>,
 }
 
 /// One audit log line.

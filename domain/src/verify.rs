@@ -227,6 +227,9 @@ pub struct CachedKey {
     /// The newest minute written to `last_used_at`, so a flush updates a key's row at most once
     /// a minute rather than every flush.
     last_used_minute: Arc<std::sync::atomic::AtomicI64>,
+    /// When the rate limiter's burst is full again (Unix milliseconds), as of the last request:
+    /// the portal's "available now" without touching the limiter.
+    rate_full_at: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for CachedKey {
@@ -563,7 +566,12 @@ impl Verifier {
                     r.last_used_at.map_or(i64::MIN, |t| t.timestamp()),
                 )),
             };
+            let rate_full_at = match &previous {
+                Some(p) if p.rate == rate => p.rate_full_at.clone(),
+                _ => Arc::new(std::sync::atomic::AtomicI64::new(0)),
+            };
             let cached = CachedKey {
+                rate_full_at,
                 last_used_minute,
                 api: apis.get(&r.api_id).cloned().unwrap_or_default(),
                 owner_active: owner.is_some_and(|u| u.status == "active"),
@@ -710,14 +718,24 @@ impl Verifier {
                 Ok(snapshot) => {
                     let remaining = snapshot.remaining_burst_capacity();
                     let refill = per_cell * (burst.saturating_sub(remaining));
+                    let reset_at = now + Duration::from_std(refill).unwrap_or_default();
+                    key.rate_full_at.store(
+                        reset_at.timestamp_millis(),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     outcome.ratelimit = Some(RateInfo {
                         limit: burst,
                         remaining,
-                        reset_at: now + Duration::from_std(refill).unwrap_or_default(),
+                        reset_at,
                     });
                 }
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(clock.now());
+                    let full = wait + per_cell * burst.saturating_sub(1);
+                    key.rate_full_at.store(
+                        (now + Duration::from_std(full).unwrap_or_default()).timestamp_millis(),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     outcome.code = Code::RateLimited;
                     outcome.retry_after = Some(wait);
                     outcome.ratelimit = Some(RateInfo {
@@ -836,6 +854,30 @@ impl Verifier {
                 Err(e)
             }
         }
+    }
+
+    /// A key's rate limit and what is available of its burst at `now` (`None` without a limit
+    /// or when the key is not active). Read from the last request, so it costs the hot path
+    /// one relaxed store.
+    pub fn rate_use(&self, key_id: &str, now: DateTime<Utc>) -> Option<RateInfo> {
+        let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
+        let key = index.by_hash.get(index.hash_of_id.get(key_id)?)?;
+        let (rate, burst) = key.rate?;
+        let per_cell_ms = Ord::max(
+            rate.period_s as i64 * 1000 / Ord::max(rate.limit, 1) as i64,
+            1,
+        );
+        let full_at = key.rate_full_at.load(std::sync::atomic::Ordering::Relaxed);
+        let missing = Ord::max(full_at - now.timestamp_millis(), 0);
+        let used = Ord::min((missing + per_cell_ms - 1) / per_cell_ms, burst as i64) as u32;
+        Some(RateInfo {
+            limit: burst,
+            remaining: burst - used,
+            reset_at: Utc
+                .timestamp_millis_opt(Ord::max(full_at, now.timestamp_millis()))
+                .single()
+                .unwrap_or(now),
+        })
     }
 
     /// A key's quota and its use in the current period, as verification counts it (`None`

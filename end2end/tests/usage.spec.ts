@@ -57,6 +57,9 @@ test("a burst of verifications shows on the key's chart and the platform dashboa
     .toBe("50");
   const chart = page.getByTestId("usage-chart");
   await expect(chart.locator("svg[role=img]")).toBeVisible();
+  // Current limits: the plan's burst of 20 and its daily quota, which counted the valid ones.
+  await expect(page.getByTestId("rate-use")).toContainText(/of 20 available now/);
+  await expect(page.getByTestId("quota-use")).toHaveText(`${seen.VALID} of 10,000 today`);
   await expect(chart.locator('rect[fill="#10b981"]').first()).toBeVisible();
   await expect(chart.getByRole("listitem").filter({ hasText: "Valid" })).toContainText(String(seen.VALID));
   await expect(chart.getByRole("listitem").filter({ hasText: "Missing scope" })).toContainText("10");

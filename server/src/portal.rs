@@ -646,8 +646,12 @@ async fn key_page(
     let (entries, _) = audit::search(&state.db, &filter, None, 20).await?;
     let emails = user_emails(state).await?;
     let mut detail = key_detail(state, &key).await?;
-    (detail.range, detail.chart, detail.quota_use) =
-        crate::portal_usage::key_chart(state, user, &key, range).await?;
+    (
+        detail.range,
+        detail.chart,
+        detail.quota_use,
+        detail.rate_use,
+    ) = crate::portal_usage::key_chart(state, user, &key, range).await?;
     Ok(PageData::KeyDetail {
         key: Box::new(detail),
         plaintext,

@@ -266,13 +266,14 @@ pub(crate) async fn admin_dashboard(
     })
 }
 
-/// The chart of a key's page, and its quota use now ("7,412 of 10,000 today").
+/// The chart of a key's page, its quota use ("7,412 of 10,000 today") and what its rate limit
+/// allows now ("18 of 20 available now").
 pub(crate) async fn key_chart(
     state: &AppState,
     user: &User,
     key: &Key,
     range_param: &str,
-) -> anyhow::Result<(RangeView, ChartView, Option<String>)> {
+) -> anyhow::Result<(RangeView, ChartView, Option<String>, Option<String>)> {
     let (name, range) = range_of(range_param);
     let series = state.usage.key_series(&actor(user), &key.id, range).await?;
     let quota_use = state.verifier.quota_use(&key.id, Utc::now()).map(|q| {
@@ -286,10 +287,18 @@ pub(crate) async fn key_chart(
             }
         )
     });
+    let rate_use = state.verifier.rate_use(&key.id, Utc::now()).map(|r| {
+        format!(
+            "{} of {} available now",
+            app::components::chart::thousands(r.remaining as u64),
+            app::components::chart::thousands(r.limit as u64)
+        )
+    });
     Ok((
         range_view(&name),
         chart_view(&series, format!("/keys/{}/usage.csv?range={name}", key.id)),
         quota_use,
+        rate_use,
     ))
 }
 

@@ -495,8 +495,9 @@ pub fn KeyDetail() -> impl IntoView {
                     <h2 class="text-lg font-medium">"Usage"</h2>
                     <RangePicker range=k.range.clone() base=format!("/keys/{}", row.id) />
                 </div>
-                <dl class="grid grid-cols-1 gap-3 text-sm sm:grid-cols-3">
+                <dl class="grid grid-cols-1 gap-3 text-sm sm:grid-cols-2 lg:grid-cols-4">
                     <div><dt class="text-slate-500 dark:text-slate-400">"Requests in range"</dt><dd class="text-lg font-semibold tabular-nums">{thousands(k.chart.total)}</dd></div>
+                    <div><dt class="text-slate-500 dark:text-slate-400">"Rate limit"</dt><dd class="text-lg font-semibold tabular-nums" data-testid="rate-use">{k.rate_use.clone().unwrap_or_else(|| "No limit".into())}</dd></div>
                     <div><dt class="text-slate-500 dark:text-slate-400">"Quota used"</dt><dd class="text-lg font-semibold tabular-nums" data-testid="quota-use">{k.quota_use.clone().unwrap_or_else(|| "No quota".into())}</dd></div>
                     <div><dt class="text-slate-500 dark:text-slate-400">"Last used (UTC)"</dt><dd class="text-lg font-semibold">{row.last_used_at.clone().unwrap_or_else(|| "Never".into())}</dd></div>
                 </dl>

@@ -7,10 +7,29 @@ use crate::{helpers::TestApp, verify_support::*};
 async fn rate_limited_keys_get_429_with_retry_after(app: &TestApp) {
     let w = world(app).await;
     // 2 requests a minute (burst 2).
-    let (k, _) = key(app, &w.dev, limited(Some((2, 60)), None)).await;
+    let (k, id) = key(app, &w.dev, limited(Some((2, 60)), None)).await;
+    let now = chrono::Utc::now;
+    // Before any request the whole burst is available, as the key's page says.
+    assert_eq!(
+        app.state.verifier.rate_use(&id, now()).unwrap().remaining,
+        2
+    );
     assert_eq!(
         verify(app, json!({ "key": k })).await["ratelimit"]["remaining"],
         1
+    );
+    assert_eq!(
+        app.state.verifier.rate_use(&id, now()).unwrap().remaining,
+        1
+    );
+    // One cell refills every 30 s.
+    assert_eq!(
+        app.state
+            .verifier
+            .rate_use(&id, now() + chrono::Duration::seconds(31))
+            .unwrap()
+            .remaining,
+        2
     );
     assert_eq!(
         verify(app, json!({ "key": k })).await["ratelimit"]["remaining"],
@@ -29,6 +48,11 @@ async fn rate_limited_keys_get_429_with_retry_after(app: &TestApp) {
         .unwrap();
     assert!((1..=30).contains(&retry), "Retry-After {retry}");
     assert_eq!(r.headers()["ratelimit-remaining"], "0");
+    let used_up = app.state.verifier.rate_use(&id, now()).unwrap();
+    assert_eq!((used_up.remaining, used_up.limit), (0, 2));
+    // The plan's daily quota counted the two valid requests only.
+    let quota = app.state.verifier.quota_use(&id, now()).unwrap();
+    assert_eq!((quota.remaining, quota.limit), (9_998, 10_000));
 }
 
 async fn failed_checks_use_no_rate_limit_or_quota(app: &TestApp) {
