@@ -1,7 +1,9 @@
 //! The frame around every page: header with navigation, main content, footer.
 use leptos::prelude::*;
 
-use super::{icons::Logo, mobile_menu::MobileMenu, theme_toggle::ThemeToggle};
+use super::{
+    icons::Logo, local_time::LocalTimes, mobile_menu::MobileMenu, theme_toggle::ThemeToggle,
+};
 use crate::{pages::error::ErrorPage, session::Stage};
 
 /// Visitors see the landing page's sections; signed-in users the portal's pages.
@@ -40,6 +42,7 @@ pub fn Layout(children: Children) -> impl IntoView {
         (Stage::SignedIn, _) => PORTAL_NAV,
         _ => VISITOR_NAV,
     };
+    let signed_in = visitor.stage == Stage::SignedIn;
     view! {
         <a
             href="#main"
@@ -81,6 +84,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <p>"Keys are stored hashed and shown once."</p>
                 </div>
             </footer>
+            {signed_in.then(|| view! { <LocalTimes /> })}
         </div>
     }
 }

@@ -5,6 +5,7 @@ use leptos_meta::Title;
 use crate::{
     components::{
         form::{Alert, INPUT, SECONDARY},
+        local_time::Time,
         ui::*,
     },
     pages::not_found::NotFound,
@@ -104,7 +105,7 @@ pub fn Audit() -> impl IntoView {
                             <tbody class=TBODY>
                                 {rows.into_iter().map(|e| view! {
                                     <tr>
-                                        <td class="px-4 py-3 whitespace-nowrap">{e.at.clone()}</td>
+                                        <td class="px-4 py-3 whitespace-nowrap"><Time utc=e.at.clone() /></td>
                                         <td class="px-4 py-3 font-mono text-xs">{e.action.clone()}</td>
                                         <td class="px-4 py-3">{e.actor.clone()}</td>
                                         <td class="px-4 py-3 font-mono text-xs">{match (e.target.clone(), e.target_href.clone()) {

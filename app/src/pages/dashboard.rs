@@ -5,6 +5,7 @@ use leptos_meta::Title;
 use crate::{
     components::{
         chart::{RangePicker, UsageChart, thousands},
+        local_time::MaybeTime,
         ui::{CARD, LINK, TABLE, TABLE_WRAP, TBODY, TH, THEAD},
     },
     pages::{alerts::AlertCard, not_found::NotFound},
@@ -108,7 +109,7 @@ pub fn KeyUsageTable(rows: Vec<KeyUsageRow>, owner: bool) -> impl IntoView {
                         <th scope="col" class=TH>"API"</th>
                         <th scope="col" class=format!("{TH} text-right")>"Requests"</th>
                         <th scope="col" class=format!("{TH} text-right")>"Denied"</th>
-                        <th scope="col" class=TH>"Last used (UTC)"</th>
+                        <th scope="col" class=TH>"Last used"</th>
                     </tr>
                 </thead>
                 <tbody class=TBODY>
@@ -122,7 +123,7 @@ pub fn KeyUsageTable(rows: Vec<KeyUsageRow>, owner: bool) -> impl IntoView {
                             <td class="px-4 py-3">{r.api.clone()}</td>
                             <td class="px-4 py-3 text-right tabular-nums">{thousands(r.total)}</td>
                             <td class="px-4 py-3 text-right tabular-nums">{rate(r.denied, r.total)}</td>
-                            <td class="px-4 py-3 whitespace-nowrap text-slate-600 dark:text-slate-400">{r.last_used_at.clone().unwrap_or_else(|| "Never".into())}</td>
+                            <td class="px-4 py-3 whitespace-nowrap text-slate-600 dark:text-slate-400"><MaybeTime utc=r.last_used_at.clone() none="Never" /></td>
                         </tr>
                     }).collect_view()}
                 </tbody>

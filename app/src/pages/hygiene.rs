@@ -7,6 +7,7 @@ use leptos_meta::Title;
 use crate::{
     components::{
         form::{Alert, INPUT},
+        local_time::{MaybeTime, Time},
         ui::{
             Confirm, DANGER, HINT, LABEL, LINK, Notice, PageHeader, StepUpField, TABLE, TABLE_WRAP,
             TBODY, TH, THEAD,
@@ -33,9 +34,9 @@ fn Group(group: HygieneGroup, all_users: bool) -> impl IntoView {
                             <th scope="col" class=TH>"Key"</th>
                             {all_users.then(|| view! { <th scope="col" class=TH>"Owner"</th> })}
                             <th scope="col" class=TH>"API"</th>
-                            <th scope="col" class=TH>"Created (UTC)"</th>
-                            <th scope="col" class=TH>"Expires (UTC)"</th>
-                            <th scope="col" class=TH>"Last used (UTC)"</th>
+                            <th scope="col" class=TH>"Created"</th>
+                            <th scope="col" class=TH>"Expires"</th>
+                            <th scope="col" class=TH>"Last used"</th>
                         </tr>
                     </thead>
                     <tbody class=TBODY>
@@ -53,9 +54,9 @@ fn Group(group: HygieneGroup, all_users: bool) -> impl IntoView {
                                     </td>
                                     {all_users.then(|| view! { <td class="px-4 py-3">{r.owner_email.clone()}</td> })}
                                     <td class="px-4 py-3">{r.api.clone()}</td>
-                                    <td class="px-4 py-3 whitespace-nowrap">{r.created_at.clone()}</td>
-                                    <td class="px-4 py-3 whitespace-nowrap">{r.expires_at.clone().unwrap_or_else(|| "Never".into())}</td>
-                                    <td class="px-4 py-3 whitespace-nowrap">{r.last_used_at.clone().unwrap_or_else(|| "Never".into())}</td>
+                                    <td class="px-4 py-3 whitespace-nowrap"><Time utc=r.created_at.clone() /></td>
+                                    <td class="px-4 py-3 whitespace-nowrap"><MaybeTime utc=r.expires_at.clone() none="Never" /></td>
+                                    <td class="px-4 py-3 whitespace-nowrap"><MaybeTime utc=r.last_used_at.clone() none="Never" /></td>
                                 </tr>
                             }
                         }).collect_view()}

@@ -8,6 +8,7 @@ use crate::{
         chart::{RangePicker, UsageChart, thousands},
         copy_button::CopyButton,
         form::{Alert, INPUT, SECONDARY},
+        local_time::{MaybeTime, Time},
         ui::*,
     },
     pages::not_found::NotFound,
@@ -138,8 +139,8 @@ pub fn KeysList() -> impl IntoView {
                                     <th scope="col" class=TH>"Key"</th>
                                     <th scope="col" class=TH>"API and scopes"</th>
                                     {all_users.then(|| view! { <th scope="col" class=TH>"Owner"</th> })}
-                                    <th scope="col" class=TH>"Created (UTC)"</th>
-                                    <th scope="col" class=TH>"Expires (UTC)"</th>
+                                    <th scope="col" class=TH>"Created"</th>
+                                    <th scope="col" class=TH>"Expires"</th>
                                     <th scope="col" class=TH>"Last used"</th>
                                     <th scope="col" class=TH>"Status"</th>
                                 </tr>
@@ -168,9 +169,9 @@ fn KeyListRow(key: KeyRow, all_users: bool) -> impl IntoView {
                 <span class="block text-xs text-slate-500 dark:text-slate-400">{key.scopes.join(", ")}</span>
             </td>
             {all_users.then(|| view! { <td class="px-4 py-3">{key.owner_email.clone()}</td> })}
-            <td class="px-4 py-3 whitespace-nowrap">{key.created_at.clone()}</td>
-            <td class="px-4 py-3 whitespace-nowrap">{key.expires_at.clone().unwrap_or_else(|| "Never".into())}</td>
-            <td class="px-4 py-3 whitespace-nowrap">{key.last_used_at.clone().unwrap_or_else(|| "Never".into())}</td>
+            <td class="px-4 py-3 whitespace-nowrap"><Time utc=key.created_at.clone() /></td>
+            <td class="px-4 py-3 whitespace-nowrap"><MaybeTime utc=key.expires_at.clone() none="Never" /></td>
+            <td class="px-4 py-3 whitespace-nowrap"><MaybeTime utc=key.last_used_at.clone() none="Never" /></td>
             <td class="px-4 py-3"><StatusBadge status=key.status.clone() label=key.status_label.clone() /></td>
         </tr>
     }
@@ -417,9 +418,9 @@ pub fn KeyDetail() -> impl IntoView {
                         <Item term="API" value=row.api.clone() />
                         <Item term="Scopes" value=row.scopes.join(", ") mono=true />
                         <Item term="Owner" value=row.owner_email.clone() />
-                        <Item term="Created (UTC)" value=row.created_at.clone() />
-                        <Item term="Expires (UTC)" value=row.expires_at.clone().unwrap_or_else(|| "Never".into()) />
-                        <Item term="Last used" value=row.last_used_at.clone().unwrap_or_else(|| "Never".into()) />
+                        <TimeItem term="Created" utc=Some(row.created_at.clone()) />
+                        <TimeItem term="Expires" utc=row.expires_at.clone() />
+                        <TimeItem term="Last used" utc=row.last_used_at.clone() />
                         <Item term="Rate limit" value=k.rate_limit.clone() />
                         <Item term="Quota" value=k.quota.clone() />
                         <Item term="IP allowlist" value=if k.ip_allowlist.is_empty() { "Any address".to_owned() } else { k.ip_allowlist.join(", ") } mono=!k.ip_allowlist.is_empty() />
@@ -499,7 +500,7 @@ pub fn KeyDetail() -> impl IntoView {
                     <div><dt class="text-slate-500 dark:text-slate-400">"Requests in range"</dt><dd class="text-lg font-semibold tabular-nums">{thousands(k.chart.total)}</dd></div>
                     <div><dt class="text-slate-500 dark:text-slate-400">"Rate limit"</dt><dd class="text-lg font-semibold tabular-nums" data-testid="rate-use">{k.rate_use.clone().unwrap_or_else(|| "No limit".into())}</dd></div>
                     <div><dt class="text-slate-500 dark:text-slate-400">"Quota used"</dt><dd class="text-lg font-semibold tabular-nums" data-testid="quota-use">{k.quota_use.clone().unwrap_or_else(|| "No quota".into())}</dd></div>
-                    <div><dt class="text-slate-500 dark:text-slate-400">"Last used (UTC)"</dt><dd class="text-lg font-semibold">{row.last_used_at.clone().unwrap_or_else(|| "Never".into())}</dd></div>
+                    <div><dt class="text-slate-500 dark:text-slate-400">"Last used"</dt><dd class="text-lg font-semibold"><MaybeTime utc=row.last_used_at.clone() none="Never" /></dd></div>
                 </dl>
                 <UsageChart chart=k.chart.clone() title="Verifications of this key" />
             </div>
@@ -525,6 +526,17 @@ pub fn KeyDetail() -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+/// A time in the details list; "Never" when there is none.
+#[component]
+fn TimeItem(term: &'static str, utc: Option<String>) -> impl IntoView {
+    view! {
+        <div>
+            <dt class="text-slate-500 dark:text-slate-400">{term}</dt>
+            <dd><MaybeTime utc none="Never" /></dd>
+        </div>
+    }
 }
 
 #[component]
@@ -565,7 +577,7 @@ pub fn EventList(events: Vec<AuditRow>) -> impl IntoView {
             {events.into_iter().map(|e| view! {
                 <li class="flex flex-wrap gap-x-3 py-2">
                     <span class="font-mono text-xs font-medium">{e.action.clone()}</span>
-                    <span class="text-slate-600 dark:text-slate-400">{format!("by {} · {} · {}", e.actor, e.at, e.ip)}</span>
+                    <span class="text-slate-600 dark:text-slate-400">{format!("by {} · ", e.actor)}<Time utc=e.at.clone() />{format!(" · {}", e.ip)}</span>
                     {(!e.details.is_empty()).then(|| view! { <span class="w-full text-xs text-slate-500">{e.details.clone()}</span> })}
                 </li>
             }).collect_view()}
