@@ -193,3 +193,79 @@ mod sessions {
         t.cleanup().await;
     }
 }
+
+/// Upgrading keeps counted usage: `usage_minutes` rows become minute buckets.
+async fn usage_minutes_survive_the_rollup_migration(db: &Database) {
+    use chrono::TimeZone;
+    use migrations::{Migrator, MigratorTrait};
+    use sea_orm::{
+        ConnectionTrait, Statement,
+        sea_query::{Alias, Query},
+    };
+    let conn = db.conn();
+    // Up to the migration before the rollups, as an earlier Keyport left it.
+    Migrator::up(conn, Some(4)).await.unwrap();
+    let minute = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 28, 9, 36, 0)
+        .unwrap();
+    let insert = Query::insert()
+        .into_table(Alias::new("usage_minutes"))
+        .columns([
+            Alias::new("key_id"),
+            Alias::new("minute"),
+            Alias::new("code"),
+            Alias::new("count"),
+        ])
+        .values_panic(["key_a".into(), minute.into(), "VALID".into(), 7i64.into()])
+        .values_panic([
+            "key_a".into(),
+            minute.into(),
+            "RATE_LIMITED".into(),
+            2i64.into(),
+        ])
+        .to_owned();
+    conn.execute(&insert).await.unwrap();
+    Migrator::up(conn, None).await.unwrap();
+    assert_fully_migrated(db).await;
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT width, start, code, count FROM usage_buckets WHERE key_id = 'key_a' ORDER BY code",
+        ))
+        .await
+        .unwrap();
+    let got: Vec<(i32, i64, String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "width").unwrap(),
+                r.try_get("", "start").unwrap(),
+                r.try_get("", "code").unwrap(),
+                r.try_get("", "count").unwrap(),
+            )
+        })
+        .collect();
+    let t = minute.timestamp();
+    assert_eq!(
+        got,
+        [
+            (60, t, "RATE_LIMITED".to_owned(), 2),
+            (60, t, "VALID".to_owned(), 7)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn sqlite_usage_minutes_survive_the_rollup_migration() {
+    let db = Database::connect("sqlite::memory:").await.unwrap();
+    usage_minutes_survive_the_rollup_migration(&db).await;
+}
+
+#[tokio::test]
+async fn postgres_usage_minutes_survive_the_rollup_migration() {
+    let Some(t) = TestDb::postgres_empty().await else {
+        return;
+    };
+    usage_minutes_survive_the_rollup_migration(&t.db).await;
+    t.cleanup().await;
+}
