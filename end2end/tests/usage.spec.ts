@@ -70,6 +70,7 @@ test("a burst of verifications shows on the key's chart and the platform dashboa
   await expect(page.locator("[data-hydrated]").first()).toBeAttached();
   await chart.locator("g[data-tip]", { has: page.locator('rect[fill="#10b981"]') }).last().hover();
   await expect(page.getByRole("tooltip")).toContainText(/Valid: \d+/);
+  await expect(page.getByRole("tooltip")).toContainText(/\d{4}-\d\d-\d\d \d\d:\d\d UTC — \d+ verifications/);
   await shot("usage-01-key-desktop.png");
 
   // The last hour, by minute.

@@ -128,7 +128,11 @@ pub fn UsageChart(chart: ChartView, #[prop(into)] title: String) -> impl IntoVie
         .enumerate()
         .map(|(i, b)| {
             let total: u64 = b.values.iter().sum();
-            let mut tip = format!("{} UTC — {} verifications", b.start.replace('T', " ").trim_end_matches('Z').trim_end_matches(":00"), thousands(total));
+            // "2026-11-28T11:00:00Z" -> "2026-11-28 11:00 UTC".
+            let start = b.start.replace('T', " ");
+            let start = start.trim_end_matches('Z');
+            let start = start.strip_suffix(":00").unwrap_or(start);
+            let mut tip = format!("{start} UTC — {} verifications", thousands(total));
             for (s, v) in series.iter().zip(&b.values) {
                 if *v > 0 {
                     tip.push_str(&format!("\n{}: {}", s.label, thousands(*v)));
