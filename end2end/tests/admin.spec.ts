@@ -1,25 +1,11 @@
 import { expect, test } from "@playwright/test";
-import { execFileSync } from "node:child_process";
-import { steadyNow, totp } from "./totp";
-
-const PASSWORD = "glacier lantern pepper";
+import { PASSWORD, signInNewAdmin } from "./admin-session";
 
 test("an admin registers an API with scopes, creates a plan and puts a developer on it", async ({ page }, testInfo) => {
   const shot = (name: string) => page.screenshot({ path: testInfo.outputPath(name), fullPage: true });
   const email = `admin-${Date.now()}@example.com`;
   // The first admin comes from the command line, as in the README.
-  execFileSync(process.env.KEYPORT_E2E_BIN!, ["admin", "create", "--email", email, "--data-dir", process.env.KEYPORT_E2E_DATA_DIR!], {
-    env: { ...process.env, KEYPORT_ADMIN_PASSWORD: PASSWORD, KEYPORT_LOG: "warn" },
-  });
-  await page.goto("/login");
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  const setupKey = (await page.getByTestId("setup-key").innerText()).trim();
-  await page.getByLabel("Authentication code").fill(totp(setupKey, (await steadyNow()) - 30));
-  await page.getByRole("button", { name: "Verify" }).click();
-  await page.getByLabel("I have saved these codes").check();
-  await page.getByRole("button", { name: "Continue" }).click();
+  await signInNewAdmin(page, email);
 
   // Register an API with two scopes and a deprecated version.
   const nav = page.getByRole("navigation", { name: "Main" });

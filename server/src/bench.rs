@@ -19,6 +19,21 @@ use crate::{
     },
 };
 
+/// The admin that owns benchmark keys, created on first use.
+async fn bench_admin(db: &Database, config: &Config) -> anyhow::Result<domain::accounts::User> {
+    let accounts = domain::accounts::Accounts::new(db.clone(), config.secret_key()?);
+    Ok(
+        match accounts.find_by_email("keyport-bench@example.com").await? {
+            Some(u) => u,
+            None => {
+                accounts
+                    .create_admin("keyport-bench@example.com", "tidal basin marmalade")
+                    .await?
+            }
+        },
+    )
+}
+
 pub async fn seed(
     db: &Database,
     config: &Config,
@@ -27,15 +42,7 @@ pub async fn seed(
     out: &Path,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
-    let accounts = domain::accounts::Accounts::new(db.clone(), config.secret_key()?);
-    let user = match accounts.find_by_email("keyport-bench@example.com").await? {
-        Some(u) => u,
-        None => {
-            accounts
-                .create_admin("keyport-bench@example.com", "tidal basin marmalade")
-                .await?
-        }
-    };
+    let user = bench_admin(db, config).await?;
     let actor = Actor::new(user.id.clone(), true, Default::default());
     let catalog = domain::catalog::Catalog::new(db.clone());
     let api = match catalog.api_by_slug("bench").await? {
@@ -115,15 +122,7 @@ pub async fn usage(db: &Database, config: &Config) -> anyhow::Result<()> {
     };
     use std::time::Instant;
 
-    let accounts = domain::accounts::Accounts::new(db.clone(), config.secret_key()?);
-    let user = match accounts.find_by_email("keyport-bench@example.com").await? {
-        Some(u) => u,
-        None => {
-            accounts
-                .create_admin("keyport-bench@example.com", "tidal basin marmalade")
-                .await?
-        }
-    };
+    let user = bench_admin(db, config).await?;
     let actor = Actor::new(user.id.clone(), true, Default::default());
     let api = domain::catalog::Catalog::new(db.clone())
         .api_by_slug("keyport")

@@ -229,6 +229,19 @@ pub(crate) async fn dashboard(
     })
 }
 
+/// Rankings, each row linking to `{link}{id}`.
+fn ranked_rows(ranked: Vec<domain::usage::Ranked>, link: &str) -> Vec<RankedRow> {
+    ranked
+        .into_iter()
+        .map(|r| RankedRow {
+            href: format!("{link}{}", r.id),
+            label: r.label,
+            total: r.total,
+            denied: r.denied,
+        })
+        .collect()
+}
+
 pub(crate) async fn admin_dashboard(
     state: &AppState,
     user: &User,
@@ -243,26 +256,8 @@ pub(crate) async fn admin_dashboard(
         active_developers: o.active_developers,
         new_signups: o.new_signups,
         top_keys: o.top_keys.into_iter().map(usage_row).collect(),
-        top_developers: o
-            .top_developers
-            .into_iter()
-            .map(|d| RankedRow {
-                href: format!("/keys?owner={}", d.id),
-                label: d.label,
-                total: d.total,
-                denied: d.denied,
-            })
-            .collect(),
-        apis: o
-            .apis
-            .into_iter()
-            .map(|a| RankedRow {
-                href: format!("/admin/apis/{}", a.id),
-                label: a.label,
-                total: a.total,
-                denied: a.denied,
-            })
-            .collect(),
+        top_developers: ranked_rows(o.top_developers, "/keys?owner="),
+        apis: ranked_rows(o.apis, "/admin/apis/"),
     })
 }
 

@@ -345,6 +345,21 @@ impl Usage {
         Ok(Series::dense(range, sparse))
     }
 
+    async fn per_key(
+        &self,
+        subject: &Subject,
+        range: Range,
+    ) -> Result<HashMap<String, BTreeMap<Code, u64>>, ServiceError> {
+        Ok(store::per_key(
+            &self.db,
+            subject,
+            range.granularity,
+            range.from.timestamp(),
+            range.to.timestamp(),
+        )
+        .await?)
+    }
+
     async fn subject(&self, actor: &Actor, filter: &Filter) -> Result<Subject, ServiceError> {
         let owner_id = match &filter.owner_id {
             Some(o) if !actor.is_admin && *o != actor.user_id => {
@@ -462,14 +477,7 @@ impl Usage {
             owner_id: Some(actor.user_id.clone()),
             ..Default::default()
         };
-        let counts = store::per_key(
-            &self.db,
-            &subject,
-            range.granularity,
-            range.from.timestamp(),
-            range.to.timestamp(),
-        )
-        .await?;
+        let counts = self.per_key(&subject, range).await?;
         let live = api_key::Entity::find()
             .filter(api_key::Column::OwnerId.eq(actor.user_id.as_str()))
             .filter(api_key::Column::RevokedAt.is_null())
@@ -487,14 +495,7 @@ impl Usage {
         }
         let subject = Subject::default();
         let series = self.read(&subject, range).await?;
-        let counts = store::per_key(
-            &self.db,
-            &subject,
-            range.granularity,
-            range.from.timestamp(),
-            range.to.timestamp(),
-        )
-        .await?;
+        let counts = self.per_key(&subject, range).await?;
         let keys = self.describe(counts, Vec::new()).await?;
         let mut developers: HashMap<String, Ranked> = HashMap::new();
         let mut apis: HashMap<String, Ranked> = HashMap::new();

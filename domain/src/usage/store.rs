@@ -382,6 +382,45 @@ fn subject_sql(subject: &Subject, values: &mut Vec<Value>) -> (String, String) {
     (join, cond)
 }
 
+/// Sums counts over `[from, to)` read at `granularity`, grouped by `group` (SQL expressions,
+/// each selected under the alias that follows it): the one query behind every chart and table.
+async fn grouped(
+    db: &Database,
+    subject: &Subject,
+    granularity: Granularity,
+    (from, to): (i64, i64),
+    group: &[(&str, &str)],
+) -> Result<Vec<sea_orm::QueryResult>, DomainError> {
+    let conn = db.conn();
+    let backend = conn.get_database_backend();
+    let (hour_mark, day_mark) = marks(conn).await?;
+    let mut values = Vec::new();
+    let (join, cond) = subject_sql(subject, &mut values);
+    values.push(from.into());
+    values.push(to.into());
+    let select: Vec<String> = group.iter().map(|(e, a)| format!("{e} AS {a}")).collect();
+    let by: Vec<&str> = group.iter().map(|(e, _)| *e).collect();
+    let q = format!(
+        "SELECT {}, CAST(SUM(b.count) AS BIGINT) AS n \
+         FROM usage_buckets b{join} WHERE {}{cond} AND b.start >= ? AND b.start < ? \
+         GROUP BY {}",
+        select.join(", "),
+        cover(granularity, hour_mark, day_mark),
+        by.join(", ")
+    );
+    Ok(conn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, &q),
+            values,
+        ))
+        .await?)
+}
+
+fn count(row: &sea_orm::QueryResult) -> Result<u64, DomainError> {
+    Ok(row.try_get::<i64>("", "n")?.max(0) as u64)
+}
+
 /// Counts per outcome in each bucket of `[from, to)` (bucket starts as Unix seconds). Only
 /// buckets with verifications are present.
 pub(crate) async fn series(
@@ -391,34 +430,24 @@ pub(crate) async fn series(
     from: i64,
     to: i64,
 ) -> Result<BTreeMap<i64, BTreeMap<Code, u64>>, DomainError> {
-    let conn = db.conn();
-    let backend = conn.get_database_backend();
-    let (hour_mark, day_mark) = marks(conn).await?;
     let w = granularity.width();
-    let mut values = Vec::new();
-    let (join, cond) = subject_sql(subject, &mut values);
-    values.push(from.into());
-    values.push(to.into());
-    let q = format!(
-        "SELECT (b.start / {w}) * {w} AS bucket, b.code AS code, CAST(SUM(b.count) AS BIGINT) AS n \
-         FROM usage_buckets b{join} WHERE {}{cond} AND b.start >= ? AND b.start < ? \
-         GROUP BY (b.start / {w}) * {w}, b.code",
-        cover(granularity, hour_mark, day_mark)
-    );
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, &q),
-            values,
-        ))
-        .await?;
+    let bucket = format!("(b.start / {w}) * {w}");
+    let rows = grouped(
+        db,
+        subject,
+        granularity,
+        (from, to),
+        &[(&bucket, "bucket"), ("b.code", "code")],
+    )
+    .await?;
     let mut out: BTreeMap<i64, BTreeMap<Code, u64>> = BTreeMap::new();
     for row in rows {
-        let bucket: i64 = row.try_get("", "bucket")?;
         let code: String = row.try_get("", "code")?;
-        let n: i64 = row.try_get("", "n")?;
         if let Some(code) = Code::parse(&code) {
-            *out.entry(bucket).or_default().entry(code).or_default() += n.max(0) as u64;
+            *out.entry(row.try_get("", "bucket")?)
+                .or_default()
+                .entry(code)
+                .or_default() += count(&row)?;
         }
     }
     Ok(out)
@@ -432,33 +461,22 @@ pub(crate) async fn per_key(
     from: i64,
     to: i64,
 ) -> Result<HashMap<String, BTreeMap<Code, u64>>, DomainError> {
-    let conn = db.conn();
-    let backend = conn.get_database_backend();
-    let (hour_mark, day_mark) = marks(conn).await?;
-    let mut values = Vec::new();
-    let (join, cond) = subject_sql(subject, &mut values);
-    values.push(from.into());
-    values.push(to.into());
-    let q = format!(
-        "SELECT b.key_id AS key_id, b.code AS code, CAST(SUM(b.count) AS BIGINT) AS n \
-         FROM usage_buckets b{join} WHERE {}{cond} AND b.start >= ? AND b.start < ? \
-         GROUP BY b.key_id, b.code",
-        cover(granularity, hour_mark, day_mark)
-    );
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, &q),
-            values,
-        ))
-        .await?;
+    let rows = grouped(
+        db,
+        subject,
+        granularity,
+        (from, to),
+        &[("b.key_id", "key_id"), ("b.code", "code")],
+    )
+    .await?;
     let mut out: HashMap<String, BTreeMap<Code, u64>> = HashMap::new();
     for row in rows {
-        let key: String = row.try_get("", "key_id")?;
         let code: String = row.try_get("", "code")?;
-        let n: i64 = row.try_get("", "n")?;
         if let Some(code) = Code::parse(&code) {
-            *out.entry(key).or_default().entry(code).or_default() += n.max(0) as u64;
+            *out.entry(row.try_get("", "key_id")?)
+                .or_default()
+                .entry(code)
+                .or_default() += count(&row)?;
         }
     }
     Ok(out)
@@ -472,33 +490,22 @@ pub(crate) async fn per_key_buckets(
     from: i64,
     to: i64,
 ) -> Result<HashMap<String, BTreeMap<i64, u64>>, DomainError> {
-    let conn = db.conn();
-    let backend = conn.get_database_backend();
-    let (hour_mark, day_mark) = marks(conn).await?;
     let w = granularity.width();
-    let mut values = Vec::new();
-    let (join, cond) = subject_sql(subject, &mut values);
-    values.push(from.into());
-    values.push(to.into());
-    let q = format!(
-        "SELECT b.key_id AS key_id, (b.start / {w}) * {w} AS bucket, CAST(SUM(b.count) AS BIGINT) AS n \
-         FROM usage_buckets b{join} WHERE {}{cond} AND b.start >= ? AND b.start < ? \
-         GROUP BY b.key_id, (b.start / {w}) * {w}",
-        cover(granularity, hour_mark, day_mark)
-    );
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, &q),
-            values,
-        ))
-        .await?;
+    let bucket = format!("(b.start / {w}) * {w}");
+    let rows = grouped(
+        db,
+        subject,
+        granularity,
+        (from, to),
+        &[("b.key_id", "key_id"), (&bucket, "bucket")],
+    )
+    .await?;
     let mut out: HashMap<String, BTreeMap<i64, u64>> = HashMap::new();
     for row in rows {
-        let key: String = row.try_get("", "key_id")?;
-        let bucket: i64 = row.try_get("", "bucket")?;
-        let n: i64 = row.try_get("", "n")?;
-        *out.entry(key).or_default().entry(bucket).or_default() += n.max(0) as u64;
+        *out.entry(row.try_get("", "key_id")?)
+            .or_default()
+            .entry(row.try_get("", "bucket")?)
+            .or_default() += count(&row)?;
     }
     Ok(out)
 }
