@@ -106,9 +106,11 @@ cmd_test() {
 
   step "cargo fmt --check"
   cargo fmt --all -- --check
+  step "No import cycles between modules (domain, server)"
+  python3 scripts/module-cycles.py domain/src server/src
 
   step "clippy: server-side crates (ssr)"
-  cargo clippy --workspace --exclude frontend --all-targets --locked -- -D warnings
+  cargo clippy --workspace --exclude frontend --all-targets --locked --features server/bench -- -D warnings
   step "clippy: browser crate (hydrate, wasm32)"
   cargo clippy -p frontend --target wasm32-unknown-unknown --locked -- -D warnings
 

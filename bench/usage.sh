@@ -7,8 +7,8 @@
 #   KEYPORT_DATABASE_URL=postgres://... bench/usage.sh   (on PostgreSQL)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-BIN=target/release/keyport
-[ -x "$BIN" ] || ./dev.sh build
+BIN=target/release/keyport-bench
+bench/build.sh
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 echo "== $(nproc) cores"

@@ -7,7 +7,7 @@ use domain::{
     keys::{Keys, NewKey},
     service::Actor,
     testing::TestDb,
-    verify::{Code, Request, Verifier},
+    verification::{Code, Request, Verifier},
 };
 
 fn bench(c: &mut Criterion) {
@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
             .unwrap();
         let actor = Actor::new(admin.id.clone(), true, Default::default());
         let verifier = Verifier::new(t.db.clone());
-        let keys = Keys::new(t.db.clone()).with_verifier(verifier.clone());
+        let keys = Keys::new(t.db.clone()).with_changes(std::sync::Arc::new(verifier.clone()));
         keys.catalog()
             .create_api(
                 &actor,

@@ -1,7 +1,8 @@
 //! The audit log: who did what to which target, from where, when (UTC).
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use crate::{Database, DomainError, entities::audit_event};
@@ -39,9 +40,10 @@ impl From<audit_event::Model> for Event {
     }
 }
 
-/// Appends an event.
+/// Appends an event. Pass the transaction of the change it records, so the change and its
+/// audit row commit together or not at all.
 pub async fn record(
-    db: &Database,
+    conn: &impl ConnectionTrait,
     ctx: &RequestContext,
     actor_id: Option<&str>,
     action: &str,
@@ -62,7 +64,7 @@ pub async fn record(
         details: Set(details.to_string()),
         ..Default::default()
     })
-    .exec_without_returning(db.conn())
+    .exec_without_returning(conn)
     .await?;
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! The catalog admins maintain: APIs (with their scopes and versions) that keys grant access to,
 //! and plans (rate limits, quotas, key limits) that users are on.
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
@@ -9,6 +11,7 @@ use serde_json::json;
 
 use crate::{
     Database, audit,
+    changes::{Change, KeyChanges, Listeners},
     entities::{api, api_key, api_scope, api_version, plan, user},
     id,
     service::{Actor, FieldErrors, ServiceError, is_unique_violation},
@@ -297,30 +300,30 @@ fn require_admin(actor: &Actor) -> Result<(), ServiceError> {
 #[derive(Clone, Debug)]
 pub struct Catalog {
     db: Database,
-    verifier: Option<crate::verify::Verifier>,
+    listeners: Listeners,
 }
 
 impl Catalog {
     pub fn new(db: Database) -> Catalog {
-        Catalog { db, verifier: None }
+        Catalog {
+            db,
+            listeners: Listeners::default(),
+        }
     }
 
-    /// Keeps the verifier's view of versions and limits current.
-    pub fn with_verifier(mut self, verifier: crate::verify::Verifier) -> Catalog {
-        self.verifier = Some(verifier);
+    /// Tells `listener` (the verifier) of every committed change to versions and limits.
+    pub fn with_changes(mut self, listener: Arc<dyn KeyChanges>) -> Catalog {
+        self.listeners.add(listener);
         self
     }
 
-    /// After a change that affects many keys' effective limits or an API's versions.
-    async fn refresh_verifier(&self, owner: Option<&str>) {
-        let Some(v) = &self.verifier else { return };
-        let result = match owner {
-            Some(user) => v.refresh_owner(user).await,
-            None => v.load().await.map(|_| ()),
+    /// After a change that affects many keys' effective limits.
+    async fn limits_changed(&self, owner: Option<&str>) {
+        let change = match owner {
+            Some(user) => Change::Owner(user.to_owned()),
+            None => Change::All,
         };
-        if let Err(error) = result {
-            tracing::error!(%error, "cannot refresh the verifier after a catalog change");
-        }
+        self.listeners.tell(change).await;
     }
 
     async fn assemble(&self, rows: Vec<api::Model>) -> Result<Vec<Api>, ServiceError> {
@@ -433,14 +436,8 @@ impl Catalog {
         }
         insert_scopes(&txn, &api_id, &new.scopes).await?;
         insert_versions(&txn, &api_id, &new.versions).await?;
-        txn.commit().await?;
-        if let Some(v) = &self.verifier
-            && let Err(error) = v.refresh_versions().await
-        {
-            tracing::error!(%error, "cannot refresh API versions in the verifier");
-        }
         audit::record(
-            &self.db,
+            &txn,
             &actor.ctx,
             Some(&actor.user_id),
             "api.create",
@@ -448,6 +445,8 @@ impl Catalog {
             json!({ "slug": new.slug, "scopes": new.scopes.iter().map(|s| &s.name).collect::<Vec<_>>() }),
         )
         .await?;
+        txn.commit().await?;
+        self.listeners.tell(Change::Versions).await;
         self.api_by_id(&api_id).await?.ok_or(ServiceError::NotFound)
     }
 
@@ -524,12 +523,6 @@ impl Catalog {
                 .await?;
             insert_versions(&txn, &current.id, versions).await?;
         }
-        txn.commit().await?;
-        if let Some(v) = &self.verifier
-            && let Err(error) = v.refresh_versions().await
-        {
-            tracing::error!(%error, "cannot refresh API versions in the verifier");
-        }
         let fields: Vec<&str> = [
             patch.name.as_ref().map(|_| "name"),
             patch.description.as_ref().map(|_| "description"),
@@ -540,7 +533,7 @@ impl Catalog {
         .flatten()
         .collect();
         audit::record(
-            &self.db,
+            &txn,
             &actor.ctx,
             Some(&actor.user_id),
             "api.update",
@@ -548,6 +541,8 @@ impl Catalog {
             json!({ "slug": current.slug, "fields": fields }),
         )
         .await?;
+        txn.commit().await?;
+        self.listeners.tell(Change::Versions).await;
         self.api_by_id(&current.id)
             .await?
             .ok_or(ServiceError::NotFound)
@@ -641,7 +636,7 @@ impl Catalog {
             }
         }
         audit::record(
-            &self.db,
+            self.db.conn(),
             &actor.ctx,
             Some(&actor.user_id),
             "plan.create",
@@ -676,7 +671,7 @@ impl Catalog {
             }
         }
         audit::record(
-            &self.db,
+            self.db.conn(),
             &actor.ctx,
             Some(&actor.user_id),
             "plan.update",
@@ -684,7 +679,7 @@ impl Catalog {
             json!({ "name": input.name.trim() }),
         )
         .await?;
-        self.refresh_verifier(None).await;
+        self.limits_changed(None).await;
         self.plan(plan_id).await?.ok_or(ServiceError::NotFound)
     }
 
@@ -702,9 +697,8 @@ impl Catalog {
             .filter(plan::Column::Id.eq(plan_id))
             .exec(&txn)
             .await?;
-        txn.commit().await?;
         audit::record(
-            &self.db,
+            &txn,
             &actor.ctx,
             Some(&actor.user_id),
             "plan.default",
@@ -712,7 +706,8 @@ impl Catalog {
             json!({}),
         )
         .await?;
-        self.refresh_verifier(None).await;
+        txn.commit().await?;
+        self.limits_changed(None).await;
         Ok(())
     }
 
@@ -739,7 +734,7 @@ impl Catalog {
             return Err(ServiceError::NotFound);
         }
         audit::record(
-            &self.db,
+            self.db.conn(),
             &actor.ctx,
             Some(&actor.user_id),
             "user.plan",
@@ -747,7 +742,7 @@ impl Catalog {
             json!({ "plan_id": plan_id }),
         )
         .await?;
-        self.refresh_verifier(Some(user_id)).await;
+        self.limits_changed(Some(user_id)).await;
         Ok(())
     }
 }

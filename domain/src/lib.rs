@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod catalog;
+pub mod changes;
 pub mod db;
 pub mod entities;
 pub mod error;
@@ -16,7 +17,7 @@ pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod usage;
-pub mod verify;
+pub mod verification;
 
 pub use db::Database;
 pub use error::DomainError;

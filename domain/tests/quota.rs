@@ -4,7 +4,7 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use domain::verify::QuotaCounter;
+use domain::verification::QuotaCounter;
 use proptest::prelude::*;
 
 proptest! {

@@ -14,7 +14,7 @@ use domain::{
     service::Actor,
     testing::TestDb,
     usage::{DAY, Filter, Granularity, HOUR, MINUTE, Range, Retention, Usage},
-    verify::{Code, Request, Verifier},
+    verification::{Code, Request, Verifier},
 };
 use proptest::prelude::*;
 
@@ -34,7 +34,7 @@ async fn world(db: &Database, n: usize) -> World {
         .unwrap();
     let admin = Actor::new(admin.id, true, RequestContext::default());
     let verifier = Verifier::new(db.clone());
-    let keys = Keys::new(db.clone()).with_verifier(verifier.clone());
+    let keys = Keys::new(db.clone()).with_changes(std::sync::Arc::new(verifier.clone()));
     // No rate limit or quota: every verification below counts as asked.
     let plan = keys
         .catalog()

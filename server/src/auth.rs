@@ -4,15 +4,13 @@
 //!
 //! Forms post here and answer with a redirect (303) to the next page, carrying any error in a
 //! one-time "flash" in the session, so every step works before, and without, WASM.
-use std::net::SocketAddr;
-
 use app::session::{
-    AdminUserRow, EnrolmentView, Flash, PageData, SessionRow, SessionView, Stage, UserView,
+    AdminUserRow, EnrolmentView, PageData, SessionRow, SessionView, Stage, UserView,
 };
 use axum::{
     Form, Router,
-    extract::{ConnectInfo, FromRequestParts, Request, State},
-    http::{HeaderMap, Method, StatusCode, header, request::Parts},
+    extract::{Request, State},
+    http::{HeaderMap, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
     routing::post,
@@ -23,25 +21,25 @@ use domain::{
     audit::RequestContext,
     sessions,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, cookie::SameSite};
 
 use crate::{
     AppState, Config,
+    client::ClientContext,
     session_store::{DbSessionStore, USER_ID_KEY},
+    web::{
+        FLASH_KEY, FlashData, GENERIC_ERROR, SECOND_FACTOR_AT_KEY, flash_and_redirect, internal,
+        signed_in_user, utc_minutes,
+    },
 };
 
 /// Session key of a user who passed the password step but not the second factor yet.
 const PENDING_USER_KEY: &str = "pending_user_id";
 const CREATED_AT_KEY: &str = "created_at";
-const FLASH_KEY: &str = "flash";
 const RECOVERY_CODES_KEY: &str = "recovery_codes";
 const IP_KEY: &str = "ip";
 const USER_AGENT_KEY: &str = "user_agent";
-/// When the session last passed a second-factor check (Unix seconds), for step-up.
-pub(crate) const SECOND_FACTOR_AT_KEY: &str = "second_factor_at";
-
-const GENERIC_ERROR: &str = "Something went wrong on our side. Please try again.";
 
 /// The session cookie: HttpOnly, SameSite=Lax, idle timeout; Secure with the `__Host-` prefix
 /// when Keyport is served over HTTPS.
@@ -66,85 +64,6 @@ pub fn session_layer(
         // Saving on every page view moves the stored expiry, so the idle timeout holds on the
         // server too (and "last seen" is known). The API's hot path does not use sessions.
         .with_always_save(true)
-}
-
-/// Client address and user agent, for throttling and the audit log.
-pub struct ClientContext(pub RequestContext);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientContext {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Ok(ClientContext(RequestContext { ip, user_agent }))
-    }
-}
-
-#[derive(Serialize, Deserialize, Default)]
-pub(crate) struct FlashData {
-    pub error: Option<String>,
-    pub field_errors: Vec<(String, String)>,
-    pub email: Option<String>,
-    #[serde(default)]
-    pub notice: Option<String>,
-    #[serde(default)]
-    pub values: Vec<(String, String)>,
-}
-
-impl FlashData {
-    pub fn notice(message: &str) -> FlashData {
-        FlashData {
-            notice: Some(message.to_owned()),
-            ..Default::default()
-        }
-    }
-    pub fn error(message: impl ToString) -> FlashData {
-        FlashData {
-            error: Some(message.to_string()),
-            ..Default::default()
-        }
-    }
-    pub fn field(field: &str, message: impl ToString) -> FlashData {
-        FlashData {
-            field_errors: vec![(field.to_owned(), message.to_string())],
-            ..Default::default()
-        }
-    }
-}
-
-impl From<FlashData> for Flash {
-    fn from(f: FlashData) -> Flash {
-        Flash {
-            error: f.error,
-            field_errors: f.field_errors,
-            email: f.email,
-            notice: f.notice,
-            values: f.values,
-        }
-    }
-}
-
-pub(crate) async fn flash_and_redirect(session: &Session, flash: FlashData, to: &str) -> Response {
-    if let Err(error) = session.insert(FLASH_KEY, flash).await {
-        tracing::error!(%error, "cannot store a flash message");
-    }
-    Redirect::to(to).into_response()
-}
-
-pub(crate) fn internal(error: impl std::fmt::Display) -> FlashData {
-    tracing::error!(%error, "request failed");
-    FlashData {
-        error: Some(GENERIC_ERROR.into()),
-        ..Default::default()
-    }
 }
 
 /// Refuses state-changing requests a browser made on behalf of another site (CSRF), using the
@@ -342,10 +261,6 @@ async fn resolve(
 
 const USERS_PER_PAGE: u64 = 25;
 
-pub(crate) fn utc_minutes(t: chrono::DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M").to_string()
-}
-
 async fn settings_page(
     state: &AppState,
     session: &Session,
@@ -515,17 +430,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/action", post(admin_user_action))
 }
 
-/// The fully signed-in user of this session, if any (checked against the database, so a
-/// disabled user or one whose 2FA was reset is not signed in any more).
-pub(crate) async fn signed_in_user(
-    state: &AppState,
-    session: &Session,
-) -> Option<domain::accounts::User> {
-    let id = session.get::<String>(USER_ID_KEY).await.ok().flatten()?;
-    let user = state.accounts.find(&id).await.ok().flatten()?;
-    (user.status == Status::Active && (user.totp_enabled || !state.require_2fa)).then_some(user)
-}
-
 #[derive(Deserialize)]
 struct PasswordForm {
     #[serde(default)]
@@ -683,7 +587,7 @@ async fn end_session(
         match sessions::delete_by_handle(&state.db, &user.id, &form.handle, Utc::now()).await {
             Ok(true) => {
                 let _ = domain::audit::record(
-                    &state.db,
+                    state.db.conn(),
                     &ctx,
                     Some(&user.id),
                     "session.end",
@@ -711,7 +615,7 @@ async fn end_other_sessions(
     let flash = match sessions::delete_for_user(&state.db, &user.id, current.as_deref()).await {
         Ok(n) => {
             let _ = domain::audit::record(
-                &state.db,
+                state.db.conn(),
                 &ctx,
                 Some(&user.id),
                 "session.end_others",
@@ -750,7 +654,7 @@ async fn admin_user_action(
     if admin.role != Role::Admin {
         tracing::warn!(user_id = %admin.id, "non-admin attempted an admin action");
         let _ = domain::audit::record(
-            &state.db,
+            state.db.conn(),
             &ctx,
             Some(&admin.id),
             "authz.denied",
@@ -819,11 +723,6 @@ async fn admin_user_action(
             .await;
         }
     };
-    if matches!(form.action.as_str(), "disable" | "enable")
-        && let Err(error) = state.verifier.refresh_owner(&target.id).await
-    {
-        tracing::error!(%error, "cannot refresh the owner's keys in the verifier");
-    }
     let flash = match result {
         Ok(what) => FlashData::notice(&format!("{} {what}.", target.email)),
         Err(e) => internal(e),
@@ -1075,7 +974,7 @@ async fn sign_out(
 ) -> Response {
     if let Ok(Some(user_id)) = session.get::<String>(USER_ID_KEY).await {
         let _ = domain::audit::record(
-            state.accounts.db(),
+            state.db.conn(),
             &ctx,
             Some(&user_id),
             "sign_out",

@@ -118,7 +118,7 @@ pub async fn usage(db: &Database, config: &Config) -> anyhow::Result<()> {
     use chrono::{Duration, Utc};
     use domain::{
         usage::{DAY, Range, Usage, add_minute_counts},
-        verify::Code,
+        verification::Code,
     };
     use std::time::Instant;
 

@@ -27,7 +27,9 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Benchmark helpers (seed many keys); not for production data.
+    /// Benchmark helpers (seed many keys); not for production data. Only in a binary built
+    /// with the `bench` feature (bench/run.sh does that).
+    #[cfg(feature = "bench")]
     #[command(hide = true)]
     Bench {
         #[command(subcommand)]
@@ -40,6 +42,7 @@ pub enum Command {
     },
 }
 
+#[cfg(feature = "bench")]
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Creates a bench user, a `bench` API with an unlimited plan, and keys; writes the
@@ -160,6 +163,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        #[cfg(feature = "bench")]
         Command::Bench {
             command:
                 BenchCommand::Seed {
@@ -174,6 +178,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             db.close().await?;
             Ok(())
         }
+        #[cfg(feature = "bench")]
         Command::Bench {
             command: BenchCommand::Usage { config },
         } => {

@@ -12,7 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use domain::{Database, accounts::Accounts, keys::Keys, usage::Usage, verify::Verifier};
+use domain::{Database, accounts::Accounts, keys::Keys, usage::Usage, verification::Verifier};
 use leptos::config::{Env, LeptosOptions};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
@@ -110,7 +110,9 @@ pub fn build_router(state: AppState, config: &Config) -> Router {
         )
 }
 
-/// The benchmark's baseline endpoint, only when asked for.
+/// The benchmark's baseline endpoint: only in a binary built with the `bench` feature, and only
+/// when asked for.
+#[cfg(feature = "bench")]
 fn bench_routes() -> Router<AppState> {
     if std::env::var("KEYPORT_BENCH_BASELINE").is_ok_and(|v| v == "1") {
         Router::new().route(
@@ -120,6 +122,11 @@ fn bench_routes() -> Router<AppState> {
     } else {
         Router::new()
     }
+}
+
+#[cfg(not(feature = "bench"))]
+fn bench_routes() -> Router<AppState> {
+    Router::new()
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -143,13 +150,17 @@ impl Server {
     /// Opens (and migrates) the database and binds the listening socket. Port 0 picks a free port.
     pub async fn bind(config: &Config) -> anyhow::Result<Server> {
         let db = open_database(config).await?;
-        let accounts = Accounts::new(db.clone(), config.secret_key()?);
         let leptos = leptos_options(config);
         warn_if_assets_missing(&leptos);
         let verifier = Verifier::new(db.clone());
         let loaded = verifier.load().await.context("cannot load the keys")?;
         tracing::info!(keys = loaded, "verifier ready");
-        let keys = Keys::new(db.clone()).with_verifier(verifier.clone());
+        // Every committed change to a key, plan, version or user reaches the verifier at once.
+        let changes: std::sync::Arc<dyn domain::changes::KeyChanges> =
+            std::sync::Arc::new(verifier.clone());
+        let accounts =
+            Accounts::new(db.clone(), config.secret_key()?).with_changes(changes.clone());
+        let keys = Keys::new(db.clone()).with_changes(changes);
         let state = AppState {
             usage: Usage::new(db.clone(), keys.clone()),
             alerts: domain::usage::alerts::Alerts::new(db.clone()),

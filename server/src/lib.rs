@@ -2,8 +2,10 @@
 //! JSON endpoints) and the command line. `main.rs` only calls [`cli::main`].
 pub mod api;
 pub mod auth;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod http;
 pub mod portal;
@@ -12,6 +14,7 @@ pub mod routes;
 pub mod session_store;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 
 pub use config::Config;
 pub use http::{Server, build_router};

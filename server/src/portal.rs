@@ -27,9 +27,9 @@ use tower_sessions::Session;
 
 use crate::{
     AppState,
-    auth::{
-        ClientContext, FlashData, SECOND_FACTOR_AT_KEY, flash_and_redirect, internal,
-        signed_in_user, utc_minutes,
+    client::ClientContext,
+    web::{
+        FlashData, SECOND_FACTOR_AT_KEY, flash_and_redirect, internal, signed_in_user, utc_minutes,
     },
 };
 

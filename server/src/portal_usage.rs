@@ -16,14 +16,15 @@ use domain::{
     keys::Key,
     service::{Actor, ServiceError},
     usage::{Filter, Granularity, KeyUsage, PRESETS, Range, Series, alerts::Alert},
-    verify::Code,
+    verification::Code,
 };
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::{
     AppState,
-    auth::{ClientContext, FlashData, flash_and_redirect, internal, signed_in_user, utc_minutes},
+    client::ClientContext,
+    web::{FlashData, flash_and_redirect, internal, signed_in_user, utc_minutes},
 };
 
 pub fn routes() -> Router<AppState> {

@@ -5,7 +5,7 @@ use domain::{
     accounts::Accounts,
     keys::Keys,
     usage::{Usage, alerts::Alerts},
-    verify::Verifier,
+    verification::Verifier,
 };
 use leptos::config::LeptosOptions;
 

@@ -176,10 +176,13 @@ const CODE_ROWS: &[&[&str]] = &[
     ],
     &["NOT_FOUND", "Well-formed, but no such key exists."],
     &[
+        "REVOKED",
+        "The key has been revoked. This is permanent, so it wins over DISABLED.",
+    ],
+    &[
         "DISABLED",
         "The key is switched off, or its owner's account is disabled.",
     ],
-    &["REVOKED", "The key has been revoked. This is permanent."],
     &[
         "EXPIRED",
         "The key is past its expiry time, or past the grace period of a rotation.",
@@ -223,7 +226,7 @@ const FORWARD_STATUS_ROWS: &[&[&str]] = &[
     ],
     &[
         "401",
-        "No key, or MALFORMED, NOT_FOUND, DISABLED, REVOKED, EXPIRED",
+        "No key, or MALFORMED, NOT_FOUND, REVOKED, DISABLED, EXPIRED",
         "WWW-Authenticate, X-Keyport-Code",
     ],
     &[

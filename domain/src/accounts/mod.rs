@@ -20,6 +20,7 @@ pub use throttle::Throttled;
 use crate::{
     Database, DomainError,
     audit::{self, RequestContext},
+    changes::{Change, KeyChanges, Listeners},
     entities::{recovery_code, user},
     id,
     secret_key::SecretKey,
@@ -38,7 +39,7 @@ impl Role {
             Role::Admin => "admin",
         }
     }
-    fn from_db(s: &str) -> Role {
+    pub fn from_db(s: &str) -> Role {
         if s == "admin" {
             Role::Admin
         } else {
@@ -60,7 +61,7 @@ impl Status {
             Status::Disabled => "disabled",
         }
     }
-    fn from_db(s: &str) -> Status {
+    pub fn from_db(s: &str) -> Status {
         if s == "disabled" {
             Status::Disabled
         } else {
@@ -183,6 +184,7 @@ impl std::fmt::Debug for Enrolment {
 pub struct Accounts {
     db: Database,
     key: SecretKey,
+    listeners: Listeners,
 }
 
 fn unix(now: DateTime<Utc>) -> u64 {
@@ -191,7 +193,18 @@ fn unix(now: DateTime<Utc>) -> u64 {
 
 impl Accounts {
     pub fn new(db: Database, key: SecretKey) -> Accounts {
-        Accounts { db, key }
+        Accounts {
+            db,
+            key,
+            listeners: Listeners::default(),
+        }
+    }
+
+    /// Tells `listener` (the verifier) when a user's status or role changes: their keys stop
+    /// (or start again) verifying at once, and an admin's key loses or gains its powers.
+    pub fn with_changes(mut self, listener: std::sync::Arc<dyn KeyChanges>) -> Accounts {
+        self.listeners.add(listener);
+        self
     }
 
     pub fn db(&self) -> &Database {
@@ -225,7 +238,7 @@ impl Accounts {
             other => other?,
         };
         audit::record(
-            &self.db,
+            self.db.conn(),
             ctx,
             Some(&user.id),
             "account.sign_up",
@@ -240,7 +253,7 @@ impl Accounts {
     pub async fn create_admin(&self, email: &str, password: &str) -> Result<User, SignUpError> {
         let user = self.create(email, password, Role::Admin).await?;
         audit::record(
-            &self.db,
+            self.db.conn(),
             &RequestContext::default(),
             None,
             "admin.create",
@@ -336,7 +349,7 @@ impl Accounts {
         }
         if let Err(throttled) = throttle::check(&self.db, &keys, now).await? {
             audit::record(
-                &self.db,
+                self.db.conn(),
                 ctx,
                 row.as_ref().map(|r| r.id.as_str()),
                 "sign_in.throttled",
@@ -363,7 +376,7 @@ impl Accounts {
             }
             let actor = keys.iter().find_map(|k| k.strip_prefix("pw:"));
             audit::record(
-                &self.db,
+                self.db.conn(),
                 ctx,
                 actor,
                 "sign_in.failure",
@@ -376,7 +389,7 @@ impl Accounts {
         let user = User::from(&row);
         if user.status == Status::Disabled {
             audit::record(
-                &self.db,
+                self.db.conn(),
                 ctx,
                 Some(&user.id),
                 "sign_in.failure",
@@ -417,7 +430,7 @@ impl Accounts {
         keys.extend(ctx.ip.as_deref().map(throttle::ip_key));
         if let Err(throttled) = throttle::check(&self.db, &keys, now).await? {
             audit::record(
-                &self.db,
+                self.db.conn(),
                 ctx,
                 Some(user_id),
                 "sign_in.throttled",
@@ -452,7 +465,7 @@ impl Accounts {
                 .await?;
             }
             audit::record(
-                &self.db,
+                self.db.conn(),
                 ctx,
                 Some(user_id),
                 "sign_in.failure",
@@ -473,7 +486,7 @@ impl Accounts {
             .exec(self.db.conn())
             .await?;
         audit::record(
-            &self.db,
+            self.db.conn(),
             ctx,
             Some(user_id),
             "sign_in.success",
@@ -500,7 +513,7 @@ impl Accounts {
             .exec(self.db.conn())
             .await?;
         audit::record(
-            &self.db,
+            self.db.conn(),
             ctx,
             Some(user_id),
             "sign_in.success",
@@ -628,9 +641,8 @@ impl Accounts {
             .exec(&txn)
             .await?;
         replace_recovery_codes(&txn, user_id, &codes, now).await?;
-        txn.commit().await?;
         audit::record(
-            &self.db,
+            &txn,
             ctx,
             Some(user_id),
             "2fa.enrol",
@@ -638,6 +650,7 @@ impl Accounts {
             json!({}),
         )
         .await?;
+        txn.commit().await?;
         Ok(codes)
     }
 
@@ -665,7 +678,7 @@ impl Accounts {
             .ok_or(ChangePasswordError::WrongCurrent)?;
         if !password::verify(current, Some(&row.password_hash)).await? {
             audit::record(
-                &self.db,
+                self.db.conn(),
                 ctx,
                 Some(user_id),
                 "password.change_failure",
@@ -683,7 +696,7 @@ impl Accounts {
             .exec(self.db.conn())
             .await?;
         audit::record(
-            &self.db,
+            self.db.conn(),
             ctx,
             Some(user_id),
             "password.change",
@@ -727,7 +740,7 @@ impl Accounts {
         if !self.accept_totp(row, code, now).await? {
             throttle::record_failure(&self.db, &keys[0], &throttle::ACCOUNT, now).await?;
             audit::record(
-                &self.db,
+                self.db.conn(),
                 ctx,
                 Some(&row.id),
                 failure_action,
@@ -753,9 +766,8 @@ impl Accounts {
         let codes = recovery::generate();
         let txn = self.db.conn().begin().await?;
         replace_recovery_codes(&txn, user_id, &codes, now).await?;
-        txn.commit().await?;
         audit::record(
-            &self.db,
+            &txn,
             ctx,
             Some(user_id),
             "recovery_codes.regenerate",
@@ -763,6 +775,7 @@ impl Accounts {
             json!({}),
         )
         .await?;
+        txn.commit().await?;
         Ok(codes)
     }
 
@@ -777,7 +790,7 @@ impl Accounts {
         self.step_up(user_id, code, ctx, now).await?;
         self.clear_totp(user_id).await?;
         audit::record(
-            &self.db,
+            self.db.conn(),
             ctx,
             Some(user_id),
             "2fa.reset",
@@ -853,7 +866,7 @@ impl Accounts {
         )
         .await?;
         audit::record(
-            &self.db,
+            self.db.conn(),
             ctx,
             Some(admin_id),
             "user.unlock",
@@ -872,7 +885,7 @@ impl Accounts {
     ) -> Result<u64, DomainError> {
         let ended = crate::sessions::delete_for_user(&self.db, user_id, None).await?;
         audit::record(
-            &self.db,
+            self.db.conn(),
             ctx,
             Some(admin_id),
             "user.end_sessions",
@@ -891,25 +904,21 @@ impl Accounts {
         role: Role,
         ctx: &RequestContext,
     ) -> Result<(), DomainError> {
+        let txn = self.db.conn().begin().await?;
         user::Entity::update_many()
             .col_expr(user::Column::Role, Expr::value(role.as_str()))
             .filter(user::Column::Id.eq(user_id))
-            .exec(self.db.conn())
+            .exec(&txn)
             .await?;
         let action = if role == Role::Admin {
             "user.promote"
         } else {
             "user.demote"
         };
-        audit::record(
-            &self.db,
-            ctx,
-            Some(admin_id),
-            action,
-            Some(user_id),
-            json!({}),
-        )
-        .await
+        audit::record(&txn, ctx, Some(admin_id), action, Some(user_id), json!({})).await?;
+        txn.commit().await?;
+        self.listeners.tell(Change::Owner(user_id.to_owned())).await;
+        Ok(())
     }
 
     /// Disables or re-enables a user (admin action).
@@ -920,28 +929,24 @@ impl Accounts {
         status: Status,
         ctx: &RequestContext,
     ) -> Result<(), DomainError> {
+        let txn = self.db.conn().begin().await?;
         user::Entity::update_many()
             .col_expr(user::Column::Status, Expr::value(status.as_str()))
             .filter(user::Column::Id.eq(user_id))
-            .exec(self.db.conn())
+            .exec(&txn)
             .await?;
-        if status == Status::Disabled {
-            crate::sessions::delete_for_user(&self.db, user_id, None).await?;
-        }
         let action = if status == Status::Disabled {
             "user.disable"
         } else {
             "user.enable"
         };
-        audit::record(
-            &self.db,
-            ctx,
-            Some(admin_id),
-            action,
-            Some(user_id),
-            json!({}),
-        )
-        .await
+        audit::record(&txn, ctx, Some(admin_id), action, Some(user_id), json!({})).await?;
+        txn.commit().await?;
+        self.listeners.tell(Change::Owner(user_id.to_owned())).await;
+        if status == Status::Disabled {
+            crate::sessions::delete_for_user(&self.db, user_id, None).await?;
+        }
+        Ok(())
     }
 
     /// Turns 2FA off for a user who lost their phone; they enrol again at next sign-in.
@@ -959,7 +964,7 @@ impl Accounts {
         )
         .await?;
         audit::record(
-            &self.db,
+            self.db.conn(),
             ctx,
             Some(admin_id),
             "2fa.reset",

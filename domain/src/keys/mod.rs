@@ -3,8 +3,9 @@
 //! who may do what lives here so the portal and the REST API agree.
 pub mod format;
 pub mod seed;
+pub mod status;
 
-use std::{collections::HashMap, net::IpAddr};
+use std::{collections::HashMap, net::IpAddr, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
 use ipnet::IpNet;
@@ -15,72 +16,21 @@ use sea_orm::{
 use serde_json::json;
 
 pub use format::{MalformedKey, PlainKey};
+pub use status::{EXPIRING_SOON, KeyStatus, Lifecycle};
 
 use crate::{
     Database, audit,
     catalog::{ADMIN_SCOPE, Api, Catalog, KEYPORT_API, Plan, Quota, QuotaPeriod, RateLimit},
+    changes::{Change, KeyChanges, Listeners},
     entities::{api, api_key, user},
     id,
     service::{Actor, FieldErrors, ServiceError},
 };
 
-/// A key is "expiring soon" this long before it expires.
-pub const EXPIRING_SOON: Duration = Duration::days(7);
 /// Most entries in one key's IP allowlist.
 pub const MAX_ALLOWLIST: usize = 100;
 /// Longest grace period a rotation may keep the old key working.
 pub const MAX_GRACE_SECONDS: u32 = 30 * 86_400;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum KeyStatus {
-    Active,
-    ExpiringSoon,
-    Expired,
-    Rotating,
-    Revoked,
-    Disabled,
-}
-
-impl KeyStatus {
-    pub const ALL: [KeyStatus; 6] = [
-        KeyStatus::Active,
-        KeyStatus::ExpiringSoon,
-        KeyStatus::Expired,
-        KeyStatus::Rotating,
-        KeyStatus::Revoked,
-        KeyStatus::Disabled,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyStatus::Active => "active",
-            KeyStatus::ExpiringSoon => "expiring_soon",
-            KeyStatus::Expired => "expired",
-            KeyStatus::Rotating => "rotating",
-            KeyStatus::Revoked => "revoked",
-            KeyStatus::Disabled => "disabled",
-        }
-    }
-    pub fn label(self) -> &'static str {
-        match self {
-            KeyStatus::Active => "Active",
-            KeyStatus::ExpiringSoon => "Expiring soon",
-            KeyStatus::Expired => "Expired",
-            KeyStatus::Rotating => "Rotating",
-            KeyStatus::Revoked => "Revoked",
-            KeyStatus::Disabled => "Disabled",
-        }
-    }
-    pub fn parse(s: &str) -> Option<KeyStatus> {
-        KeyStatus::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-    /// Whether a key in this status still verifies.
-    pub fn is_usable(self) -> bool {
-        matches!(
-            self,
-            KeyStatus::Active | KeyStatus::ExpiringSoon | KeyStatus::Rotating
-        )
-    }
-}
 
 /// A key as the portal and the API show it: never the hash, never the plaintext.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,20 +58,16 @@ pub struct Key {
 }
 
 impl Key {
+    /// The key's status: the one rule in [`Lifecycle::status`], shared with the verifier.
     pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
-        if self.revoked_at.is_some() {
-            KeyStatus::Revoked
-        } else if !self.enabled || self.owner_disabled {
-            KeyStatus::Disabled
-        } else if self.expires_at.is_some_and(|e| e <= now) {
-            KeyStatus::Expired
-        } else if self.replaced_by.is_some() {
-            KeyStatus::Rotating
-        } else if self.expires_at.is_some_and(|e| e - now <= EXPIRING_SOON) {
-            KeyStatus::ExpiringSoon
-        } else {
-            KeyStatus::Active
+        Lifecycle {
+            revoked: self.revoked_at.is_some(),
+            enabled: self.enabled,
+            owner_active: !self.owner_disabled,
+            expires_at: self.expires_at,
+            rotating: self.replaced_by.is_some(),
         }
+        .status(now)
     }
 }
 
@@ -264,7 +210,7 @@ fn check_key_name(name: &str, errors: &mut FieldErrors) {
 pub struct Keys {
     db: Database,
     catalog: Catalog,
-    verifier: Option<crate::verify::Verifier>,
+    listeners: Listeners,
 }
 
 struct Owner {
@@ -277,24 +223,20 @@ impl Keys {
         Keys {
             catalog: Catalog::new(db.clone()),
             db,
-            verifier: None,
+            listeners: Listeners::default(),
         }
     }
 
-    /// Keeps the verifier's index current: every change here reaches it at once.
-    pub fn with_verifier(mut self, verifier: crate::verify::Verifier) -> Keys {
-        self.catalog = self.catalog.with_verifier(verifier.clone());
-        self.verifier = Some(verifier);
+    /// Tells `listener` (the verifier) of every committed change to a key, a plan or a version,
+    /// here and in the catalog.
+    pub fn with_changes(mut self, listener: Arc<dyn KeyChanges>) -> Keys {
+        self.catalog = self.catalog.with_changes(listener.clone());
+        self.listeners.add(listener);
         self
     }
 
     async fn reindex(&self, key_id: &str) {
-        if let Some(v) = &self.verifier
-            && let Err(error) = v.refresh_key(key_id).await
-        {
-            // The periodic refresh picks it up a few seconds later.
-            tracing::error!(%error, key_id, "cannot refresh a changed key in the verifier");
-        }
+        self.listeners.tell(Change::Key(key_id.to_owned())).await;
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -557,6 +499,7 @@ impl Keys {
         scopes.dedup();
         let plaintext = PlainKey::generate();
         let key_id = id::new_id(id::KEY);
+        let txn = self.db.conn().begin().await?;
         api_key::Entity::insert(api_key::ActiveModel {
             id: Set(key_id.clone()),
             owner_id: Set(owner.id.clone()),
@@ -577,10 +520,10 @@ impl Keys {
             expires_at: Set(new.expires_at),
             ..Default::default()
         })
-        .exec_without_returning(self.db.conn())
+        .exec_without_returning(&txn)
         .await?;
         audit::record(
-            &self.db,
+            &txn,
             &actor.ctx,
             Some(&actor.user_id),
             "key.create",
@@ -592,6 +535,7 @@ impl Keys {
             }),
         )
         .await?;
+        txn.commit().await?;
         self.reindex(&key_id).await;
         let key = self.get(actor, &key_id).await?;
         Ok(Created { key, plaintext })
@@ -766,11 +710,11 @@ impl Keys {
         if let Some(enabled) = toggled {
             update = update.col_expr(api_key::Column::Enabled, Expr::value(enabled));
         }
-        update.exec(self.db.conn()).await?;
-        self.reindex(key_id).await;
+        let txn = self.db.conn().begin().await?;
+        update.exec(&txn).await?;
         if !fields.is_empty() {
             audit::record(
-                &self.db,
+                &txn,
                 &actor.ctx,
                 Some(&actor.user_id),
                 "key.update",
@@ -781,7 +725,7 @@ impl Keys {
         }
         if let Some(enabled) = toggled {
             audit::record(
-                &self.db,
+                &txn,
                 &actor.ctx,
                 Some(&actor.user_id),
                 if enabled { "key.enable" } else { "key.disable" },
@@ -790,6 +734,8 @@ impl Keys {
             )
             .await?;
         }
+        txn.commit().await?;
+        self.reindex(key_id).await;
         self.get(actor, key_id).await
     }
 
@@ -876,11 +822,8 @@ impl Keys {
         })
         .exec_without_returning(&txn)
         .await?;
-        txn.commit().await?;
-        self.reindex(key_id).await;
-        self.reindex(&new_id).await;
         audit::record(
-            &self.db,
+            &txn,
             &actor.ctx,
             Some(&actor.user_id),
             "key.rotate",
@@ -888,6 +831,9 @@ impl Keys {
             json!({ "new_key_id": new_id, "grace_period_s": grace_seconds, "old_key_expires_at": old_expiry.to_rfc3339() }),
         )
         .await?;
+        txn.commit().await?;
+        self.reindex(key_id).await;
+        self.reindex(&new_id).await;
         let key = self.get(actor, &new_id).await?;
         Ok(Created { key, plaintext })
     }
@@ -908,6 +854,7 @@ impl Keys {
         }
         self.get(actor, key_id).await?;
         let now = Utc::now();
+        let txn = self.db.conn().begin().await?;
         let revoked = api_key::Entity::update_many()
             .col_expr(api_key::Column::RevokedAt, Expr::value(now))
             .col_expr(
@@ -917,14 +864,13 @@ impl Keys {
             .col_expr(api_key::Column::UpdatedAt, Expr::value(now))
             .filter(api_key::Column::Id.eq(key_id))
             .filter(api_key::Column::RevokedAt.is_null())
-            .exec(self.db.conn())
+            .exec(&txn)
             .await?;
         if revoked.rows_affected == 0 {
             return Err(ServiceError::Conflict("this key is already revoked".into()));
         }
-        self.reindex(key_id).await;
         audit::record(
-            &self.db,
+            &txn,
             &actor.ctx,
             Some(&actor.user_id),
             "key.revoke",
@@ -932,6 +878,8 @@ impl Keys {
             json!({ "reason": reason }),
         )
         .await?;
+        txn.commit().await?;
+        self.reindex(key_id).await;
         self.get(actor, key_id).await
     }
 }

@@ -26,7 +26,7 @@ use crate::{
     Database, DomainError,
     entities::{api_key, usage_alert, user},
     service::{Actor, ServiceError},
-    verify::Code,
+    verification::outcome::Code,
 };
 
 pub const SPIKE_MIN: u64 = 100;
@@ -374,7 +374,7 @@ impl Alerts {
         a.acknowledged_by = Set(Some(actor.user_id.clone()));
         a.update(self.db.conn()).await?;
         crate::audit::record(
-            &self.db,
+            self.db.conn(),
             &actor.ctx,
             Some(&actor.user_id),
             "alert.acknowledge",

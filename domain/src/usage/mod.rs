@@ -12,7 +12,7 @@ use crate::{
     entities::{api, api_key, user},
     keys::Keys,
     service::{Actor, ServiceError},
-    verify::Code,
+    verification::outcome::Code,
 };
 
 pub mod alerts;

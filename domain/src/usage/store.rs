@@ -14,7 +14,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseBackend, DbErr, Statement, TransactionTrait, Value, sea_query::Values,
 };
 
-use crate::{Database, DomainError, verify::Code};
+use crate::{Database, DomainError, verification::outcome::Code};
 
 pub const MINUTE: i64 = 60;
 pub const HOUR: i64 = 3_600;

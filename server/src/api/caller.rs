@@ -1,23 +1,22 @@
 //! Who is calling the REST API: `Authorization: Bearer <key>` with a key of the built-in
-//! `keyport` API. A developer's key acts as that developer; a key with the `admin` scope, owned by
+//! `keyport` API, verified by the verifier like any other key. A developer's key acts as that developer; a key with the `admin` scope, owned by
 //! an admin, acts on everything.
 use axum::{extract::FromRequestParts, http::request::Parts};
 use chrono::Utc;
 use domain::{
     accounts::{Role, Status},
     catalog::{ADMIN_SCOPE, KEYPORT_API},
-    keys::{PlainKey, format::hash_hex},
+    keys::PlainKey,
     service::Actor,
+    verification::{Code, Request},
 };
 
 use super::error::ApiError;
-use crate::{AppState, auth::ClientContext};
+use crate::{AppState, client::ClientContext};
 
 pub struct Caller {
     pub actor: Actor,
     pub key_id: String,
-    pub email: String,
-    pub role: Role,
     scopes: Vec<String>,
 }
 
@@ -50,6 +49,9 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// The bearer key is verified like any key of the `keyport` API, from the verifier's memory:
+    /// its IP allowlist, rate limit (429 with `Retry-After`) and quota hold here too, the call is
+    /// counted in the key's usage, and made-up keys hit the negative cache, not the database.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts
             .headers
@@ -65,42 +67,68 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("Use the Bearer scheme: Authorization: Bearer kp_...")
             })?;
-        let key = PlainKey::parse(token)
+        PlainKey::parse(token)
             .map_err(|e| ApiError::unauthorized(format!("That is not a Keyport key: {e}.")))?;
-        let invalid = || {
-            ApiError::unauthorized("This key is not valid (unknown, expired, revoked or disabled).")
-        };
-        let found = state
-            .keys
-            .find_by_hash(&hash_hex(key.expose()))
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(invalid)?;
-        if found.api != KEYPORT_API {
-            return Err(ApiError::unauthorized(
-                "This key is for another API; the management API needs a key of the keyport API.",
-            ));
-        }
-        if !found.status(Utc::now()).is_usable() {
-            return Err(invalid());
-        }
-        let owner = state
-            .accounts
-            .find(&found.owner_id)
-            .await
-            .map_err(ApiError::internal)?
-            .filter(|u| u.status == Status::Active)
-            .ok_or_else(invalid)?;
+        let token = token.to_owned();
         let ClientContext(ctx) = ClientContext::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|never| match never {});
-        let is_admin = owner.role == Role::Admin && found.scopes.iter().any(|s| s == ADMIN_SCOPE);
+        let ip = ctx.ip.as_deref().and_then(|ip| ip.parse().ok());
+        let outcome = state
+            .verifier
+            .verify(
+                &Request {
+                    key: &token,
+                    api: Some(KEYPORT_API),
+                    scopes: &[],
+                    ip,
+                    version: None,
+                    cost: 1,
+                },
+                Utc::now(),
+            )
+            .await;
+        let key = match (outcome.code, outcome.key) {
+            (Code::Valid, Some(key)) => key,
+            (Code::IpNotAllowed, _) => {
+                return Err(ApiError::forbidden(
+                    "This key may not be used from this address (see its IP allowlist).",
+                ));
+            }
+            (Code::RateLimited, _) => {
+                return Err(ApiError::too_many_requests(
+                    "This key is over its rate limit; retry after the time in Retry-After.",
+                    outcome.retry_after,
+                ));
+            }
+            (Code::QuotaExceeded, _) => {
+                return Err(ApiError::too_many_requests(
+                    "This key has used its quota for the period; retry after the time in Retry-After.",
+                    outcome.retry_after,
+                ));
+            }
+            _ => {
+                return Err(ApiError::unauthorized(
+                    "This key is not valid for the management API (unknown, of another API, \
+                     expired, revoked or disabled).",
+                ));
+            }
+        };
+        let mut is_admin = key.owner_is_admin && key.scopes.iter().any(|s| s == ADMIN_SCOPE);
+        if is_admin {
+            // Acting on everything is confirmed against the database on each call, so a demoted
+            // or disabled admin's key loses that power at once, whichever instance it reaches.
+            let owner = state
+                .accounts
+                .find(&key.owner_id)
+                .await
+                .map_err(ApiError::internal)?;
+            is_admin = owner.is_some_and(|u| u.role == Role::Admin && u.status == Status::Active);
+        }
         Ok(Caller {
-            actor: Actor::new(owner.id, is_admin, ctx),
-            key_id: found.id,
-            email: owner.email,
-            role: owner.role,
-            scopes: found.scopes,
+            actor: Actor::new(key.owner_id.clone(), is_admin, ctx),
+            key_id: key.id.clone(),
+            scopes: key.scopes.clone(),
         })
     }
 }

@@ -17,6 +17,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub fields: BTreeMap<String, String>,
+    /// With 429: when trying again can succeed (sent as `Retry-After`, whole seconds rounded up).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// An error answer.
@@ -28,7 +30,7 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `validation_failed`, `bad_request`, `internal`.
+    /// `validation_failed`, `bad_request`, `rate_limited`, `internal`.
     pub code: String,
     /// For humans.
     pub message: String,
@@ -44,7 +46,17 @@ impl ApiError {
             code,
             message: message.into(),
             fields: BTreeMap::new(),
+            retry_after: None,
         }
+    }
+    /// 429: the caller's key is over its rate limit or quota.
+    pub fn too_many_requests(
+        message: impl Into<String>,
+        retry_after: Option<std::time::Duration>,
+    ) -> ApiError {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after = retry_after;
+        e
     }
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
@@ -124,6 +136,13 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer realm=\"keyport\""),
             );
+        }
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, rounded up: never tell a client to come back too early.
+            let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
         response
     }

@@ -109,12 +109,18 @@ async fn openapi_json() -> Response {
 /// The caller: the owner of the key in `Authorization`.
 #[utoipa::path(get, path = "/v1/me", tag = "account",
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
-async fn me(caller: Caller) -> Json<Me> {
-    Json(Me {
-        id: caller.actor.user_id.clone(),
-        email: caller.email.clone(),
-        role: caller.role.as_str().to_owned(),
-    })
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    let user = state
+        .accounts
+        .find(&caller.actor.user_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::unauthorized("This key's owner no longer exists."))?;
+    Ok(Json(Me {
+        id: user.id,
+        email: user.email,
+        role: user.role.as_str().to_owned(),
+    }))
 }
 
 /// Every API and its scopes and versions (what a key can be granted).

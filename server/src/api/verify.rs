@@ -1,22 +1,22 @@
 //! The hot path: `POST /v1/keys/verify` (JSON) and `/v1/auth` (forward authentication for nginx
 //! `auth_request`, Traefik ForwardAuth and Envoy ext_authz). Both ask the in-memory verifier;
 //! the outcome code maps to HTTP in exactly one place, [`auth_status`].
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::{
     Json,
     body::Bytes,
-    extract::{ConnectInfo, State},
+    extract::State,
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use chrono::Utc;
-use domain::verify::{Code, Outcome, Request};
+use domain::verification::{Code, Outcome, Request};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{dto::rfc3339, error::ApiError};
-use crate::AppState;
+use crate::{AppState, client::ClientIp};
 
 /// Largest verify body accepted.
 pub const MAX_VERIFY_BODY: usize = 16 * 1024;
@@ -177,30 +177,6 @@ pub fn auth_status(code: Code) -> StatusCode {
     }
 }
 
-/// The caller's address: forwarding headers count only when the TCP peer is a trusted proxy.
-pub fn client_ip(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-    if !state.trusted_proxies.iter().any(|net| net.contains(&peer)) {
-        return peer;
-    }
-    // The right-most address not itself a trusted proxy is the client (RFC 7239 reasoning).
-    if let Some(xff) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        let mut hops: Vec<IpAddr> = xff
-            .split(',')
-            .filter_map(|h| h.trim().parse::<IpAddr>().ok())
-            .collect();
-        while let Some(hop) = hops.pop() {
-            if !state.trusted_proxies.iter().any(|net| net.contains(&hop)) || hops.is_empty() {
-                return hop;
-            }
-        }
-    }
-    headers
-        .get("x-real-ip")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(peer)
-}
-
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
@@ -220,7 +196,7 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         (status = 429, description = "Rate limited or over quota; Retry-After says when to retry")))]
 pub async fn forward_auth(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Response {
     let key = header_text(&headers, "authorization")
@@ -241,7 +217,6 @@ pub async fn forward_auth(
                 .collect()
         })
         .unwrap_or_default();
-    let ip = client_ip(&state, peer.ip(), &headers);
     let outcome = state
         .verifier
         .verify(

@@ -135,33 +135,45 @@ async fn world(app: &TestApp) -> World {
 
 // --- Requests and answers ------------------------------------------------------------------------
 
+/// Sends a request as a well-behaved client: a management key has its plan's rate limit
+/// (10 a second, burst 20, on the default plan), so a 429 is retried after its `Retry-After`.
+/// The limit itself is tested in `caller_verified.rs`.
+async fn send(request: reqwest::RequestBuilder) -> Response {
+    for _ in 0..5 {
+        let retry = request
+            .try_clone()
+            .expect("a request without a streaming body");
+        let response = retry.send().await.expect("request sent");
+        if response.status() != 429 {
+            return response;
+        }
+        let wait: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&wait), "Retry-After {wait}");
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    }
+    panic!("still rate limited after five retries");
+}
+
 async fn get_as(app: &TestApp, token: &str, path: &str) -> Response {
-    app.client
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request sent")
+    send(app.client.get(app.url(path)).bearer_auth(token)).await
 }
 
 async fn post_as(app: &TestApp, token: &str, path: &str, body: &Value) -> Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .expect("request sent")
+    send(app.client.post(app.url(path)).bearer_auth(token).json(body)).await
 }
 
 async fn patch_as(app: &TestApp, token: &str, path: &str, body: &Value) -> Response {
-    app.client
-        .patch(app.url(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .expect("request sent")
+    send(
+        app.client
+            .patch(app.url(path))
+            .bearer_auth(token)
+            .json(body),
+    )
+    .await
 }
 
 /// A request with a raw body, and a `Content-Type` when given.
@@ -181,7 +193,7 @@ async fn send_raw(
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
     }
-    request.send().await.expect("request sent")
+    send(request).await
 }
 
 /// The status and the body, as JSON when it is JSON (else as a JSON string, for messages).

@@ -27,7 +27,9 @@ macro_rules! on_both_databases {
     };
 }
 mod accounts;
+mod caller_verified;
 mod cli;
+mod client_address;
 mod health;
 mod helpers;
 mod keys_api;

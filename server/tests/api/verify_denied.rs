@@ -1,7 +1,8 @@
 //! Verification that refuses a key (401 and 403 at the gateway), in the documented check order.
+use chrono::Utc;
 use domain::{
     accounts::Status,
-    keys::{KeyPatch, NewKey},
+    keys::{KeyPatch, KeyStatus, NewKey},
 };
 use serde_json::json;
 
@@ -77,7 +78,8 @@ async fn disabled_revoked_and_expired_keys_are_unauthorized(app: &TestApp) {
         both(app, &k, None, &[], None).await,
         ("REVOKED".into(), 401, "REVOKED".into())
     );
-    // Disabled comes before revoked in the check order.
+    // Revoked is final, so it comes before disabled: a revoked key that was also disabled
+    // verifies and shows as revoked, whatever the order of the two changes.
     let (k2, id2) = key(app, &w.dev, orders_key()).await;
     keys.update(
         &w.dev,
@@ -90,7 +92,48 @@ async fn disabled_revoked_and_expired_keys_are_unauthorized(app: &TestApp) {
     .await
     .unwrap();
     keys.revoke(&w.dev, &id2, None).await.unwrap();
-    assert_eq!(both(app, &k2, None, &[], None).await.0, "DISABLED");
+    assert_eq!(
+        both(app, &k2, None, &[], None).await,
+        ("REVOKED".into(), 401, "REVOKED".into())
+    );
+    let shown = keys.get(&w.dev, &id2).await.unwrap();
+    assert_eq!(shown.status(Utc::now()), KeyStatus::Revoked);
+    // And a revoked key of a suspended owner: the owner's status does not hide the revocation.
+    let (k3, id3) = key(app, &w.dev, orders_key()).await;
+    keys.revoke(&w.dev, &id3, None).await.unwrap();
+    app.state
+        .accounts
+        .set_status(
+            &w.admin.user_id,
+            &w.dev.user_id,
+            Status::Disabled,
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    app.state
+        .verifier
+        .refresh_owner(&w.dev.user_id)
+        .await
+        .unwrap();
+    assert_eq!(both(app, &k3, None, &[], None).await.0, "REVOKED");
+    let shown = keys.get(&w.admin, &id3).await.unwrap();
+    assert_eq!(shown.status(Utc::now()), KeyStatus::Revoked);
+    app.state
+        .accounts
+        .set_status(
+            &w.admin.user_id,
+            &w.dev.user_id,
+            Status::Active,
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    app.state
+        .verifier
+        .refresh_owner(&w.dev.user_id)
+        .await
+        .unwrap();
 
     // Rotation: the old key works during its grace period, then answers EXPIRED.
     let (old, old_id) = key(app, &w.dev, orders_key()).await;

@@ -1,6 +1,6 @@
-//! The verification hot path: is this key valid for this API, scope, address and version, and
-//! within its limits? Answered from memory: an index of every key by SHA-256 (loaded at start,
-//! updated by every change made through [`crate::keys::Keys`]), GCRA rate limiters (governor),
+//! The verifier: the in-memory state behind verification. An index of every key by SHA-256
+//! (loaded at start, updated through [`KeyChanges`] by every change made with
+//! [`crate::keys::Keys`]), GCRA rate limiters (governor),
 //! quota counters, and per-minute usage counters flushed to the database every few seconds.
 //! The database stays the source of truth; a key unknown to this process is looked up once, and
 //! an unknown hash is remembered for a minute (bounded) so a flood of made-up keys cannot
@@ -8,7 +8,6 @@
 use std::{
     collections::{HashMap, HashSet},
     hash::BuildHasher,
-    net::IpAddr,
     num::NonZeroU32,
     sync::{Arc, Mutex, RwLock},
     time::{Duration as StdDuration, Instant},
@@ -29,98 +28,18 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
+use super::{
+    outcome::{Code, Deprecation, QuotaInfo, RateInfo, Request},
+    policy::{self, KeyFacts},
+};
 use crate::{
     Database, DomainError,
+    accounts::{Role, Status},
     catalog::{Quota, QuotaPeriod, RateLimit, VersionStatus},
+    changes::{Applied, Change, KeyChanges},
     entities::{api, api_key, api_version, key_quota, plan, user},
-    keys::{PlainKey, parse_allowlist_entry},
+    keys::{parse_allowlist_entry, status::Lifecycle},
 };
-
-/// The outcome of a verification. Checked in this order; the first that applies wins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Code {
-    Malformed,
-    NotFound,
-    Disabled,
-    Revoked,
-    Expired,
-    IpNotAllowed,
-    InsufficientScope,
-    VersionRetired,
-    RateLimited,
-    QuotaExceeded,
-    Valid,
-}
-
-impl Code {
-    pub const ALL: [Code; 11] = [
-        Code::Malformed,
-        Code::NotFound,
-        Code::Disabled,
-        Code::Revoked,
-        Code::Expired,
-        Code::IpNotAllowed,
-        Code::InsufficientScope,
-        Code::VersionRetired,
-        Code::RateLimited,
-        Code::QuotaExceeded,
-        Code::Valid,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Malformed => "MALFORMED",
-            Code::NotFound => "NOT_FOUND",
-            Code::Disabled => "DISABLED",
-            Code::Revoked => "REVOKED",
-            Code::Expired => "EXPIRED",
-            Code::IpNotAllowed => "IP_NOT_ALLOWED",
-            Code::InsufficientScope => "INSUFFICIENT_SCOPE",
-            Code::VersionRetired => "VERSION_RETIRED",
-            Code::RateLimited => "RATE_LIMITED",
-            Code::QuotaExceeded => "QUOTA_EXCEEDED",
-            Code::Valid => "VALID",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Code> {
-        Code::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
-
-/// What the caller asks about a key.
-#[derive(Clone, Debug, Default)]
-pub struct Request<'a> {
-    pub key: &'a str,
-    /// The key must belong to this API (slug).
-    pub api: Option<&'a str>,
-    /// All must be granted.
-    pub scopes: &'a [String],
-    /// The original caller's address, checked against the allowlist.
-    pub ip: Option<IpAddr>,
-    pub version: Option<&'a str>,
-    /// Quota units this request costs (at least 1).
-    pub cost: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RateInfo {
-    pub limit: u32,
-    pub remaining: u32,
-    pub reset_at: DateTime<Utc>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QuotaInfo {
-    pub limit: u64,
-    pub remaining: u64,
-    pub period: QuotaPeriod,
-    pub reset_at: DateTime<Utc>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Deprecation {
-    pub version: String,
-    pub sunset_at: Option<DateTime<Utc>>,
-}
 
 /// The answer, with everything a caller may want to pass on to its client.
 #[derive(Clone, Debug)]
@@ -217,9 +136,10 @@ pub struct CachedKey {
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     ip_allowlist: Vec<IpNet>,
-    revoked: bool,
-    enabled: bool,
-    owner_active: bool,
+    lifecycle: Lifecycle,
+    /// The owner is an admin (for the management API: an admin's key with the `admin` scope
+    /// acts on everything).
+    pub owner_is_admin: bool,
     rate: Option<(RateLimit, u32)>,
     limiter: Option<Arc<Limiter>>,
     quota: Option<Quota>,
@@ -574,7 +494,7 @@ impl Verifier {
                 rate_full_at,
                 last_used_minute,
                 api: apis.get(&r.api_id).cloned().unwrap_or_default(),
-                owner_active: owner.is_some_and(|u| u.status == "active"),
+                owner_is_admin: owner.is_some_and(|u| Role::from_db(&u.role) == Role::Admin),
                 scopes: serde_json::from_str(&r.scopes).unwrap_or_default(),
                 ip_allowlist: serde_json::from_str::<Vec<String>>(&r.ip_allowlist)
                     .unwrap_or_default()
@@ -582,8 +502,14 @@ impl Verifier {
                     .filter_map(|e| parse_allowlist_entry(e))
                     .collect(),
                 expires_at: r.expires_at,
-                revoked: r.revoked_at.is_some(),
-                enabled: r.enabled,
+                lifecycle: Lifecycle {
+                    revoked: r.revoked_at.is_some(),
+                    enabled: r.enabled,
+                    owner_active: owner
+                        .is_some_and(|u| Status::from_db(&u.status) == Status::Active),
+                    expires_at: r.expires_at,
+                    rotating: r.replaced_by.is_some(),
+                },
                 rate,
                 limiter,
                 quota,
@@ -649,14 +575,15 @@ impl Verifier {
     }
 
     /// Verifies from memory alone. `Err(hash)`: this process does not know the key, and it is
-    /// not in the negative cache either.
+    /// not in the negative cache either. The decision is [`policy::decide`]'s, then
+    /// [`policy::meter`]'s; this function only gathers the facts and keeps the counters.
     pub fn verify_cached(&self, req: &Request<'_>, now: DateTime<Utc>) -> Result<Outcome, Hash32> {
-        if PlainKey::parse(req.key).is_err() {
-            self.count(None, now, Code::Malformed);
-            return Ok(Outcome::bare(Code::Malformed, None));
+        if let Some(code) = policy::check_shape(req.key) {
+            self.count(None, now, code);
+            return Ok(Outcome::bare(code, None));
         }
         let hash = hash_of(req.key);
-        let (key, deprecation, retired) = {
+        let (key, version) = {
             let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
             let Some(key) = index.by_hash.get(&hash).cloned() else {
                 drop(index);
@@ -671,47 +598,38 @@ impl Verifier {
                     .versions
                     .get(&key.api_id)
                     .and_then(|m| m.get(v))
-                    .map(|s| (v, s))
+                    .map(|(status, sunset)| (v, *status, *sunset))
             });
-            let deprecation = version.and_then(|(v, (status, sunset))| {
-                (*status == VersionStatus::Deprecated).then(|| Deprecation {
-                    version: v.to_owned(),
-                    sunset_at: *sunset,
-                })
-            });
-            let retired = version.is_some_and(|(_, (s, _))| *s == VersionStatus::Retired);
-            (key, deprecation, retired)
+            (key, version)
         };
-        let code = if req.api.is_some_and(|a| a != key.api) {
-            // A key of another API is, for this API, no key at all.
-            self.count(None, now, Code::NotFound);
-            return Ok(Outcome::bare(Code::NotFound, None));
-        } else if !key.enabled || !key.owner_active {
-            Some(Code::Disabled)
-        } else if key.revoked {
-            Some(Code::Revoked)
-        } else if key.expires_at.is_some_and(|e| e <= now) {
-            Some(Code::Expired)
-        } else if !key.ip_allowlist.is_empty()
-            && !req
-                .ip
-                .is_some_and(|ip| key.ip_allowlist.iter().any(|net| net.contains(&ip)))
-        {
-            Some(Code::IpNotAllowed)
-        } else if !req.scopes.iter().all(|s| key.scopes.contains(s)) {
-            Some(Code::InsufficientScope)
-        } else if retired {
-            Some(Code::VersionRetired)
-        } else {
-            None
+        let facts = KeyFacts {
+            api: &key.api,
+            lifecycle: key.lifecycle,
+            ip_allowlist: &key.ip_allowlist,
+            scopes: &key.scopes,
         };
-        if let Some(code) = code {
+        if let Some(code) = policy::decide(Some(&facts), req, version.map(|v| v.1), now) {
+            if code == Code::NotFound {
+                // A key of another API is, for this API, no key at all: nobody's usage.
+                self.count(None, now, code);
+                return Ok(Outcome::bare(code, None));
+            }
             self.count(Some(&key.id_shared), now, code);
             return Ok(Outcome::bare(code, Some(key)));
         }
         let mut outcome = Outcome::bare(Code::Valid, Some(key.clone()));
-        outcome.deprecation = deprecation;
-        if let (Some(limiter), Some((rate, burst))) = (&key.limiter, key.rate) {
+        outcome.deprecation = version.and_then(|(v, status, sunset_at)| {
+            (status == VersionStatus::Deprecated).then(|| Deprecation {
+                version: v.to_owned(),
+                sunset_at,
+            })
+        });
+        let (mut ratelimit, mut quota_info, mut rate_wait, mut quota_wait) =
+            (None, None, None, None);
+        let take_rate = || {
+            let (Some(limiter), Some((rate, burst))) = (&key.limiter, key.rate) else {
+                return true;
+            };
             let clock = limiter.clock();
             let per_cell = StdDuration::from_secs(rate.period_s as u64) / Ord::max(rate.limit, 1);
             match limiter.check() {
@@ -723,11 +641,12 @@ impl Verifier {
                         reset_at.timestamp_millis(),
                         std::sync::atomic::Ordering::Relaxed,
                     );
-                    outcome.ratelimit = Some(RateInfo {
+                    ratelimit = Some(RateInfo {
                         limit: burst,
                         remaining,
                         reset_at,
                     });
+                    true
                 }
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(clock.now());
@@ -736,45 +655,48 @@ impl Verifier {
                         (now + Duration::from_std(full).unwrap_or_default()).timestamp_millis(),
                         std::sync::atomic::Ordering::Relaxed,
                     );
-                    outcome.code = Code::RateLimited;
-                    outcome.retry_after = Some(wait);
-                    outcome.ratelimit = Some(RateInfo {
+                    rate_wait = Some(wait);
+                    ratelimit = Some(RateInfo {
                         limit: burst,
                         remaining: 0,
                         reset_at: now + Duration::from_std(wait).unwrap_or_default(),
                     });
-                    self.count(Some(&key.id_shared), now, Code::RateLimited);
-                    return Ok(outcome);
+                    false
                 }
             }
-        }
-        if let Some(quota) = key.quota {
+        };
+        let take_quota = || {
+            let Some(quota) = key.quota else {
+                return true;
+            };
             let (start, next) = quota_period(quota.period, now);
             let cost = Ord::max(req.cost, 1) as u64;
-            match key
+            let (fits, used) = match key
                 .quota_counter
                 .consume(start.timestamp(), cost, quota.limit)
             {
-                Ok(used) => {
-                    outcome.quota = Some(QuotaInfo {
-                        limit: quota.limit,
-                        remaining: quota.limit - used,
-                        period: quota.period,
-                        reset_at: next,
-                    });
-                }
+                Ok(used) => (true, used),
                 Err(used) => {
-                    outcome.code = Code::QuotaExceeded;
-                    outcome.retry_after = Some((next - now).to_std().unwrap_or_default());
-                    outcome.quota = Some(QuotaInfo {
-                        limit: quota.limit,
-                        remaining: quota.limit.saturating_sub(used),
-                        period: quota.period,
-                        reset_at: next,
-                    });
+                    quota_wait = Some((next - now).to_std().unwrap_or_default());
+                    (false, used)
                 }
-            }
-        }
+            };
+            quota_info = Some(QuotaInfo {
+                limit: quota.limit,
+                remaining: quota.limit.saturating_sub(used),
+                period: quota.period,
+                reset_at: next,
+            });
+            fits
+        };
+        outcome.code = policy::meter(take_rate, take_quota);
+        outcome.ratelimit = ratelimit;
+        outcome.quota = quota_info;
+        outcome.retry_after = match outcome.code {
+            Code::RateLimited => rate_wait,
+            Code::QuotaExceeded => quota_wait,
+            _ => None,
+        };
         self.count(Some(&key.id_shared), now, outcome.code);
         Ok(outcome)
     }
@@ -999,4 +921,21 @@ fn hex(h: &Hash32) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+impl KeyChanges for Verifier {
+    fn apply(&self, change: Change) -> Applied<'_> {
+        Box::pin(async move {
+            let result = match &change {
+                Change::Key(id) => self.refresh_key(id).await,
+                Change::Owner(id) => self.refresh_owner(id).await,
+                Change::Versions => self.refresh_versions().await,
+                Change::All => self.load().await.map(|_| ()),
+            };
+            if let Err(error) = result {
+                // The periodic refresh picks the change up a few seconds later.
+                tracing::error!(%error, ?change, "cannot apply a key change to the verifier");
+            }
+        })
+    }
 }
