@@ -85,8 +85,9 @@ setup() {
 }
 
 build_release() {
-  step "Building Keyport (release binary, WASM with wasm-opt, Tailwind CSS)"
-  cargo leptos build --release
+  step "Building Keyport (WASM with wasm-opt, Tailwind CSS, then the release binary embedding them)"
+  # --precompress builds the site (and its .br/.gz files) before the server, which embeds it.
+  cargo leptos build --release --precompress --bin-features embed-site
   step "Compressing the bundle and checking its size budget"
   node scripts/bundle.mjs target/site
 }
@@ -110,7 +111,7 @@ cmd_test() {
   python3 scripts/module-cycles.py domain/src server/src
 
   step "clippy: server-side crates (ssr)"
-  cargo clippy --workspace --exclude frontend --all-targets --locked --features server/bench -- -D warnings
+  cargo clippy --workspace --exclude frontend --all-targets --locked --features server/bench,server/embed-site -- -D warnings
   step "clippy: browser crate (hydrate, wasm32)"
   cargo clippy -p frontend --target wasm32-unknown-unknown --locked -- -D warnings
 

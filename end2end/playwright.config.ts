@@ -3,8 +3,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-// The suite starts the release binary itself, from the repository root, on its own port and a
-// throwaway data directory: exactly what `target/release/keyport serve` does for a user.
+// The suite starts the release binary itself, on its own port and a throwaway data directory,
+// from that directory rather than the repository: the binary carries its CSS and WASM, so pages
+// only look and work right if the embedded site is served.
 const port = Number(process.env.KEYPORT_E2E_PORT ?? 3197);
 const baseURL = `http://127.0.0.1:${port}`;
 // Set once (the config is loaded again in each worker), so tests can run the CLI on the same data.
@@ -45,7 +46,7 @@ export default defineConfig({
   projects: [{ name: "chromium", use: { browserName: "chromium" } }],
   webServer: {
     command: `${binary} serve --addr 127.0.0.1:${port} --data-dir ${dataDir}`,
-    cwd: repoRoot,
+    cwd: dataDir,
     url: `${baseURL}/readyz`,
     reuseExistingServer: false,
     timeout: 60_000,

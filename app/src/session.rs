@@ -112,6 +112,8 @@ pub struct KeyRow {
     /// `active`, `expiring_soon`, `expired`, `rotating`, `revoked`, `disabled`.
     pub status: String,
     pub status_label: String,
+    /// For a rotating key: the end of its grace period (UTC, minutes).
+    pub rotating_until: Option<String>,
 }
 
 /// The rest of a key, for its detail page.

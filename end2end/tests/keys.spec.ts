@@ -91,5 +91,21 @@ test("create a key, copy it from the one-time display, rotate it, revoke it, rea
     await expect(page.getByRole("cell", { name: action, exact: true }).first()).toBeVisible();
   }
   await shot("keys-07-audit.png");
+
+  // On a phone the list is stacked cards: name, start, status and dates, with no sideways
+  // scrolling; the rotating key says until when, in local time.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto("/keys");
+  const cards = page.getByRole("list", { name: "Your API keys" });
+  await expect(cards).toBeVisible();
+  await expect(page.getByRole("table")).toBeHidden();
+  const rotating = cards.getByRole("listitem").filter({ hasText: "Rotating" });
+  await expect(rotating).toContainText("deploy bot");
+  await expect(rotating).toContainText(key.slice(0, 9));
+  await expect(rotating).toContainText("until");
+  await expect(rotating.locator("time").first()).toBeVisible();
+  await expect(cards.getByRole("listitem").filter({ hasText: "Revoked" })).toContainText(rotated.slice(0, 9));
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await shot("keys-08-list-phone.png");
   expect(problems).toEqual([]);
 });

@@ -62,7 +62,7 @@ test("a burst of verifications shows on the key's chart and the platform dashboa
   const csv = await page.request.get(await page.getByRole("link", { name: "Download CSV" }).getAttribute("href") ?? "");
   expect(csv.headers()["content-type"]).toContain("text/csv");
   const lines = (await csv.text()).trim().split("\n");
-  expect(lines[0]).toBe("start,MALFORMED,NOT_FOUND,DISABLED,REVOKED,EXPIRED,IP_NOT_ALLOWED,INSUFFICIENT_SCOPE,VERSION_RETIRED,RATE_LIMITED,QUOTA_EXCEEDED,VALID,total");
+  expect(lines[0]).toBe("start,MALFORMED,NOT_FOUND,REVOKED,DISABLED,EXPIRED,IP_NOT_ALLOWED,INSUFFICIENT_SCOPE,VERSION_RETIRED,RATE_LIMITED,QUOTA_EXCEEDED,VALID,total");
   expect(lines.slice(1).reduce((sum, line) => sum + Number(line.split(",").at(-1)), 0)).toBe(50);
 
   // The platform dashboard lists the key among the top keys.

@@ -1,6 +1,6 @@
 //! The browser side of accounts: the session cookie, the middleware that resolves who the visitor
-//! is before a page renders, the sign-up / sign-in / enrolment form handlers, and the same-origin
-//! guard on every state-changing request.
+//! is before a handler runs, the data of the account pages (settings, admin users), the sign-up /
+//! sign-in / enrolment form handlers, and the same-origin guard on every state-changing request.
 //!
 //! Forms post here and answer with a redirect (303) to the next page, carrying any error in a
 //! one-time "flash" in the session, so every step works before, and without, WASM.
@@ -17,7 +17,7 @@ use axum::{
 };
 use chrono::Utc;
 use domain::{
-    accounts::{ChangePasswordError, Role, SecondStep, SignInError, SignUpError, Status},
+    accounts::{ChangePasswordError, Role, SecondStep, SignInError, SignUpError, Status, User},
     audit::RequestContext,
     sessions,
 };
@@ -102,34 +102,37 @@ fn is_page_request(path: &str) -> bool {
         || path == "/favicon.svg")
 }
 
+/// Who is visiting: the stage their session has reached and, past the password step, their
+/// account. Put in the request's extensions by [`session_context`]; the access extractors of
+/// [`crate::pages`] read it.
+#[derive(Clone, Debug)]
+pub(crate) struct Visitor {
+    pub stage: Stage,
+    pub user: Option<User>,
+}
+
 /// Resolves the visitor (signed in, half-way, or anonymous), enforces the session's absolute
-/// lifetime, sends each page to where the visitor belongs, and hands the page a [`SessionView`].
+/// lifetime, takes the one-time flash of a page view, and hands both on to the handlers: a
+/// [`Visitor`] for access decisions and a [`SessionView`] for the page. Where each page may be
+/// seen is declared by its handler's extractor, not here.
 pub async fn session_context(
     State(state): State<AppState>,
     session: Session,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path().to_owned();
-    if !is_page_request(&path) {
+    if !is_page_request(request.uri().path()) {
         return next.run(request).await;
     }
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    match resolve(
-        &state,
-        &session,
-        &path,
-        &query,
-        request.method() == Method::GET,
-    )
-    .await
-    {
-        Ok(Resolved::Redirect(to)) => Redirect::to(&to).into_response(),
-        Ok(Resolved::View(view)) => {
-            request.extensions_mut().insert(*view);
+    match resolve(&state, &session, request.method() == Method::GET).await {
+        Ok((visitor, view)) => {
+            let private = visitor.stage != Stage::Anonymous;
+            request.extensions_mut().insert(visitor);
+            request.extensions_mut().insert(view);
             let mut response = next.run(request).await;
-            if requires_sign_in(&path) {
-                // Account pages may show secrets (a new key, recovery codes): never cache them.
+            if private {
+                // Account pages may show secrets (a new key, recovery codes, a 2FA seed): never
+                // cache what a session sees.
                 response.headers_mut().insert(
                     header::CACHE_CONTROL,
                     header::HeaderValue::from_static("no-store"),
@@ -144,18 +147,11 @@ pub async fn session_context(
     }
 }
 
-enum Resolved {
-    Redirect(String),
-    View(Box<SessionView>),
-}
-
 async fn resolve(
     state: &AppState,
     session: &Session,
-    path: &str,
-    query: &str,
     is_get: bool,
-) -> anyhow::Result<Resolved> {
+) -> anyhow::Result<(Visitor, SessionView)> {
     let now = Utc::now().timestamp();
     let created = session.get::<i64>(CREATED_AT_KEY).await?;
     if created.is_some_and(|created| now - created > state.session_max_seconds) {
@@ -184,29 +180,6 @@ async fn resolve(
             _ => session.flush().await?,
         }
     }
-
-    if is_get {
-        let signed_in = stage == Stage::SignedIn;
-        let target = match path {
-            "/" | "/login" | "/signup" if signed_in => Some("/dashboard"),
-            "/login/code" if stage != Stage::NeedsCode => {
-                Some(if signed_in { "/dashboard" } else { "/login" })
-            }
-            "/enroll" if stage != Stage::NeedsEnrolment => {
-                Some(if signed_in { "/dashboard" } else { "/login" })
-            }
-            p if requires_sign_in(p) && !signed_in => Some(match stage {
-                Stage::NeedsCode => "/login/code",
-                Stage::NeedsEnrolment => "/enroll",
-                _ => "/login",
-            }),
-            _ => None,
-        };
-        if let Some(target) = target {
-            return Ok(Resolved::Redirect(target.to_owned()));
-        }
-    }
-
     let flash = if is_get {
         session
             .remove::<FlashData>(FLASH_KEY)
@@ -215,53 +188,47 @@ async fn resolve(
     } else {
         FlashData::default()
     };
-    let recovery_codes = if is_get && path == "/enroll/recovery" {
-        session.remove::<Vec<String>>(RECOVERY_CODES_KEY).await?
-    } else {
-        None
-    };
-    let enrolment = match (&stage, &user) {
-        (Stage::NeedsEnrolment, Some(u)) if path == "/enroll" => state
-            .accounts
-            .pending_enrolment(&u.id)
-            .await?
-            .map(|e| EnrolmentView {
-                qr_svg: qr_svg(&e.otpauth_uri),
-                setup_key: e.setup_key,
-                otpauth_uri: e.otpauth_uri,
-            }),
-        _ => None,
-    };
-    let page = match (&stage, &user, path) {
-        (Stage::SignedIn, Some(u), "/settings") if is_get => {
-            settings_page(state, session, &u.id).await?
-        }
-        (Stage::SignedIn, Some(u), "/admin/users") if is_get && u.role == Role::Admin => {
-            admin_users_page(state, query).await?
-        }
-        (Stage::SignedIn, Some(u), path) if is_get => {
-            crate::portal::page_data(state, session, u, path, query).await?
-        }
-        _ => PageData::None,
-    };
-    Ok(Resolved::View(Box::new(SessionView {
-        page,
-        stage,
-        user: user.map(|u| UserView {
-            id: u.id,
-            email: u.email,
+    let view = SessionView {
+        page: PageData::None,
+        stage: stage.clone(),
+        user: user.as_ref().map(|u: &User| UserView {
+            id: u.id.clone(),
+            email: u.email.clone(),
             is_admin: u.role == Role::Admin,
             totp_enabled: u.totp_enabled,
         }),
         flash: flash.into(),
-        enrolment,
-        recovery_codes,
-    })))
+        enrolment: None,
+        recovery_codes: None,
+    };
+    Ok((Visitor { stage, user }, view))
+}
+
+/// The authenticator set-up of a user who is enrolling: QR code, setup key and URI.
+pub(crate) async fn enrolment_view(
+    state: &AppState,
+    user_id: &str,
+) -> anyhow::Result<Option<EnrolmentView>> {
+    Ok(state
+        .accounts
+        .pending_enrolment(user_id)
+        .await?
+        .map(|e| EnrolmentView {
+            qr_svg: qr_svg(&e.otpauth_uri),
+            setup_key: e.setup_key,
+            otpauth_uri: e.otpauth_uri,
+        }))
+}
+
+/// Fresh recovery codes, taken out of the session: shown on exactly one page view.
+pub(crate) async fn take_recovery_codes(session: &Session) -> anyhow::Result<Option<Vec<String>>> {
+    Ok(session.remove::<Vec<String>>(RECOVERY_CODES_KEY).await?)
 }
 
 const USERS_PER_PAGE: u64 = 25;
 
-async fn settings_page(
+/// `/settings`: the user's sessions (this one first) and how many recovery codes are left.
+pub(crate) async fn settings_page(
     state: &AppState,
     session: &Session,
     user_id: &str,
@@ -331,18 +298,23 @@ fn describe_user_agent(ua: &str) -> String {
     }
 }
 
-async fn admin_users_page(state: &AppState, query: &str) -> anyhow::Result<PageData> {
-    #[derive(Deserialize, Default)]
-    struct Params {
-        #[serde(default)]
-        q: String,
-        page: Option<u64>,
-    }
-    let params: Params = serde_urlencoded::from_str(query).unwrap_or_default();
-    let page = params.page.unwrap_or(1).max(1);
+/// The query of `/admin/users`: a search and a page.
+#[derive(Deserialize, Default, Debug)]
+#[serde(default)]
+pub(crate) struct UsersQuery {
+    pub q: String,
+    pub page: String,
+}
+
+/// `/admin/users`: a page of users, with their plan and whether they are locked out.
+pub(crate) async fn admin_users_page(
+    state: &AppState,
+    params: &UsersQuery,
+) -> anyhow::Result<PageData> {
+    let page = params.page.trim().parse::<u64>().unwrap_or(1).max(1);
     let (users, total) = state
         .accounts
-        .list_users(&params.q, USERS_PER_PAGE, (page - 1) * USERS_PER_PAGE)
+        .list_users(params.q.trim(), USERS_PER_PAGE, (page - 1) * USERS_PER_PAGE)
         .await?;
     let now = Utc::now();
     let plans = crate::portal::plan_views(state).await?;
@@ -371,30 +343,11 @@ async fn admin_users_page(state: &AppState, query: &str) -> anyhow::Result<PageD
                 last_sign_in_at: u.last_sign_in_at.map(utc_minutes),
             })
             .collect(),
-        query: params.q,
+        query: params.q.trim().to_owned(),
         page,
         pages: total.div_ceil(USERS_PER_PAGE).max(1),
         total,
         plans,
-    })
-}
-
-pub(crate) fn requires_sign_in(path: &str) -> bool {
-    [
-        "/dashboard",
-        "/enroll/recovery",
-        "/settings",
-        "/keys",
-        "/admin",
-        "/audit",
-        "/alerts",
-    ]
-    .iter()
-    .any(|p| {
-        path == *p
-            || path
-                .strip_prefix(p)
-                .is_some_and(|rest| rest.starts_with('/'))
     })
 }
 
@@ -1022,13 +975,5 @@ mod tests {
             ("host", "127.0.0.1:3000")
         ])));
         assert!(!is_cross_site(&headers(&[("host", "127.0.0.1:3000")])));
-    }
-
-    #[test]
-    fn protected_paths() {
-        assert!(requires_sign_in("/dashboard"));
-        assert!(requires_sign_in("/admin/users"));
-        assert!(!requires_sign_in("/administrator"));
-        assert!(!requires_sign_in("/login"));
     }
 }

@@ -24,9 +24,10 @@ pub struct Config {
     pub database_url: Option<String>,
 
     /// Directory holding the built CSS and WASM (`pkg/`), as produced by `cargo leptos build`.
-    /// Relative paths are resolved from the working directory, normally the repository root.
-    #[arg(long, env = "KEYPORT_SITE_ROOT", default_value = "target/site")]
-    pub site_root: PathBuf,
+    /// Unset: the site embedded in the binary (release builds of `./dev.sh build`), else
+    /// `target/site` relative to the working directory.
+    #[arg(long, env = "KEYPORT_SITE_ROOT")]
+    pub site_root: Option<PathBuf>,
 
     /// The address users reach Keyport at, e.g. `https://keys.example.com`. When it starts with
     /// https, the session cookie is `Secure` and `__Host-` prefixed.
@@ -84,13 +85,25 @@ fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
 }
 
 impl Config {
+    /// The site directory served from disk: `--site-root`, else `target/site`.
+    pub fn site_dir(&self) -> PathBuf {
+        self.site_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("target/site"))
+    }
+
+    /// Whether the site is served from the binary: it carries one and `--site-root` is unset.
+    pub fn serves_embedded_site(&self) -> bool {
+        self.site_root.is_none() && crate::site::embedded()
+    }
+
     /// A configuration for tests and embedding: defaults everywhere but the data directory.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
             database_url: None,
-            site_root: PathBuf::from("target/site"),
+            site_root: None,
             public_url: None,
             signup: "open".into(),
             require_2fa: true,

@@ -14,7 +14,6 @@ use axum::{
 };
 use domain::{Database, accounts::Accounts, keys::Keys, usage::Usage, verification::Verifier};
 use leptos::config::{Env, LeptosOptions};
-use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
 use tower_http::{
     catch_panic::CatchPanicLayer, compression::CompressionLayer, limit::RequestBodyLimitLayer,
@@ -38,7 +37,7 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
     // cargo-leptos runs the binary with LEPTOS_SITE_ROOT; honour it when KEYPORT_SITE_ROOT is unset.
     let site_root = match std::env::var("LEPTOS_SITE_ROOT") {
         Ok(root) if std::env::var_os("KEYPORT_SITE_ROOT").is_none() => root,
-        _ => config.site_root.display().to_string(),
+        _ => config.site_dir().display().to_string(),
     };
     LeptosOptions::builder()
         .output_name("keyport")
@@ -51,17 +50,20 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 
 /// The whole application as an axum router.
 pub fn build_router(state: AppState, config: &Config) -> Router {
-    let routes = generate_route_list(app::App);
-    let shell_options = state.leptos.clone();
+    // One handler per page, each declaring its access; `render` turns their data into HTML on
+    // Leptos' executor (already running when the router is built twice, as tests do).
+    let _ = any_spawner::Executor::init_tokio();
+    let pages = crate::pages::routes().layer(middleware::from_fn_with_state(
+        state.clone(),
+        crate::pages::render,
+    ));
     // Pages and their forms: behind the session cookie and the same-origin guard.
     let portal = Router::new()
+        .merge(pages)
         .merge(auth::routes())
         .merge(crate::portal::routes())
         .merge(crate::portal_usage::routes())
-        .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
+        .fallback(static_file_or_not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::session_context,
@@ -139,6 +141,25 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .into_response()
 }
 
+/// A file of the site (embedded in the binary, else from the site directory), or the 404 page.
+async fn static_file_or_not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    uri: axum::http::Uri,
+    request: Request<Body>,
+) -> Response {
+    if state.embedded_site
+        && let Some(file) = crate::site::serve(uri.path(), request.headers())
+    {
+        return file;
+    }
+    leptos_axum::file_and_error_handler::<AppState, _>(app::shell)(
+        uri,
+        axum::extract::State(state),
+        request,
+    )
+    .await
+}
+
 /// A bound, not yet serving, Keyport server.
 pub struct Server {
     listener: TcpListener,
@@ -151,7 +172,12 @@ impl Server {
     pub async fn bind(config: &Config) -> anyhow::Result<Server> {
         let db = open_database(config).await?;
         let leptos = leptos_options(config);
-        warn_if_assets_missing(&leptos);
+        let embedded_site = config.serves_embedded_site();
+        if embedded_site {
+            tracing::info!("serving the site embedded in the binary");
+        } else {
+            warn_if_assets_missing(&leptos);
+        }
         let verifier = Verifier::new(db.clone());
         let loaded = verifier.load().await.context("cannot load the keys")?;
         tracing::info!(keys = loaded, "verifier ready");
@@ -168,6 +194,7 @@ impl Server {
             verifier,
             usage_retention: config.usage_retention(),
             trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),
+            embedded_site,
             usage_flush: Duration::from_secs(config.usage_flush_seconds),
             db,
             accounts,

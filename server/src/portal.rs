@@ -1,5 +1,6 @@
-//! The portal's key, catalog and audit pages: the data each page needs (loaded by the session
-//! middleware before the page renders) and their form handlers (303 + flash, like sign-in).
+//! The portal's key, catalog and audit pages: the data each page needs (one loader per page,
+//! called by its handler in [`crate::pages`]) and their form handlers (303 + flash, like
+//! sign-in).
 //! Authorization is the domain services'; this module maps forms and views.
 use app::session::{
     ApiView, AuditFilterView, AuditRow, KeyDetailView, KeyFilterView, KeyRow, PageData, PlanView,
@@ -281,12 +282,11 @@ fn key_row(k: &Key, now: DateTime<Utc>) -> KeyRow {
         expires_at: k.expires_at.map(utc_minutes),
         last_used_at: k.last_used_at.map(utc_minutes),
         status: status.as_str().to_owned(),
-        status_label: match (status, k.expires_at) {
-            (KeyStatus::Rotating, Some(until)) => {
-                format!("Rotating until {} UTC", utc_minutes(until))
-            }
-            (s, _) => s.label().to_owned(),
-        },
+        status_label: status.label().to_owned(),
+        rotating_until: k
+            .expires_at
+            .filter(|_| status == KeyStatus::Rotating)
+            .map(utc_minutes),
     }
 }
 
@@ -360,19 +360,31 @@ fn audit_rows(
         .collect()
 }
 
+/// The emails of the people an audit page names (actors and user targets), read in one query.
 async fn user_emails(
     state: &AppState,
+    entries: &[audit::Entry],
 ) -> anyhow::Result<std::collections::HashMap<String, String>> {
-    // The portal's audit pages name people by email; the user list is small next to the log.
-    let (users, _) = state.accounts.list_users("", 10_000, 0).await?;
-    Ok(users.into_iter().map(|u| (u.id, u.email)).collect())
+    let mut ids: Vec<String> = entries
+        .iter()
+        .flat_map(|e| [e.event.actor_id.clone(), e.event.target.clone()])
+        .flatten()
+        .filter(|id| id.starts_with("usr_"))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    Ok(state.accounts.emails_of(&ids).await?)
 }
 
 fn needs_step_up_at(state: &AppState, user: &User, last: Option<i64>) -> bool {
     user.totp_enabled && last.is_none_or(|at| Utc::now().timestamp() - at > state.step_up_seconds)
 }
 
-async fn needs_step_up(state: &AppState, session: &Session, user: &User) -> anyhow::Result<bool> {
+pub(crate) async fn needs_step_up(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+) -> anyhow::Result<bool> {
     let last = session.get::<i64>(SECOND_FACTOR_AT_KEY).await?;
     Ok(needs_step_up_at(state, user, last))
 }
@@ -422,142 +434,119 @@ async fn step_up(
     }
 }
 
-/// Data for the portal pages this module owns; `PageData::None` for any other path.
-pub async fn page_data(
+/// The query of `/keys`: search, filters, sort and page. Unknown values fall back to defaults.
+#[derive(Deserialize, Default, Debug)]
+#[serde(default)]
+pub(crate) struct KeysQuery {
+    pub q: String,
+    pub api: String,
+    pub status: String,
+    pub sort: String,
+    /// Admins only: an owner's email or user id.
+    pub owner: String,
+    pub page: String,
+}
+
+/// The query of `/audit`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(default)]
+pub(crate) struct AuditQuery {
+    /// An email (or a user id).
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// Days, `YYYY-MM-DD`, UTC.
+    pub from: String,
+    pub to: String,
+    /// The paging cursor.
+    pub before: String,
+}
+
+/// `/keys/new`: the APIs a key can be for (the `admin` scope only for admins), the one picked
+/// in the query, and the caller's plan.
+pub(crate) async fn new_key_page(
     state: &AppState,
     session: &Session,
     user: &User,
-    path: &str,
-    query: &str,
+    api: &str,
 ) -> anyhow::Result<PageData> {
     let is_admin = user.role == Role::Admin;
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+    let apis: Vec<ApiView> = state
+        .keys
+        .catalog()
+        .list_apis()
+        .await?
+        .iter()
+        .map(|a| {
+            let mut v = api_view(a, 0);
+            if !is_admin {
+                v.scopes
+                    .retain(|(s, _)| !(a.slug == "keyport" && s == "admin"));
+            }
+            v
+        })
         .collect();
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    match path {
-        "/keys" => {
-            keys_page(
-                state,
-                user,
-                &param("q"),
-                &param("api"),
-                &param("status"),
-                &param("sort"),
-                &param("owner"),
-                param("page").parse().unwrap_or(1),
-            )
-            .await
-        }
-        "/keys/new" => {
-            let apis: Vec<ApiView> = state
-                .keys
-                .catalog()
-                .list_apis()
-                .await?
-                .iter()
-                .map(|a| {
-                    let mut v = api_view(a, 0);
-                    if !is_admin {
-                        v.scopes
-                            .retain(|(s, _)| !(a.slug == "keyport" && s == "admin"));
-                    }
-                    v
-                })
-                .collect();
-            let selected = apis.iter().find(|a| a.slug == param("api")).cloned();
-            let plan = plan_view(&state.keys.catalog().plan_for_user(&user.id).await?);
-            Ok(PageData::NewKey {
-                apis,
-                selected,
-                plan,
-                needs_step_up: needs_step_up(state, session, user).await?,
-                is_admin,
-            })
-        }
-        "/audit" => {
-            audit_page(
-                state,
-                user,
-                &param("actor"),
-                &param("action"),
-                &param("target"),
-                &param("from"),
-                &param("to"),
-                &param("before"),
-            )
-            .await
-        }
-        "/admin/apis" if is_admin => {
-            let mut apis = Vec::new();
-            for a in state.keys.catalog().list_apis().await? {
-                let filter = ListFilter {
-                    api: Some(a.slug.clone()),
-                    ..Default::default()
-                };
-                let total = state
-                    .keys
-                    .list(&page_actor(user), &filter, None, 0, 1)
-                    .await?
-                    .total;
-                apis.push(api_view(&a, total));
-            }
-            Ok(PageData::AdminApis { apis })
-        }
-        "/dashboard" => crate::portal_usage::dashboard(state, user, &param("range")).await,
-        "/alerts" => crate::portal_usage::alerts_page(state, user, &param("show")).await,
-        "/hygiene" => Ok(PageData::Hygiene {
-            groups: crate::portal_usage::hygiene_groups(state, user).await?,
-            all_users: is_admin,
-            needs_step_up: needs_step_up(state, session, user).await?,
-        }),
-        "/admin" if is_admin => {
-            crate::portal_usage::admin_dashboard(state, user, &param("range")).await
-        }
-        "/admin/plans" if is_admin => Ok(PageData::AdminPlans {
-            plans: plan_views(state).await?,
-        }),
-        p => {
-            if let Some(slug) = p.strip_prefix("/admin/apis/")
-                && is_admin
-                && !slug.contains('/')
-            {
-                return Ok(match state.keys.catalog().api_by_slug(slug).await? {
-                    Some(a) => PageData::AdminApi {
-                        api: api_view(&a, 0),
-                    },
-                    None => PageData::None,
-                });
-            }
-            if let Some(id) = p.strip_prefix("/keys/")
-                && !id.contains('/')
-            {
-                return key_page(state, session, user, id, &param("range")).await;
-            }
-            Ok(PageData::None)
-        }
-    }
+    let selected = apis.iter().find(|a| a.slug == api.trim()).cloned();
+    let plan = plan_view(&state.keys.catalog().plan_for_user(&user.id).await?);
+    Ok(PageData::NewKey {
+        apis,
+        selected,
+        plan,
+        needs_step_up: needs_step_up(state, session, user).await?,
+        is_admin,
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn keys_page(
+/// `/admin/apis`: every API with its number of keys.
+pub(crate) async fn admin_apis_page(state: &AppState, admin: &User) -> anyhow::Result<PageData> {
+    let mut apis = Vec::new();
+    for a in state.keys.catalog().list_apis().await? {
+        let filter = ListFilter {
+            api: Some(a.slug.clone()),
+            ..Default::default()
+        };
+        let total = state
+            .keys
+            .list(&page_actor(admin), &filter, None, 0, 1)
+            .await?
+            .total;
+        apis.push(api_view(&a, total));
+    }
+    Ok(PageData::AdminApis { apis })
+}
+
+/// `/admin/apis/{slug}`; `PageData::None` (the page says not found) for an unknown slug.
+pub(crate) async fn admin_api_page(state: &AppState, slug: &str) -> anyhow::Result<PageData> {
+    Ok(match state.keys.catalog().api_by_slug(slug).await? {
+        Some(a) => PageData::AdminApi {
+            api: api_view(&a, 0),
+        },
+        None => PageData::None,
+    })
+}
+
+/// `/admin/plans`.
+pub(crate) async fn admin_plans_page(state: &AppState) -> anyhow::Result<PageData> {
+    Ok(PageData::AdminPlans {
+        plans: plan_views(state).await?,
+    })
+}
+
+/// `/keys`: a page of the caller's keys (everyone's for admins), filtered and sorted.
+pub(crate) async fn keys_page(
     state: &AppState,
     user: &User,
-    q: &str,
-    api: &str,
-    status: &str,
-    sort: &str,
-    owner: &str,
-    page: u64,
+    query: &KeysQuery,
 ) -> anyhow::Result<PageData> {
+    let (q, api, status, sort, owner) = (
+        query.q.trim(),
+        query.api.trim(),
+        query.status.trim(),
+        query.sort.trim(),
+        query.owner.trim(),
+    );
     let is_admin = user.role == Role::Admin;
-    let page = page.max(1);
+    let page = query.page.trim().parse::<u64>().unwrap_or(1).max(1);
     let owner_id = if is_admin && !owner.is_empty() {
         if owner.starts_with("usr_") {
             Some(owner.to_owned())
@@ -620,7 +609,9 @@ async fn keys_page(
     })
 }
 
-async fn key_page(
+/// `/keys/{id}`: one key with its chart, limits now, events and (once) its plaintext;
+/// `PageData::None` (the page says not found) for another user's key or an unknown id.
+pub(crate) async fn key_page(
     state: &AppState,
     session: &Session,
     user: &User,
@@ -644,7 +635,7 @@ async fn key_page(
         ..Default::default()
     };
     let (entries, _) = audit::search(&state.db, &filter, None, 20).await?;
-    let emails = user_emails(state).await?;
+    let emails = user_emails(state, &entries).await?;
     let mut detail = key_detail(state, &key).await?;
     (
         detail.range,
@@ -667,29 +658,33 @@ fn parse_day(s: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.and_utc())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn audit_page(
+/// `/audit`: the events by or about the caller (everyone's for admins), newest first.
+pub(crate) async fn audit_page(
     state: &AppState,
     user: &User,
-    actor: &str,
-    action: &str,
-    target: &str,
-    from: &str,
-    to: &str,
-    before: &str,
+    query: &AuditQuery,
 ) -> anyhow::Result<PageData> {
+    let (actor, action, target, from, to, before) = (
+        query.actor.trim(),
+        query.action.trim(),
+        query.target.trim(),
+        query.from.trim(),
+        query.to.trim(),
+        query.before.trim(),
+    );
     let is_admin = user.role == Role::Admin;
-    let emails = user_emails(state).await?;
     let actor_id = if actor.is_empty() {
         None
-    } else {
+    } else if actor.contains('@') {
         Some(
-            emails
-                .iter()
-                .find(|(_, e)| e.eq_ignore_ascii_case(actor))
-                .map(|(id, _)| id.clone())
-                .unwrap_or_else(|| actor.to_owned()),
+            state
+                .accounts
+                .find_by_email(actor)
+                .await?
+                .map_or_else(|| actor.to_owned(), |u| u.id),
         )
+    } else {
+        Some(actor.to_owned())
     };
     let filter = audit::Filter {
         involving: (!is_admin).then(|| user.id.clone()),
@@ -701,6 +696,7 @@ async fn audit_page(
     };
     let (entries, next) =
         audit::search(&state.db, &filter, before.parse().ok(), AUDIT_PER_PAGE).await?;
+    let emails = user_emails(state, &entries).await?;
     let view = AuditFilterView {
         actor: actor.to_owned(),
         action: action.to_owned(),

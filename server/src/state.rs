@@ -19,6 +19,8 @@ pub struct AppState {
     pub alerts: Alerts,
     /// Peers whose forwarding headers are believed.
     pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,
+    /// Whether static files come from the binary (see [`crate::site`]).
+    pub embedded_site: bool,
     /// How often usage counters are written to the database.
     pub usage_flush: std::time::Duration,
     /// How long usage is kept at each granularity.

@@ -129,8 +129,13 @@ pub fn KeysList() -> impl IntoView {
             } else if rows.is_empty() {
                 view! { <EmptyState title="No keys match these filters" text="Try another status or API, or clear the filters." /> }.into_any()
             } else {
+                let cards = rows.clone();
                 view! {
-                    <div class=TABLE_WRAP>
+                    // Phones: one card per key with what matters most; the table from `sm` up.
+                    <ul class="space-y-3 sm:hidden" aria-label="Your API keys">
+                        {cards.into_iter().map(|k| view! { <KeyCard key=k all_users /> }).collect_view()}
+                    </ul>
+                    <div class=format!("{TABLE_WRAP} hidden sm:block")>
                         <table class=TABLE>
                             <caption class="sr-only">"Your API keys"</caption>
                             <thead class=THEAD>
@@ -172,8 +177,45 @@ fn KeyListRow(key: KeyRow, all_users: bool) -> impl IntoView {
             <td class="px-4 py-3 whitespace-nowrap"><Time utc=key.created_at.clone() /></td>
             <td class="px-4 py-3 whitespace-nowrap"><MaybeTime utc=key.expires_at.clone() none="Never" /></td>
             <td class="px-4 py-3 whitespace-nowrap"><MaybeTime utc=key.last_used_at.clone() none="Never" /></td>
-            <td class="px-4 py-3"><StatusBadge status=key.status.clone() label=key.status_label.clone() /></td>
+            <td class="px-4 py-3"><KeyStatusLabel key=key.clone() /></td>
         </tr>
+    }
+}
+
+/// A key's status badge, and for a rotating key when its grace period ends (in local time).
+#[component]
+fn KeyStatusLabel(key: KeyRow) -> impl IntoView {
+    view! {
+        <StatusBadge status=key.status.clone() label=key.status_label.clone() />
+        {key.rotating_until.map(|until| view! {
+            <span class="mt-1 block whitespace-nowrap text-xs text-slate-500 dark:text-slate-400">"until "<Time utc=until /></span>
+        })}
+    }
+}
+
+/// A key on a phone: name, start and status on top, then its API and main dates.
+#[component]
+fn KeyCard(key: KeyRow, all_users: bool) -> impl IntoView {
+    view! {
+        <li class="rounded-xl border border-slate-200 p-4 text-sm dark:border-slate-800">
+            <div class="flex items-start justify-between gap-3">
+                <div class="min-w-0">
+                    <a class=format!("{LINK} block truncate font-medium") href=format!("/keys/{}", key.id)>{key.name.clone()}</a>
+                    <span class="font-mono text-xs text-slate-600 dark:text-slate-400">{format!("{}…", key.start)}</span>
+                </div>
+                <div class="shrink-0 text-right"><KeyStatusLabel key=key.clone() /></div>
+            </div>
+            <p class="mt-2 text-slate-700 dark:text-slate-300">
+                <span class="font-medium">{key.api.clone()}</span>
+                {(!key.scopes.is_empty()).then(|| format!(" · {}", key.scopes.join(", ")))}
+            </p>
+            {all_users.then(|| view! { <p class="text-xs text-slate-600 dark:text-slate-400">{key.owner_email.clone()}</p> })}
+            <dl class="mt-2 grid grid-cols-3 gap-2 text-xs">
+                <div><dt class="text-slate-500 dark:text-slate-400">"Created"</dt><dd><Time utc=key.created_at.clone() /></dd></div>
+                <div><dt class="text-slate-500 dark:text-slate-400">"Expires"</dt><dd><MaybeTime utc=key.expires_at.clone() none="Never" /></dd></div>
+                <div><dt class="text-slate-500 dark:text-slate-400">"Last used"</dt><dd><MaybeTime utc=key.last_used_at.clone() none="Never" /></dd></div>
+            </dl>
+        </li>
     }
 }
 
@@ -404,7 +446,7 @@ pub fn KeyDetail() -> impl IntoView {
             <nav aria-label="Breadcrumb" class="text-sm"><a href="/keys" class=LINK>"API keys"</a>{format!(" / {}", row.name)}</nav>
             <div class="flex flex-wrap items-center gap-3">
                 <h1 class="text-2xl font-semibold tracking-tight">{row.name.clone()}</h1>
-                <StatusBadge status=row.status.clone() label=row.status_label.clone() />
+                <div><KeyStatusLabel key=row.clone() /></div>
             </div>
             {plaintext.map(|p| view! { <OneTimeKey plaintext=p /> })}
             <Notice message=flash.notice.clone() />

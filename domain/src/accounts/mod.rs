@@ -312,6 +312,25 @@ impl Accounts {
             .map(User::from))
     }
 
+    /// The emails of these users (unknown ids are left out), in one query: for pages that name
+    /// the people in a list of events without reading every user.
+    pub async fn emails_of(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, DomainError> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            for u in user::Entity::find()
+                .filter(user::Column::Id.is_in(chunk.to_vec()))
+                .all(self.db.conn())
+                .await?
+            {
+                out.insert(u.id, u.email);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn find_by_email(&self, email: &str) -> Result<Option<User>, DomainError> {
         let Ok(email) = Email::parse(email) else {
             return Ok(None);

@@ -142,7 +142,10 @@ async fn a_developer_creates_sees_once_rotates_and_revokes_a_key() {
     let rotated = shown_key(&html).expect("the rotated key is shown");
     assert_ne!(rotated, plaintext);
     let old = app.get(&key_page).await.text().await.unwrap();
-    assert!(old.contains("Rotating until"), "old key should be rotating");
+    assert!(
+        old.contains(">Rotating<") && old.contains("until "),
+        "old key should be rotating, with the end of its grace period as a time"
+    );
 
     // Revoke with a reason.
     let response = app

@@ -40,7 +40,7 @@ fn q(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-pub(super) async fn key_usage_counts_verifications_by_outcome(app: &TestApp) {
+async fn key_usage_counts_verifications_by_outcome(app: &TestApp) {
     let w = world(app).await;
     let key = create_orders_key(app, &w.ada.token.bearer, "shop").await;
     let kid = id(&key);
@@ -142,7 +142,7 @@ pub(super) async fn key_usage_counts_verifications_by_outcome(app: &TestApp) {
     assert_eq!(total(&admin_key, "VALID"), 5);
 }
 
-pub(super) async fn usage_follows_the_keys_authorization_rules(app: &TestApp) {
+async fn usage_follows_the_keys_authorization_rules(app: &TestApp) {
     let w = world(app).await;
     let key = create_orders_key(app, &w.ada.token.bearer, "shop").await;
     let kid = id(&key);
@@ -178,7 +178,7 @@ pub(super) async fn usage_follows_the_keys_authorization_rules(app: &TestApp) {
     unauthorized(app.client.get(app.url("/v1/usage")).send().await.unwrap()).await;
 }
 
-pub(super) async fn bad_usage_parameters_name_the_field(app: &TestApp) {
+async fn bad_usage_parameters_name_the_field(app: &TestApp) {
     let w = world(app).await;
     let key = create_orders_key(app, &w.ada.token.bearer, "shop").await;
     let kid = id(&key);
@@ -220,3 +220,9 @@ pub(super) async fn bad_usage_parameters_name_the_field(app: &TestApp) {
     )
     .await;
 }
+
+on_both_databases!(
+    key_usage_counts_verifications_by_outcome,
+    usage_follows_the_keys_authorization_rules,
+    bad_usage_parameters_name_the_field,
+);
