@@ -26,7 +26,10 @@ fn bench(c: &mut Criterion) {
             .await
             .unwrap();
         let actor = Actor::new(admin.id.clone(), true, Default::default());
-        let verifier = Verifier::new(t.db.clone());
+        let verifier = Verifier::new(
+            t.db.clone(),
+            domain::usage::recorder::Recorder::new(t.db.clone()),
+        );
         let keys = Keys::new(t.db.clone()).with_changes(std::sync::Arc::new(verifier.clone()));
         keys.catalog()
             .create_api(

@@ -33,7 +33,10 @@ async fn world(db: &Database, n: usize) -> World {
         .await
         .unwrap();
     let admin = Actor::new(admin.id, true, RequestContext::default());
-    let verifier = Verifier::new(db.clone());
+    let verifier = Verifier::new(
+        db.clone(),
+        domain::usage::recorder::Recorder::new(db.clone()),
+    );
     let keys = Keys::new(db.clone()).with_changes(std::sync::Arc::new(verifier.clone()));
     // No rate limit or quota: every verification below counts as asked.
     let plan = keys
@@ -154,7 +157,8 @@ async fn check(db: &Database, steps: Vec<Step>, zone_minutes: i32) {
             Step::Compact { minutes } => {
                 clock = Ord::max(clock, start + Duration::minutes(minutes));
                 w.verifier
-                    .compact_usage(&w.usage, clock, &retention)
+                    .recorder()
+                    .compact(&w.usage, clock, &retention)
                     .await
                     .unwrap();
             }
@@ -162,7 +166,8 @@ async fn check(db: &Database, steps: Vec<Step>, zone_minutes: i32) {
     }
     w.verifier.flush().await.unwrap();
     w.verifier
-        .compact_usage(&w.usage, end, &retention)
+        .recorder()
+        .compact(&w.usage, end, &retention)
         .await
         .unwrap();
 
@@ -319,7 +324,8 @@ async fn compaction_moves_minutes_to_hours_and_days_and_prunes_them() {
     let later = start + Duration::days(3);
     let done = w
         .verifier
-        .compact_usage(&w.usage, later, &Retention::default())
+        .recorder()
+        .compact(&w.usage, later, &Retention::default())
         .await
         .unwrap();
     assert_eq!(done.hour_mark, (later - Duration::hours(1)).timestamp());

@@ -65,6 +65,23 @@ test("an admin registers an API with scopes, creates a plan and puts a developer
   for (const action of ["api.create", "plan.create", "user.plan"]) {
     await expect(page.getByRole("cell", { name: action, exact: true }).first()).toBeVisible();
   }
+
+  // On a phone, users and events are stacked cards, with nothing scrolling sideways; a user's
+  // actions stay one tap (and one confirmation) away.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const events = page.getByRole("list", { name: "Audit events, newest first" });
+  await expect(events).toBeVisible();
+  await expect(events.getByRole("listitem").filter({ hasText: "user.plan" }).first()).toContainText(dev);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await shot("admin-04-audit-phone.png");
+  await page.goto("/admin/users");
+  const card = page.getByRole("list", { name: "Users" }).getByRole("listitem").filter({ hasText: dev });
+  await expect(card).toContainText("Developer");
+  await expect(card).toContainText("plan Pro");
+  await card.getByText("End sessions").click();
+  await expect(card.getByRole("button", { name: "Confirm: end sessions" })).toBeVisible();
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await shot("admin-05-users-phone.png");
 });
 
 test("the docs page explains keys, verification and the REST API without signing in", async ({ page }, testInfo) => {

@@ -12,7 +12,13 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use domain::{Database, accounts::Accounts, keys::Keys, usage::Usage, verification::Verifier};
+use domain::{
+    Database,
+    accounts::Accounts,
+    keys::Keys,
+    usage::{Usage, recorder::Recorder},
+    verification::Verifier,
+};
 use leptos::config::{Env, LeptosOptions};
 use tokio::net::TcpListener;
 use tower_http::{
@@ -178,7 +184,7 @@ impl Server {
         } else {
             warn_if_assets_missing(&leptos);
         }
-        let verifier = Verifier::new(db.clone());
+        let verifier = Verifier::new(db.clone(), Recorder::new(db.clone()));
         let loaded = verifier.load().await.context("cannot load the keys")?;
         tracing::info!(keys = loaded, "verifier ready");
         // Every committed change to a key, plan, version or user reaches the verifier at once.
@@ -262,7 +268,8 @@ async fn background(state: AppState) {
             last_compaction = Some(std::time::Instant::now());
             match state
                 .verifier
-                .compact_usage(&state.usage, chrono::Utc::now(), &state.usage_retention)
+                .recorder()
+                .compact(&state.usage, chrono::Utc::now(), &state.usage_retention)
                 .await
             {
                 Ok(done) => tracing::debug!(?done, "usage compacted"),

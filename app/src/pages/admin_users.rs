@@ -3,7 +3,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    components::form::{Alert, INPUT, SECONDARY},
+    components::{
+        form::{Alert, INPUT, SECONDARY},
+        local_time::{MaybeTime, Time},
+    },
     pages::not_found::NotFound,
     session::{self, AdminUserRow, PageData, PlanView},
 };
@@ -49,8 +52,14 @@ pub fn AdminUsers() -> impl IntoView {
             {if users.is_empty() {
                 view! { <p class="rounded-xl border border-dashed border-slate-300 p-10 text-center text-sm dark:border-slate-700">"No users match this search."</p> }.into_any()
             } else {
+                let cards = users.clone();
+                let (card_me, card_plans) = (me.clone(), plans.clone());
                 view! {
-                    <div class="overflow-x-auto rounded-xl border border-slate-200 dark:border-slate-800">
+                    // Phones: one card per user, actions included; the table from `sm` up.
+                    <ul class="space-y-3 sm:hidden" aria-label="Users">
+                        {cards.into_iter().map(|u| { let me = card_me.clone(); let plans = card_plans.clone(); view! { <UserCard user=u me plans /> } }).collect_view()}
+                    </ul>
+                    <div class="hidden overflow-x-auto rounded-xl border border-slate-200 sm:block dark:border-slate-800">
                         <table class="min-w-full divide-y divide-slate-200 text-sm dark:divide-slate-800">
                             <thead class="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500 dark:bg-slate-900 dark:text-slate-400">
                                 <tr>
@@ -58,8 +67,8 @@ pub fn AdminUsers() -> impl IntoView {
                                     <th scope="col" class="px-4 py-3">"Role"</th>
                                     <th scope="col" class="px-4 py-3">"2FA"</th>
                                     <th scope="col" class="px-4 py-3">"Plan"</th>
-                                    <th scope="col" class="px-4 py-3">"Created (UTC)"</th>
-                                    <th scope="col" class="px-4 py-3">"Last sign-in (UTC)"</th>
+                                    <th scope="col" class="px-4 py-3">"Created"</th>
+                                    <th scope="col" class="px-4 py-3">"Last sign-in"</th>
                                     <th scope="col" class="px-4 py-3">"Status"</th>
                                     <th scope="col" class="px-4 py-3"><span class="sr-only">"Actions"</span></th>
                                 </tr>
@@ -93,6 +102,9 @@ fn ConfirmAction(
     label: &'static str,
     question: String,
     danger: bool,
+    /// In a phone card: the confirmation opens in the flow instead of as a popover.
+    #[prop(optional)]
+    inline: bool,
 ) -> impl IntoView {
     let confirm = if danger {
         "rounded-md bg-red-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-red-500"
@@ -100,9 +112,9 @@ fn ConfirmAction(
         "rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500"
     };
     view! {
-        <details class="relative">
+        <details class=if inline { "w-full" } else { "relative" }>
             <summary class="cursor-pointer list-none rounded-md px-2 py-1 text-sm text-indigo-600 hover:bg-slate-100 dark:text-indigo-400 dark:hover:bg-slate-800">{label}</summary>
-            <form method="post" action="/admin/users/action" class="absolute right-0 z-10 mt-1 w-72 space-y-3 rounded-lg border border-slate-200 bg-white p-4 text-left shadow-lg dark:border-slate-700 dark:bg-slate-900">
+            <form method="post" action="/admin/users/action" class=format!("{} mt-1 space-y-3 rounded-lg border border-slate-200 bg-white p-4 text-left shadow-lg dark:border-slate-700 dark:bg-slate-900", if inline { "w-full" } else { "absolute right-0 z-10 w-72" })>
                 <p class="text-sm">{question}</p>
                 <input type="hidden" name="user_id" value=user_id />
                 <input type="hidden" name="action" value=action />
@@ -115,8 +127,6 @@ fn ConfirmAction(
 #[component]
 fn UserRow(user: AdminUserRow, me: String, plans: Vec<PlanView>) -> impl IntoView {
     let is_me = user.id == me;
-    let email = user.email.clone();
-    let id = user.id.clone();
     view! {
         <tr>
             <td class="px-4 py-3 font-medium">{if is_me { format!("{} (you)", user.email) } else { user.email.clone() }}</td>
@@ -133,43 +143,86 @@ fn UserRow(user: AdminUserRow, me: String, plans: Vec<PlanView>) -> impl IntoVie
                     <button type="submit" class="rounded-md px-2 py-1 text-sm text-indigo-600 hover:bg-slate-100 dark:text-indigo-400 dark:hover:bg-slate-800">"Set"</button>
                 </form>
             </td>
-            <td class="px-4 py-3 whitespace-nowrap">{user.created_at.clone()}</td>
-            <td class="px-4 py-3 whitespace-nowrap">{user.last_sign_in_at.clone().unwrap_or_else(|| "Never".into())}</td>
+            <td class="px-4 py-3 whitespace-nowrap"><Time utc=user.created_at.clone() /></td>
+            <td class="px-4 py-3 whitespace-nowrap"><MaybeTime utc=user.last_sign_in_at.clone() none="Never" /></td>
+            <td class="px-4 py-3"><UserStatus user=user.clone() /></td>
             <td class="px-4 py-3">
-                {if user.disabled {
-                    view! { <span class="rounded-full bg-red-100 px-2 py-0.5 text-xs text-red-800 dark:bg-red-900 dark:text-red-100">"Disabled"</span> }.into_any()
-                } else if user.locked {
-                    view! { <span class="rounded-full bg-amber-100 px-2 py-0.5 text-xs text-amber-800 dark:bg-amber-900 dark:text-amber-100">"Locked"</span> }.into_any()
-                } else {
-                    view! { <span class="rounded-full bg-green-100 px-2 py-0.5 text-xs text-green-800 dark:bg-green-900 dark:text-green-100">"Active"</span> }.into_any()
-                }}
+                {(!is_me).then(|| view! { <UserActions user=user.clone() inline=false /> })}
             </td>
-            <td class="px-4 py-3">
-                {(!is_me).then(|| view! {
-                    <div class="flex justify-end gap-1">
+        </tr>
+    }
+}
+
+#[component]
+fn UserStatus(user: AdminUserRow) -> impl IntoView {
+    if user.disabled {
+        view! { <span class="rounded-full bg-red-100 px-2 py-0.5 text-xs text-red-800 dark:bg-red-900 dark:text-red-100">"Disabled"</span> }.into_any()
+    } else if user.locked {
+        view! { <span class="rounded-full bg-amber-100 px-2 py-0.5 text-xs text-amber-800 dark:bg-amber-900 dark:text-amber-100">"Locked"</span> }.into_any()
+    } else {
+        view! { <span class="rounded-full bg-green-100 px-2 py-0.5 text-xs text-green-800 dark:bg-green-900 dark:text-green-100">"Active"</span> }.into_any()
+    }
+}
+
+/// A user on a phone: email and status on top, then role, 2FA, plan, dates and the actions.
+#[component]
+fn UserCard(user: AdminUserRow, me: String, plans: Vec<PlanView>) -> impl IntoView {
+    let is_me = user.id == me;
+    let plan = user.plan.clone().unwrap_or_else(|| {
+        format!(
+            "Default ({})",
+            plans
+                .iter()
+                .find(|p| p.is_default)
+                .map(|p| p.name.clone())
+                .unwrap_or_default()
+        )
+    });
+    view! {
+        <li class="rounded-xl border border-slate-200 p-4 text-sm dark:border-slate-800">
+            <div class="flex items-start justify-between gap-3">
+                <span class="min-w-0 font-medium break-all">{if is_me { format!("{} (you)", user.email) } else { user.email.clone() }}</span>
+                <span class="shrink-0"><UserStatus user=user.clone() /></span>
+            </div>
+            <p class="mt-1 text-xs text-slate-600 dark:text-slate-400">
+                {format!("{} · 2FA {} · plan {plan}", if user.is_admin { "Admin" } else { "Developer" }, if user.totp_enabled { "on" } else { "not set up" })}
+            </p>
+            <dl class="mt-2 grid grid-cols-2 gap-2 text-xs">
+                <div><dt class="text-slate-500 dark:text-slate-400">"Created"</dt><dd><Time utc=user.created_at.clone() /></dd></div>
+                <div><dt class="text-slate-500 dark:text-slate-400">"Last sign-in"</dt><dd><MaybeTime utc=user.last_sign_in_at.clone() none="Never" /></dd></div>
+            </dl>
+            {(!is_me).then(|| view! { <div class="mt-2"><UserActions user=user.clone() inline=true /></div> })}
+        </li>
+    }
+}
+
+/// The admin's actions on a user, each behind its confirmation.
+#[component]
+fn UserActions(user: AdminUserRow, inline: bool) -> impl IntoView {
+    let email = user.email.clone();
+    let id = user.id.clone();
+    view! {
+                    <div class=if inline { "flex flex-col items-start gap-1" } else { "flex flex-wrap justify-end gap-1" }>
                         {if user.disabled {
-                            view! { <ConfirmAction user_id=id.clone() action="enable" label="Enable" danger=false
+                            view! { <ConfirmAction user_id=id.clone() action="enable" label="Enable" danger=false inline
                                 question=format!("Enable {email}? They can sign in again.") /> }.into_any()
                         } else {
-                            view! { <ConfirmAction user_id=id.clone() action="disable" label="Disable" danger=true
+                            view! { <ConfirmAction user_id=id.clone() action="disable" label="Disable" danger=true inline
                                 question=format!("Disable {email}? Their sessions end now and they cannot sign in.") /> }.into_any()
                         }}
-                        <ConfirmAction user_id=id.clone() action="end-sessions" label="End sessions" danger=true
+                        <ConfirmAction user_id=id.clone() action="end-sessions" label="End sessions" danger=true inline
                             question=format!("End every session of {email}? They must sign in again.") />
-                        {user.locked.then(|| view! { <ConfirmAction user_id=id.clone() action="unlock" label="Unlock" danger=false
+                        {user.locked.then(|| view! { <ConfirmAction user_id=id.clone() action="unlock" label="Unlock" danger=false inline
                             question=format!("Allow {email} to sign in again now? Their failed-attempt counters are cleared.") /> })}
-                        {user.totp_enabled.then(|| view! { <ConfirmAction user_id=id.clone() action="reset-2fa" label="Reset 2FA" danger=true
+                        {user.totp_enabled.then(|| view! { <ConfirmAction user_id=id.clone() action="reset-2fa" label="Reset 2FA" danger=true inline
                             question=format!("Reset two-factor authentication for {email}? They set up a new authenticator at next sign-in.") /> })}
                         {if user.is_admin {
-                            view! { <ConfirmAction user_id=id.clone() action="demote" label="Make developer" danger=false
+                            view! { <ConfirmAction user_id=id.clone() action="demote" label="Make developer" danger=false inline
                                 question=format!("Remove admin rights from {email}?") /> }.into_any()
                         } else {
-                            view! { <ConfirmAction user_id=id.clone() action="promote" label="Make admin" danger=false
+                            view! { <ConfirmAction user_id=id.clone() action="promote" label="Make admin" danger=false inline
                                 question=format!("Give {email} admin rights over every user and key?") /> }.into_any()
                         }}
                     </div>
-                })}
-            </td>
-        </tr>
     }
 }

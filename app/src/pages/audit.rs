@@ -88,8 +88,29 @@ pub fn Audit() -> impl IntoView {
             {if rows.is_empty() {
                 view! { <EmptyState title="No events" text="Nothing matches these filters yet. Events appear here as you and others act on accounts and keys." /> }.into_any()
             } else {
+                let cards = rows.clone();
                 view! {
-                    <div class=TABLE_WRAP>
+                    // Phones: one card per event; the table from `sm` up.
+                    <ul class="space-y-3 sm:hidden" aria-label="Audit events, newest first">
+                        {cards.into_iter().map(|e| view! {
+                            <li class="rounded-xl border border-slate-200 p-4 text-sm dark:border-slate-800">
+                                <div class="flex items-start justify-between gap-3">
+                                    <span class="font-mono text-xs font-medium break-all">{e.action.clone()}</span>
+                                    <span class="shrink-0 text-xs text-slate-600 dark:text-slate-400"><Time utc=e.at.clone() /></span>
+                                </div>
+                                <p class="mt-1 break-words">{e.actor.clone()}</p>
+                                {e.target.clone().map(|t| view! {
+                                    <p class="font-mono text-xs break-all">{match e.target_href.clone() {
+                                        Some(href) => view! { <a class=LINK href=href>{t}</a> }.into_any(),
+                                        None => view! { <span>{t}</span> }.into_any(),
+                                    }}</p>
+                                })}
+                                {(!e.ip.is_empty()).then(|| view! { <p class="text-xs text-slate-600 dark:text-slate-400">{format!("From {}", e.ip)}</p> })}
+                                {(!e.details.is_empty()).then(|| view! { <p class="mt-1 text-xs break-words text-slate-600 dark:text-slate-400">{e.details.clone()}</p> })}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                    <div class=format!("{TABLE_WRAP} hidden sm:block")>
                         <table class=TABLE>
                             <caption class="sr-only">"Audit events, newest first"</caption>
                             <thead class=THEAD>

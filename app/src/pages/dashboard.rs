@@ -99,8 +99,28 @@ pub fn Dashboard() -> impl IntoView {
 /// Keys with their requests, denial rate and last use.
 #[component]
 pub fn KeyUsageTable(rows: Vec<KeyUsageRow>, owner: bool) -> impl IntoView {
+    let cards = rows.clone();
     view! {
-        <div class=TABLE_WRAP>
+        // Phones: one card per key; the table from `sm` up.
+        <ul class="space-y-3 sm:hidden">
+            {cards.into_iter().map(|r| view! {
+                <li class="rounded-xl border border-slate-200 p-4 text-sm dark:border-slate-800">
+                    <div class="flex items-start justify-between gap-3">
+                        <div class="min-w-0">
+                            <a href=format!("/keys/{}", r.id) class=format!("{LINK} block truncate")>{r.name.clone()}</a>
+                            <span class="font-mono text-xs text-slate-500">{format!("{}…", r.start)}</span>
+                        </div>
+                        <span class="shrink-0 text-right tabular-nums">{format!("{} requests", thousands(r.total))}</span>
+                    </div>
+                    <p class="mt-1 text-xs text-slate-600 dark:text-slate-400">
+                        {if owner { format!("{} · {}", r.api, r.owner_email) } else { r.api.clone() }}
+                        {format!(" · {} denied · last used ", rate(r.denied, r.total))}
+                        <MaybeTime utc=r.last_used_at.clone() none="never" />
+                    </p>
+                </li>
+            }).collect_view()}
+        </ul>
+        <div class=format!("{TABLE_WRAP} hidden sm:block")>
             <table class=TABLE>
                 <thead class=THEAD>
                     <tr>

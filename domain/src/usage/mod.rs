@@ -17,6 +17,7 @@ use crate::{
 
 pub mod alerts;
 pub mod hygiene;
+pub mod recorder;
 mod store;
 
 pub use store::MinuteCount;

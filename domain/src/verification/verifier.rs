@@ -1,13 +1,12 @@
 //! The verifier: the in-memory state behind verification. An index of every key by SHA-256
 //! (loaded at start, updated through [`KeyChanges`] by every change made with
 //! [`crate::keys::Keys`]), GCRA rate limiters (governor),
-//! quota counters, and per-minute usage counters flushed to the database every few seconds.
+//! quota counters; usage is counted by a [`Recorder`] it is given.
 //! The database stays the source of truth; a key unknown to this process is looked up once, and
 //! an unknown hash is remembered for a minute (bounded) so a flood of made-up keys cannot
 //! become a flood of queries.
 use std::{
     collections::{HashMap, HashSet},
-    hash::BuildHasher,
     num::NonZeroU32,
     sync::{Arc, Mutex, RwLock},
     time::{Duration as StdDuration, Instant},
@@ -21,11 +20,7 @@ use governor::{
     state::{InMemoryState, NotKeyed},
 };
 use ipnet::IpNet;
-use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::{Expr, OnConflict},
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -39,6 +34,7 @@ use crate::{
     changes::{Applied, Change, KeyChanges},
     entities::{api, api_key, api_version, key_quota, plan, user},
     keys::{parse_allowlist_entry, status::Lifecycle},
+    usage::recorder::{KeyState, QuotaUse, Recorder},
 };
 
 /// The answer, with everything a caller may want to pass on to its client.
@@ -258,11 +254,9 @@ impl NegativeCache {
     }
 }
 
-const USAGE_SHARDS: usize = 16;
 /// Budget of database lookups for unknown hashes (keys created by another instance or the CLI
 /// since the last refresh). The periodic refresh finds those keys anyway within seconds.
 const LOOKUPS_PER_SECOND: u32 = 50;
-type UsageMap = HashMap<(Arc<str>, i64, Code), u64>;
 
 /// The verifier: shared by every request, cheap to clone.
 #[derive(Clone)]
@@ -277,10 +271,8 @@ struct Inner {
     lookups: RateLimiter<NotKeyed, InMemoryState, DefaultClock>,
     index: RwLock<Index>,
     negative: NegativeCache,
-    usage: Vec<Mutex<UsageMap>>,
-    hasher: std::collections::hash_map::RandomState,
-    /// Serialises flushes (the periodic one and the one at shutdown).
-    flushing: tokio::sync::Mutex<()>,
+    /// Where each verification of a known key is counted.
+    recorder: Recorder,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -290,8 +282,9 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// An empty verifier; call [`Verifier::load`] to fill it from the database.
-    pub fn new(db: Database) -> Verifier {
+    /// An empty verifier that counts usage with `recorder`; call [`Verifier::load`] to fill it
+    /// from the database.
+    pub fn new(db: Database, recorder: Recorder) -> Verifier {
         Verifier {
             inner: Arc::new(Inner {
                 lookups: RateLimiter::direct(
@@ -307,13 +300,14 @@ impl Verifier {
                     capacity: 100_000,
                     ttl: StdDuration::from_secs(60),
                 },
-                usage: (0..USAGE_SHARDS)
-                    .map(|_| Mutex::new(HashMap::new()))
-                    .collect(),
-                hasher: Default::default(),
-                flushing: tokio::sync::Mutex::new(()),
+                recorder,
             }),
         }
+    }
+
+    /// The recorder this verifier counts usage with.
+    pub fn recorder(&self) -> &Recorder {
+        &self.inner.recorder
     }
 
     /// Loads every key, the API versions and the persisted quota use.
@@ -704,78 +698,15 @@ impl Verifier {
     fn count(&self, key_id: Option<&Arc<str>>, now: DateTime<Utc>, code: Code) {
         // Verifications of unknown keys are not anyone's usage; they are only logged in
         // aggregate by the caller's metrics.
-        let Some(key_id) = key_id else {
-            return;
-        };
-        let minute = now.timestamp() - now.timestamp().rem_euclid(60);
-        let shard = (self.inner.hasher.hash_one(key_id) as usize) % USAGE_SHARDS;
-        *self.inner.usage[shard]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((key_id.clone(), minute, code))
-            .or_default() += 1;
+        if let Some(key_id) = key_id {
+            self.inner.recorder.count(key_id, now, code);
+        }
     }
 
-    /// Writes the usage counted since the last flush and the quota use, in one transaction, and
-    /// moves `last_used_at`. On failure the counts stay in memory for the next attempt.
+    /// Writes the usage counted so far, with each key's last use and quota use (see
+    /// [`Recorder::flush`]).
     pub async fn flush(&self) -> Result<u64, DomainError> {
-        let _guard = self.inner.flushing.lock().await;
-        let started = Instant::now();
-        let mut taken: UsageMap = HashMap::new();
-        for shard in &self.inner.usage {
-            let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (k, v) in map.drain() {
-                *taken.entry(k).or_default() += v;
-            }
-        }
-        let quotas: Vec<(String, i64, u64)> = {
-            let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
-            index
-                .by_hash
-                .values()
-                .filter_map(|k| {
-                    k.quota_counter
-                        .take_dirty()
-                        .map(|(p, u)| (k.id.clone(), p, u))
-                })
-                .collect()
-        };
-        if taken.is_empty() && quotas.is_empty() {
-            return Ok(0);
-        }
-        let total: u64 = taken.values().sum();
-        match self.write(&taken, &quotas).await {
-            Ok(()) => {
-                tracing::debug!(
-                    verifications = total,
-                    rows = taken.len(),
-                    quotas = quotas.len(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "usage flushed"
-                );
-                Ok(total)
-            }
-            Err(e) => {
-                // Put everything back: nothing is lost because a write failed.
-                for ((key, minute, code), n) in taken {
-                    let shard = (self.inner.hasher.hash_one(&key) as usize) % USAGE_SHARDS;
-                    *self.inner.usage[shard]
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .entry((key, minute, code))
-                        .or_default() += n;
-                }
-                let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
-                for (id, _, _) in &quotas {
-                    if let Some(h) = index.hash_of_id.get(id)
-                        && let Some(k) = index.by_hash.get(h)
-                    {
-                        k.quota_counter.mark_dirty();
-                    }
-                }
-                Err(e)
-            }
-        }
+        self.inner.recorder.flush(self).await
     }
 
     /// A key's rate limit and what is available of its burst at `now` (`None` without a limit
@@ -817,100 +748,37 @@ impl Verifier {
             reset_at: next,
         })
     }
+}
 
-    /// Compacts the usage rollups (see [`crate::usage`]), never while this process is flushing.
-    pub async fn compact_usage(
-        &self,
-        usage: &crate::usage::Usage,
-        now: DateTime<Utc>,
-        retention: &crate::usage::Retention,
-    ) -> Result<crate::usage::Compacted, DomainError> {
-        let _guard = self.inner.flushing.lock().await;
-        usage.compact(now, retention).await
+impl KeyState for Verifier {
+    fn take_dirty_quotas(&self) -> Vec<QuotaUse> {
+        let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
+        index
+            .by_hash
+            .values()
+            .filter_map(|k| {
+                k.quota_counter
+                    .take_dirty()
+                    .map(|(p, u)| (k.id.clone(), p, u))
+            })
+            .collect()
     }
 
-    async fn write(
-        &self,
-        usage: &UsageMap,
-        quotas: &[(String, i64, u64)],
-    ) -> Result<(), DomainError> {
-        let txn = self.inner.db.conn().begin().await?;
-        let counts: Vec<crate::usage::MinuteCount<'_>> = usage
-            .iter()
-            .map(|((key, minute, code), n)| (&**key, *minute, *code, *n))
-            .collect();
-        let t0 = Instant::now();
-        crate::usage::add_minutes(&txn, &counts).await?;
-        let t1 = Instant::now();
-        // One UPDATE per minute value and 500 keys, not one per key.
-        let mut last_used: HashMap<&str, i64> = HashMap::new();
-        for (key, minute, _) in usage.keys() {
-            let e = last_used.entry(key).or_insert(*minute);
-            *e = Ord::max(*e, *minute);
-        }
-        // Keys whose row already says this minute (or later) need no update.
-        let mut by_minute: HashMap<i64, Vec<String>> = HashMap::new();
-        let mut written = Vec::new();
-        {
-            let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
-            for (key, minute) in last_used {
-                let cached = index.hash_of_id.get(key).and_then(|h| index.by_hash.get(h));
-                if let Some(k) = cached {
-                    if k.last_used_minute
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                        >= minute
-                    {
-                        continue;
-                    }
-                    written.push((k.last_used_minute.clone(), minute));
-                }
-                by_minute.entry(minute).or_default().push(key.to_owned());
+    fn restore_dirty_quotas(&self, key_ids: &[String]) {
+        let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
+        for id in key_ids {
+            if let Some(h) = index.hash_of_id.get(id)
+                && let Some(k) = index.by_hash.get(h)
+            {
+                k.quota_counter.mark_dirty();
             }
         }
-        for (minute, keys) in by_minute {
-            let at = Utc.timestamp_opt(minute, 0).single().unwrap_or_default();
-            for chunk in keys.chunks(500) {
-                api_key::Entity::update_many()
-                    .col_expr(api_key::Column::LastUsedAt, Expr::value(at))
-                    .filter(api_key::Column::Id.is_in(chunk.to_vec()))
-                    .filter(
-                        sea_orm::Condition::any()
-                            .add(api_key::Column::LastUsedAt.is_null())
-                            .add(api_key::Column::LastUsedAt.lt(at)),
-                    )
-                    .exec(&txn)
-                    .await?;
-            }
-        }
-        for (key, period_start, used) in quotas {
-            key_quota::Entity::insert(key_quota::ActiveModel {
-                key_id: Set(key.clone()),
-                period_start: Set(Utc
-                    .timestamp_opt(*period_start, 0)
-                    .single()
-                    .unwrap_or_default()),
-                used: Set(*used as i64),
-            })
-            .on_conflict(
-                OnConflict::column(key_quota::Column::KeyId)
-                    .update_columns([key_quota::Column::PeriodStart, key_quota::Column::Used])
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-        }
-        let t2 = Instant::now();
-        txn.commit().await?;
-        for (at, minute) in written {
-            at.fetch_max(minute, std::sync::atomic::Ordering::Relaxed);
-        }
-        tracing::debug!(
-            buckets_ms = (t1 - t0).as_millis() as u64,
-            last_used_ms = (t2 - t1).as_millis() as u64,
-            commit_ms = t2.elapsed().as_millis() as u64,
-            "usage write"
-        );
-        Ok(())
+    }
+
+    fn last_used_minute(&self, key_id: &str) -> Option<Arc<std::sync::atomic::AtomicI64>> {
+        let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
+        let hash = index.hash_of_id.get(key_id)?;
+        index.by_hash.get(hash).map(|k| k.last_used_minute.clone())
     }
 }
 
