@@ -17,6 +17,8 @@ use crate::{
     service::{Actor, FieldErrors, ServiceError, is_unique_violation},
 };
 
+pub use crate::limits::{PlanLimits, Quota, QuotaPeriod, RateLimit};
+
 /// The slug of the built-in API whose scopes govern Keyport's own REST API.
 pub const KEYPORT_API: &str = "keyport";
 /// The scope that lets a key act on everything (only admins' keys may carry it).
@@ -98,58 +100,6 @@ pub struct ApiPatch {
     pub versions: Option<Vec<Version>>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QuotaPeriod {
-    Day,
-    Month,
-}
-
-impl QuotaPeriod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuotaPeriod::Day => "day",
-            QuotaPeriod::Month => "month",
-        }
-    }
-    pub fn parse(s: &str) -> Option<QuotaPeriod> {
-        match s {
-            "day" => Some(QuotaPeriod::Day),
-            "month" => Some(QuotaPeriod::Month),
-            _ => None,
-        }
-    }
-}
-
-/// Requests per period (GCRA), with a burst.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimit {
-    pub limit: u32,
-    pub period_s: u32,
-}
-
-impl RateLimit {
-    /// True when `self` allows no more requests per unit of time than `other`.
-    pub fn within(&self, other: &RateLimit) -> bool {
-        (self.limit as u64) * (other.period_s as u64)
-            <= (other.limit as u64) * (self.period_s as u64)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Quota {
-    pub limit: u64,
-    pub period: QuotaPeriod,
-}
-
-impl Quota {
-    /// True when `self` allows no more requests than `other`: the same limit or lower, and a
-    /// daily quota under a daily plan (a month of a day's quota would be thirty times as much).
-    pub fn within(&self, other: &Quota) -> bool {
-        self.limit <= other.limit
-            && !(other.period == QuotaPeriod::Day && self.period == QuotaPeriod::Month)
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     pub id: String,
@@ -161,6 +111,17 @@ pub struct Plan {
     pub max_active_keys: Option<u32>,
     pub max_lifetime_days: Option<u32>,
     pub is_default: bool,
+}
+
+impl Plan {
+    /// The limits a key without its own inherits from this plan.
+    pub fn limits(&self) -> PlanLimits {
+        PlanLimits {
+            rate_limit: self.rate_limit,
+            burst: self.burst,
+            quota: self.quota,
+        }
+    }
 }
 
 /// What an admin submits to create or change a plan.

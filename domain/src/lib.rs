@@ -10,6 +10,7 @@ pub mod entities;
 pub mod error;
 pub mod id;
 pub mod keys;
+pub mod limits;
 pub mod secret_key;
 pub mod service;
 pub mod sessions;

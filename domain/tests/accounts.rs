@@ -541,6 +541,68 @@ async fn one_address_guessing_many_accounts_is_slowed_down(db: Database) {
     assert!(matches!(err, SignUpError::Throttled(_)), "{err:?}");
 }
 
+/// Admin actions are authorized in the domain: a developer is refused whatever the action (and
+/// the attempt is audited), an admin cannot act on their own account, and an unknown user is
+/// not found; an admin's action on another user takes effect.
+async fn admin_actions_are_authorized_in_the_domain(db: Database) {
+    use domain::{
+        accounts::{AdminAction, Role},
+        service::{Actor, ServiceError},
+    };
+    let (accounts, bob, _seed, _) = enrolled(&db, "bob@example.com").await;
+    let carol = accounts
+        .sign_up("carol@example.com", PASSWORD, &ctx())
+        .await
+        .unwrap();
+    let admin = accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    let as_bob = Actor::new(bob.clone(), false, ctx());
+    for action in AdminAction::ALL {
+        let err = accounts
+            .admin_action(&as_bob, &carol.id, action)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ServiceError::Forbidden(_)),
+            "{action:?}: {err:?}"
+        );
+    }
+    // Claiming to be an admin is not enough either: the flag comes from the server's session.
+    let carol_now = accounts.find(&carol.id).await.unwrap().unwrap();
+    assert_eq!(carol_now.status, Status::Active);
+    assert_eq!(carol_now.role, Role::Developer);
+    let denied = audit::recent(&db, Some(&bob), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "authz.denied")
+        .count();
+    assert_eq!(denied, AdminAction::ALL.len());
+
+    let as_admin = Actor::new(admin.id.clone(), true, ctx());
+    let err = accounts
+        .admin_action(&as_admin, &admin.id, AdminAction::Demote)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
+    let err = accounts
+        .admin_action(&as_admin, "usr_00000000000000000000", AdminAction::Disable)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::NotFound), "{err:?}");
+    let target = accounts
+        .admin_action(&as_admin, &carol.id, AdminAction::Promote)
+        .await
+        .unwrap();
+    assert_eq!(target.email, "carol@example.com");
+    assert_eq!(
+        accounts.find(&carol.id).await.unwrap().unwrap().role,
+        Role::Admin
+    );
+}
+
 macro_rules! on_both_databases {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -574,6 +636,7 @@ on_both_databases!(
     failures_slow_down_then_lock_the_account,
     totp_failures_have_their_own_counter,
     admin_actions,
+    admin_actions_are_authorized_in_the_domain,
     settings_changes_need_the_current_secret,
     admins_list_search_and_promote,
     one_address_guessing_many_accounts_is_slowed_down,

@@ -78,7 +78,7 @@ test("an admin registers an API with scopes, creates a plan and puts a developer
   const card = page.getByRole("list", { name: "Users" }).getByRole("listitem").filter({ hasText: dev });
   await expect(card).toContainText("Developer");
   await expect(card).toContainText("plan Pro");
-  await card.getByText("End sessions").click();
+  await card.getByText("End sessions", { exact: true }).click();
   await expect(card.getByRole("button", { name: "Confirm: end sessions" })).toBeVisible();
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   await shot("admin-05-users-phone.png");

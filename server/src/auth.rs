@@ -17,8 +17,11 @@ use axum::{
 };
 use chrono::Utc;
 use domain::{
-    accounts::{ChangePasswordError, Role, SecondStep, SignInError, SignUpError, Status, User},
+    accounts::{
+        AdminAction, ChangePasswordError, Role, SecondStep, SignInError, SignUpError, Status, User,
+    },
     audit::RequestContext,
+    service::{Actor, ServiceError},
     sessions,
 };
 use serde::Deserialize;
@@ -536,23 +539,15 @@ async fn end_session(
     let Some(user) = signed_in_user(&state, &session).await else {
         return Redirect::to("/login").into_response();
     };
-    let flash =
-        match sessions::delete_by_handle(&state.db, &user.id, &form.handle, Utc::now()).await {
-            Ok(true) => {
-                let _ = domain::audit::record(
-                    state.db.conn(),
-                    &ctx,
-                    Some(&user.id),
-                    "session.end",
-                    Some(&user.id),
-                    serde_json::json!({}),
-                )
-                .await;
-                FlashData::notice("Session ended.")
-            }
-            Ok(false) => FlashData::error("That session had already ended."),
-            Err(e) => internal(e),
-        };
+    let flash = match state
+        .accounts
+        .end_own_session(&user.id, &form.handle, &ctx, Utc::now())
+        .await
+    {
+        Ok(true) => FlashData::notice("Session ended."),
+        Ok(false) => FlashData::error("That session had already ended."),
+        Err(e) => internal(e),
+    };
     flash_and_redirect(&session, flash, "/settings").await
 }
 
@@ -565,22 +560,15 @@ async fn end_other_sessions(
         return Redirect::to("/login").into_response();
     };
     let current = session.id().map(|id| id.to_string());
-    let flash = match sessions::delete_for_user(&state.db, &user.id, current.as_deref()).await {
-        Ok(n) => {
-            let _ = domain::audit::record(
-                state.db.conn(),
-                &ctx,
-                Some(&user.id),
-                "session.end_others",
-                Some(&user.id),
-                serde_json::json!({ "ended": n }),
-            )
-            .await;
-            FlashData::notice(&format!(
-                "Signed out {n} other session{}.",
-                if n == 1 { "" } else { "s" }
-            ))
-        }
+    let flash = match state
+        .accounts
+        .end_other_sessions(&user.id, current.as_deref(), &ctx)
+        .await
+    {
+        Ok(n) => FlashData::notice(&format!(
+            "Signed out {n} other session{}.",
+            if n == 1 { "" } else { "s" }
+        )),
         Err(e) => internal(e),
     };
     flash_and_redirect(&session, flash, "/settings").await
@@ -600,84 +588,44 @@ async fn admin_user_action(
     ClientContext(ctx): ClientContext,
     Form(form): Form<AdminActionForm>,
 ) -> Response {
-    let Some(admin) = signed_in_user(&state, &session).await else {
+    let Some(user) = signed_in_user(&state, &session).await else {
         return Redirect::to("/login").into_response();
     };
-    // Checked here, on the server, for every admin action (not only by hiding the page).
-    if admin.role != Role::Admin {
-        tracing::warn!(user_id = %admin.id, "non-admin attempted an admin action");
-        let _ = domain::audit::record(
-            state.db.conn(),
-            &ctx,
-            Some(&admin.id),
-            "authz.denied",
-            Some(&form.user_id),
-            serde_json::json!({ "action": form.action }),
-        )
-        .await;
-        return (StatusCode::NOT_FOUND, "Not found").into_response();
-    }
-    let target = match state.accounts.find(&form.user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => {
-            return flash_and_redirect(
-                &session,
-                FlashData::error("That user no longer exists."),
-                "/admin/users",
-            )
-            .await;
-        }
-        Err(e) => return flash_and_redirect(&session, internal(e), "/admin/users").await,
-    };
-    if target.id == admin.id {
+    let Some(action) = AdminAction::parse(&form.action) else {
         return flash_and_redirect(
             &session,
-            FlashData::error("You cannot change your own account here."),
+            FlashData::error("Unknown action."),
             "/admin/users",
         )
         .await;
-    }
-    let a = &state.accounts;
-    let result = match form.action.as_str() {
-        "disable" => a
-            .set_status(&admin.id, &target.id, Status::Disabled, &ctx)
-            .await
-            .map(|_| "disabled; their sessions ended"),
-        "enable" => a
-            .set_status(&admin.id, &target.id, Status::Active, &ctx)
-            .await
-            .map(|_| "enabled"),
-        "reset-2fa" => a
-            .reset_totp(&admin.id, &target.id, &ctx)
-            .await
-            .map(|_| "reset: they set up 2FA again at next sign-in"),
-        "end-sessions" => a
-            .end_sessions(&admin.id, &target.id, &ctx)
-            .await
-            .map(|_| "was signed out everywhere"),
-        "unlock" => a
-            .unlock(&admin.id, &target.id, &ctx)
-            .await
-            .map(|_| "can sign in again"),
-        "promote" => a
-            .set_role(&admin.id, &target.id, Role::Admin, &ctx)
-            .await
-            .map(|_| "is now an admin"),
-        "demote" => a
-            .set_role(&admin.id, &target.id, Role::Developer, &ctx)
-            .await
-            .map(|_| "is now a developer"),
-        _ => {
-            return flash_and_redirect(
-                &session,
-                FlashData::error("Unknown action."),
-                "/admin/users",
-            )
-            .await;
-        }
     };
-    let flash = match result {
-        Ok(what) => FlashData::notice(&format!("{} {what}.", target.email)),
+    // Authorized in the domain, on the server, for every admin action (not only by hiding the
+    // page): a developer's attempt is refused and audited.
+    let actor = Actor::new(user.id.clone(), user.role == Role::Admin, ctx);
+    let flash = match state
+        .accounts
+        .admin_action(&actor, &form.user_id, action)
+        .await
+    {
+        Ok(target) => {
+            let what = match action {
+                AdminAction::Disable => "disabled; their sessions ended",
+                AdminAction::Enable => "enabled",
+                AdminAction::ResetTwoFactor => "reset: they set up 2FA again at next sign-in",
+                AdminAction::EndSessions => "was signed out everywhere",
+                AdminAction::Unlock => "can sign in again",
+                AdminAction::Promote => "is now an admin",
+                AdminAction::Demote => "is now a developer",
+            };
+            FlashData::notice(&format!("{} {what}.", target.email))
+        }
+        Err(ServiceError::Forbidden(_)) => {
+            return (StatusCode::NOT_FOUND, "Not found").into_response();
+        }
+        Err(ServiceError::NotFound) => FlashData::error("That user no longer exists."),
+        Err(ServiceError::Conflict(_)) => {
+            FlashData::error("You cannot change your own account here.")
+        }
         Err(e) => internal(e),
     };
     flash_and_redirect(&session, flash, "/admin/users").await
@@ -925,16 +873,10 @@ async fn sign_out(
     session: Session,
     ClientContext(ctx): ClientContext,
 ) -> Response {
-    if let Ok(Some(user_id)) = session.get::<String>(USER_ID_KEY).await {
-        let _ = domain::audit::record(
-            state.db.conn(),
-            &ctx,
-            Some(&user_id),
-            "sign_out",
-            Some(&user_id),
-            serde_json::json!({}),
-        )
-        .await;
+    if let Ok(Some(user_id)) = session.get::<String>(USER_ID_KEY).await
+        && let Err(error) = state.accounts.signed_out(&user_id, &ctx).await
+    {
+        tracing::error!(%error, "cannot record a sign-out");
     }
     if let Err(error) = session.flush().await {
         tracing::error!(%error, "cannot end the session");

@@ -290,19 +290,27 @@ fn key_row(k: &Key, now: DateTime<Utc>) -> KeyRow {
     }
 }
 
-async fn key_detail(state: &AppState, k: &Key) -> anyhow::Result<KeyDetailView> {
-    let plan = state.keys.catalog().plan_for_user(&k.owner_id).await?;
-    let rate_limit = match (k.rate_limit, plan.rate_limit) {
-        (Some(r), _) => rate_text(&r),
-        (None, Some(r)) => format!("{} (plan {})", rate_text(&r), plan.name),
-        (None, None) => "None".into(),
+/// A key's details. Its limits are the ones the verifier enforces ([`Key::effective`]), with
+/// the burst and where they come from.
+fn key_detail(k: &Key) -> KeyDetailView {
+    let from_plan = |yes: bool| match (&k.plan, yes) {
+        (Some(plan), true) => format!(" (plan {plan})"),
+        _ => String::new(),
     };
-    let quota = match (k.quota, plan.quota) {
-        (Some(q), _) => quota_text(&q),
-        (None, Some(q)) => format!("{} (plan {})", quota_text(&q), plan.name),
-        (None, None) => "None".into(),
+    let rate_limit = match k.effective.rate {
+        Some(r) => format!(
+            "{}, bursts of {}{}",
+            rate_text(&r.limit),
+            thousands(r.burst as u64),
+            from_plan(r.from_plan)
+        ),
+        None => "None".into(),
     };
-    Ok(KeyDetailView {
+    let quota = match k.effective.quota {
+        Some(q) => format!("{}{}", quota_text(&q.quota), from_plan(q.from_plan)),
+        None => "None".into(),
+    };
+    KeyDetailView {
         row: key_row(k, Utc::now()),
         owner_id: k.owner_id.clone(),
         ip_allowlist: k.ip_allowlist.clone(),
@@ -314,7 +322,7 @@ async fn key_detail(state: &AppState, k: &Key) -> anyhow::Result<KeyDetailView> 
         replaces: k.replaces.clone(),
         replaced_by: k.replaced_by.clone(),
         ..Default::default()
-    })
+    }
 }
 
 fn audit_rows(
@@ -636,7 +644,7 @@ pub(crate) async fn key_page(
     };
     let (entries, _) = audit::search(&state.db, &filter, None, 20).await?;
     let emails = user_emails(state, &entries).await?;
-    let mut detail = key_detail(state, &key).await?;
+    let mut detail = key_detail(&key);
     (
         detail.range,
         detail.chart,

@@ -24,6 +24,7 @@ use crate::{
     entities::{recovery_code, user},
     id,
     secret_key::SecretKey,
+    service::{Actor, ServiceError},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +68,45 @@ impl Status {
         } else {
             Status::Active
         }
+    }
+}
+
+/// What an admin can do to another user's account (see [`Accounts::admin_action`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminAction {
+    Disable,
+    Enable,
+    ResetTwoFactor,
+    EndSessions,
+    Unlock,
+    Promote,
+    Demote,
+}
+
+impl AdminAction {
+    pub const ALL: [AdminAction; 7] = [
+        AdminAction::Disable,
+        AdminAction::Enable,
+        AdminAction::ResetTwoFactor,
+        AdminAction::EndSessions,
+        AdminAction::Unlock,
+        AdminAction::Promote,
+        AdminAction::Demote,
+    ];
+    /// The form value naming the action.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminAction::Disable => "disable",
+            AdminAction::Enable => "enable",
+            AdminAction::ResetTwoFactor => "reset-2fa",
+            AdminAction::EndSessions => "end-sessions",
+            AdminAction::Unlock => "unlock",
+            AdminAction::Promote => "promote",
+            AdminAction::Demote => "demote",
+        }
+    }
+    pub fn parse(s: &str) -> Option<AdminAction> {
+        AdminAction::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -938,6 +978,116 @@ impl Accounts {
         txn.commit().await?;
         self.listeners.tell(Change::Owner(user_id.to_owned())).await;
         Ok(())
+    }
+
+    /// An admin's action on another user, authorized here: a non-admin is refused (and the
+    /// attempt audited as `authz.denied`), an admin cannot act on their own account, and an
+    /// unknown user is `NotFound`. Returns the target, as it was.
+    pub async fn admin_action(
+        &self,
+        actor: &Actor,
+        target_id: &str,
+        action: AdminAction,
+    ) -> Result<User, ServiceError> {
+        if !actor.is_admin {
+            tracing::warn!(user_id = %actor.user_id, "non-admin attempted an admin action");
+            audit::record(
+                self.db.conn(),
+                &actor.ctx,
+                Some(&actor.user_id),
+                "authz.denied",
+                Some(target_id),
+                json!({ "action": action.as_str() }),
+            )
+            .await?;
+            return Err(ServiceError::Forbidden(
+                "only admins can change other accounts".into(),
+            ));
+        }
+        let target = self.find(target_id).await?.ok_or(ServiceError::NotFound)?;
+        if target.id == actor.user_id {
+            return Err(ServiceError::Conflict(
+                "you cannot change your own account here".into(),
+            ));
+        }
+        let (admin, ctx) = (actor.user_id.as_str(), &actor.ctx);
+        match action {
+            AdminAction::Disable => {
+                self.set_status(admin, target_id, Status::Disabled, ctx)
+                    .await?
+            }
+            AdminAction::Enable => {
+                self.set_status(admin, target_id, Status::Active, ctx)
+                    .await?
+            }
+            AdminAction::ResetTwoFactor => self.reset_totp(admin, target_id, ctx).await?,
+            AdminAction::EndSessions => {
+                self.end_sessions(admin, target_id, ctx).await?;
+            }
+            AdminAction::Unlock => self.unlock(admin, target_id, ctx).await?,
+            AdminAction::Promote => self.set_role(admin, target_id, Role::Admin, ctx).await?,
+            AdminAction::Demote => {
+                self.set_role(admin, target_id, Role::Developer, ctx)
+                    .await?
+            }
+        }
+        Ok(target)
+    }
+
+    /// Ends one of the user's own sessions, named by its handle; `false` when there is none.
+    pub async fn end_own_session(
+        &self,
+        user_id: &str,
+        handle: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let ended = crate::sessions::delete_by_handle(&self.db, user_id, handle, now).await?;
+        if ended {
+            audit::record(
+                self.db.conn(),
+                ctx,
+                Some(user_id),
+                "session.end",
+                Some(user_id),
+                json!({}),
+            )
+            .await?;
+        }
+        Ok(ended)
+    }
+
+    /// Ends every session of the user but `keep` (the current one); how many ended.
+    pub async fn end_other_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<u64, DomainError> {
+        let ended = crate::sessions::delete_for_user(&self.db, user_id, keep).await?;
+        audit::record(
+            self.db.conn(),
+            ctx,
+            Some(user_id),
+            "session.end_others",
+            Some(user_id),
+            json!({ "ended": ended }),
+        )
+        .await?;
+        Ok(ended)
+    }
+
+    /// Records a sign-out (the session itself is the web layer's to end).
+    pub async fn signed_out(&self, user_id: &str, ctx: &RequestContext) -> Result<(), DomainError> {
+        audit::record(
+            self.db.conn(),
+            ctx,
+            Some(user_id),
+            "sign_out",
+            Some(user_id),
+            json!({}),
+        )
+        .await
     }
 
     /// Disables or re-enables a user (admin action).

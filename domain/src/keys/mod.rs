@@ -2,10 +2,11 @@
 //! grace period, revocation, enabling and disabling. Every change is audited, and every rule on
 //! who may do what lives here so the portal and the REST API agree.
 pub mod format;
+pub mod record;
 pub mod seed;
 pub mod status;
 
-use std::{collections::HashMap, net::IpAddr, sync::Arc};
+use std::{net::IpAddr, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
 use ipnet::IpNet;
@@ -16,14 +17,16 @@ use sea_orm::{
 use serde_json::json;
 
 pub use format::{MalformedKey, PlainKey};
+pub use record::KeyRecord;
 pub use status::{EXPIRING_SOON, KeyStatus, Lifecycle};
 
 use crate::{
     Database, audit,
-    catalog::{ADMIN_SCOPE, Api, Catalog, KEYPORT_API, Plan, Quota, QuotaPeriod, RateLimit},
+    catalog::{ADMIN_SCOPE, Api, Catalog, KEYPORT_API, Plan, Quota, RateLimit},
     changes::{Change, KeyChanges, Listeners},
-    entities::{api, api_key, user},
+    entities::{api_key, user},
     id,
+    limits::Effective,
     service::{Actor, FieldErrors, ServiceError},
 };
 
@@ -55,6 +58,39 @@ pub struct Key {
     pub revoke_reason: Option<String>,
     pub replaces: Option<String>,
     pub replaced_by: Option<String>,
+    /// The limits enforced on the key: its own, else its plan's (see [`crate::limits`]).
+    pub effective: Effective,
+    /// The name of the plan the key's limits fall back to.
+    pub plan: Option<String>,
+}
+
+impl From<KeyRecord> for Key {
+    fn from(r: KeyRecord) -> Key {
+        Key {
+            api: r.api.clone(),
+            owner_email: r.owner_email(),
+            owner_disabled: !r.owner_active(),
+            scopes: r.scopes(),
+            ip_allowlist: r.ip_allowlist(),
+            rate_limit: r.rate_limit(),
+            quota: r.quota(),
+            effective: r.effective(),
+            plan: r.plan.as_ref().map(|p| p.name.clone()),
+            id: r.row.id,
+            name: r.row.name,
+            start: r.row.start,
+            api_id: r.row.api_id,
+            owner_id: r.row.owner_id,
+            created_at: r.row.created_at,
+            expires_at: r.row.expires_at,
+            last_used_at: r.row.last_used_at,
+            enabled: r.row.enabled,
+            revoked_at: r.row.revoked_at,
+            revoke_reason: r.row.revoke_reason,
+            replaces: r.row.replaces,
+            replaced_by: r.row.replaced_by,
+        }
+    }
 }
 
 impl Key {
@@ -244,64 +280,10 @@ impl Keys {
     }
 
     async fn to_keys(&self, rows: Vec<api_key::Model>) -> Result<Vec<Key>, ServiceError> {
-        let owner_ids: Vec<String> = rows.iter().map(|r| r.owner_id.clone()).collect();
-        let api_ids: Vec<String> = rows.iter().map(|r| r.api_id.clone()).collect();
-        let owners: HashMap<String, user::Model> = user::Entity::find()
-            .filter(user::Column::Id.is_in(owner_ids))
-            .all(self.db.conn())
+        Ok(record::load(self.db.conn(), rows)
             .await?
             .into_iter()
-            .map(|u| (u.id.clone(), u))
-            .collect();
-        let apis: HashMap<String, String> = api::Entity::find()
-            .filter(api::Column::Id.is_in(api_ids))
-            .all(self.db.conn())
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a.slug))
-            .collect();
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let owner = owners.get(&r.owner_id);
-                Key {
-                    api: apis.get(&r.api_id).cloned().unwrap_or_default(),
-                    owner_email: owner.map(|o| o.email.clone()).unwrap_or_default(),
-                    owner_disabled: owner.is_none_or(|o| o.status == "disabled"),
-                    scopes: serde_json::from_str(&r.scopes).unwrap_or_default(),
-                    ip_allowlist: serde_json::from_str(&r.ip_allowlist).unwrap_or_default(),
-                    rate_limit: match (r.rate_limit, r.rate_period_s) {
-                        (Some(limit), Some(period_s)) => Some(RateLimit {
-                            limit: Ord::max(limit, 0) as u32,
-                            period_s: Ord::max(period_s, 1) as u32,
-                        }),
-                        _ => None,
-                    },
-                    quota: match (
-                        r.quota_limit,
-                        r.quota_period.as_deref().and_then(QuotaPeriod::parse),
-                    ) {
-                        (Some(limit), Some(period)) => Some(Quota {
-                            limit: Ord::max(limit, 0) as u64,
-                            period,
-                        }),
-                        _ => None,
-                    },
-                    id: r.id,
-                    name: r.name,
-                    start: r.start,
-                    api_id: r.api_id,
-                    owner_id: r.owner_id,
-                    created_at: r.created_at,
-                    expires_at: r.expires_at,
-                    last_used_at: r.last_used_at,
-                    enabled: r.enabled,
-                    revoked_at: r.revoked_at,
-                    revoke_reason: r.revoke_reason,
-                    replaces: r.replaces,
-                    replaced_by: r.replaced_by,
-                }
-            })
+            .map(Key::from)
             .collect())
     }
 

@@ -2,14 +2,13 @@
 //! more than a day ago), unused for 30 days, expiring within 7 days, never expiring, and keys of
 //! disabled users. Developers see their own keys, admins everyone's; revoked and expired keys
 //! are left out (they no longer work).
-use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::{
     Database,
-    entities::{api, api_key, user},
+    entities::api_key,
     service::{Actor, ServiceError},
 };
 
@@ -119,45 +118,28 @@ pub async fn report(
     if !actor.is_admin {
         q = q.filter(api_key::Column::OwnerId.eq(actor.user_id.as_str()));
     }
-    let keys = q.order_by_asc(api_key::Column::Seq).all(db.conn()).await?;
-    let users: HashMap<String, user::Model> = if actor.is_admin {
-        user::Entity::find().all(db.conn()).await?
-    } else {
-        user::Entity::find()
-            .filter(user::Column::Id.eq(actor.user_id.as_str()))
-            .all(db.conn())
-            .await?
-    }
-    .into_iter()
-    .map(|u| (u.id.clone(), u))
-    .collect();
-    let apis: HashMap<String, String> = api::Entity::find()
-        .all(db.conn())
-        .await?
+    let rows = q.order_by_asc(api_key::Column::Seq).all(db.conn()).await?;
+    let records = crate::keys::record::load(db.conn(), rows).await?;
+    Ok(records
         .into_iter()
-        .map(|a| (a.id, a.slug))
-        .collect();
-    Ok(keys
-        .into_iter()
-        .filter(|k| k.expires_at.is_none_or(|e| e > now))
+        .filter(|k| k.row.expires_at.is_none_or(|e| e > now))
         .filter_map(|k| {
-            let owner = users.get(&k.owner_id);
             let issues = issues_of(
-                k.created_at,
-                k.expires_at,
-                k.last_used_at,
-                owner.is_some_and(|u| u.status == "disabled"),
+                k.row.created_at,
+                k.row.expires_at,
+                k.row.last_used_at,
+                !k.owner_active(),
                 now,
             );
             (!issues.is_empty()).then(|| Flagged {
-                owner_email: owner.map(|u| u.email.clone()).unwrap_or_default(),
-                api: apis.get(&k.api_id).cloned().unwrap_or_default(),
-                key_id: k.id,
-                name: k.name,
-                start: k.start,
-                created_at: k.created_at,
-                expires_at: k.expires_at,
-                last_used_at: k.last_used_at,
+                owner_email: k.owner_email(),
+                api: k.api.clone(),
+                key_id: k.row.id,
+                name: k.row.name,
+                start: k.row.start,
+                created_at: k.row.created_at,
+                expires_at: k.row.expires_at,
+                last_used_at: k.row.last_used_at,
                 issues,
             })
         })

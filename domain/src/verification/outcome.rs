@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use crate::catalog::QuotaPeriod;
+use crate::limits::QuotaPeriod;
 
 /// The outcome of a verification. Checked in this order; the first that applies wins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -29,10 +29,9 @@ use super::{
 };
 use crate::{
     Database, DomainError,
-    accounts::{Role, Status},
     catalog::{Quota, QuotaPeriod, RateLimit, VersionStatus},
     changes::{Applied, Change, KeyChanges},
-    entities::{api, api_key, api_version, key_quota, plan, user},
+    entities::{api_key, api_version, key_quota},
     keys::{parse_allowlist_entry, status::Lifecycle},
     usage::recorder::{KeyState, QuotaUse, Recorder},
 };
@@ -389,31 +388,8 @@ impl Verifier {
             return Ok(());
         }
         let conn = self.inner.db.conn();
-        // Only the owners of these rows: a single key's change must not read every user.
-        let mut owner_ids: Vec<String> = rows.iter().map(|r| r.owner_id.clone()).collect();
-        owner_ids.sort();
-        owner_ids.dedup();
-        let users: HashMap<String, user::Model> = user::Entity::find()
-            .filter(user::Column::Id.is_in(owner_ids))
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|u| (u.id.clone(), u))
-            .collect();
-        let plans: HashMap<String, crate::catalog::Plan> = plan::Entity::find()
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), crate::catalog::Plan::from(p)))
-            .collect();
-        let default_plan = plans.values().find(|p| p.is_default).cloned();
-        let apis: HashMap<String, String> = api::Entity::find()
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a.slug))
-            .collect();
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let records = crate::keys::record::load(conn, rows).await?;
         let mut saved_quota: HashMap<String, key_quota::Model> = HashMap::new();
         for chunk in ids.chunks(500) {
             for q in key_quota::Entity::find()
@@ -425,38 +401,13 @@ impl Verifier {
             }
         }
         let mut index = self.inner.index.write().unwrap_or_else(|e| e.into_inner());
-        for r in rows {
-            let Some(hash) = hex_to_hash(&r.hash) else {
+        for r in records {
+            let Some(hash) = hex_to_hash(&r.row.hash) else {
                 continue;
             };
-            let owner = users.get(&r.owner_id);
-            let plan = owner
-                .and_then(|u| u.plan_id.as_ref())
-                .and_then(|p| plans.get(p))
-                .or(default_plan.as_ref());
-            let rate = match (r.rate_limit, r.rate_period_s) {
-                (Some(limit), Some(period)) if limit > 0 && period > 0 => {
-                    let rate = RateLimit {
-                        limit: limit as u32,
-                        period_s: period as u32,
-                    };
-                    let burst = plan
-                        .and_then(|p| p.burst)
-                        .map_or(rate.limit, |b| Ord::min(b, rate.limit));
-                    Some((rate, Ord::max(burst, 1)))
-                }
-                _ => plan.and_then(|p| p.rate_limit.map(|r| (r, p.burst.unwrap_or(r.limit)))),
-            };
-            let quota = match (
-                r.quota_limit,
-                r.quota_period.as_deref().and_then(QuotaPeriod::parse),
-            ) {
-                (Some(limit), Some(period)) => Some(Quota {
-                    limit: Ord::max(limit, 0) as u64,
-                    period,
-                }),
-                _ => plan.and_then(|p| p.quota),
-            };
+            let effective = r.effective();
+            let rate = effective.rate.map(|e| (e.limit, e.burst));
+            let quota = effective.quota.map(|e| e.quota);
             let previous = index.by_hash.get(&hash).cloned();
             let limiter = match &previous {
                 Some(p) if p.rate == rate => p.limiter.clone(),
@@ -466,7 +417,7 @@ impl Verifier {
                 Some(p) => p.quota_counter.clone(),
                 None => {
                     let counter = Arc::new(QuotaCounter::default());
-                    if let Some(saved) = saved_quota.get(&r.id) {
+                    if let Some(saved) = saved_quota.get(&r.row.id) {
                         let mut s = counter.state.lock().unwrap_or_else(|e| e.into_inner());
                         s.period_start = saved.period_start.timestamp();
                         s.used = Ord::max(saved.used, 0) as u64;
@@ -477,7 +428,7 @@ impl Verifier {
             let last_used_minute = match &previous {
                 Some(p) => p.last_used_minute.clone(),
                 None => Arc::new(std::sync::atomic::AtomicI64::new(
-                    r.last_used_at.map_or(i64::MIN, |t| t.timestamp()),
+                    r.row.last_used_at.map_or(i64::MIN, |t| t.timestamp()),
                 )),
             };
             let rate_full_at = match &previous {
@@ -487,34 +438,27 @@ impl Verifier {
             let cached = CachedKey {
                 rate_full_at,
                 last_used_minute,
-                api: apis.get(&r.api_id).cloned().unwrap_or_default(),
-                owner_is_admin: owner.is_some_and(|u| Role::from_db(&u.role) == Role::Admin),
-                scopes: serde_json::from_str(&r.scopes).unwrap_or_default(),
-                ip_allowlist: serde_json::from_str::<Vec<String>>(&r.ip_allowlist)
-                    .unwrap_or_default()
+                lifecycle: r.lifecycle(),
+                owner_is_admin: r.owner_is_admin(),
+                scopes: r.scopes(),
+                ip_allowlist: r
+                    .ip_allowlist()
                     .iter()
                     .filter_map(|e| parse_allowlist_entry(e))
                     .collect(),
-                expires_at: r.expires_at,
-                lifecycle: Lifecycle {
-                    revoked: r.revoked_at.is_some(),
-                    enabled: r.enabled,
-                    owner_active: owner
-                        .is_some_and(|u| Status::from_db(&u.status) == Status::Active),
-                    expires_at: r.expires_at,
-                    rotating: r.replaced_by.is_some(),
-                },
+                expires_at: r.row.expires_at,
                 rate,
                 limiter,
                 quota,
                 quota_counter,
-                id_shared: Arc::from(r.id.as_str()),
-                id: r.id.clone(),
-                owner_id: r.owner_id,
-                api_id: r.api_id,
+                id_shared: Arc::from(r.row.id.as_str()),
+                api: r.api,
+                id: r.row.id.clone(),
+                owner_id: r.row.owner_id,
+                api_id: r.row.api_id,
             };
             self.inner.negative.remove(&hash);
-            index.hash_of_id.insert(r.id, hash);
+            index.hash_of_id.insert(r.row.id, hash);
             index.by_hash.insert(hash, Arc::new(cached));
         }
         Ok(())
