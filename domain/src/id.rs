@@ -13,14 +13,119 @@ pub const API: &str = "api";
 /// Prefix of plan ids.
 pub const PLAN: &str = "pln";
 
+/// Prefix of anomaly alert ids.
+pub const ALERT: &str = "alr";
+
+/// Characters after the prefix and its underscore.
+const BODY_LEN: usize = 20;
+
 /// A new random id of the given kind, e.g. `usr_4k9XbQ...`.
 pub fn new_id(kind: &str) -> String {
     let mut rng = rand::rng();
-    let body: String = (0..20)
+    let body: String = (0..BODY_LEN)
         .map(|_| BASE62[rng.random_range(0..BASE62.len())] as char)
         .collect();
     format!("{kind}_{body}")
 }
+
+/// Whether `text` is an id of the kind `prefix`: the prefix, `_`, 20 base62 characters.
+pub fn is_id(text: &str, prefix: &str) -> bool {
+    text.len() == prefix.len() + 1 + BODY_LEN
+        && text.starts_with(prefix)
+        && text.as_bytes()[prefix.len()] == b'_'
+        && text.as_bytes()[prefix.len() + 1..]
+            .iter()
+            .all(u8::is_ascii_alphanumeric)
+}
+
+/// Text that is not an id of the kind asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a {kind} id")]
+pub struct BadId {
+    pub kind: &'static str,
+}
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:expr, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new random id.
+            pub fn generate() -> $name {
+                $name(new_id($prefix))
+            }
+            /// Checks the frozen prefix and the shape, so an id of another kind (or anything else)
+            /// never reaches a query.
+            pub fn parse(text: &str) -> Result<$name, BadId> {
+                if is_id(text, $prefix) {
+                    Ok($name(text.to_owned()))
+                } else {
+                    Err(BadId { kind: $kind })
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = BadId;
+            fn from_str(text: &str) -> Result<$name, BadId> {
+                $name::parse(text)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = BadId;
+            fn try_from(text: String) -> Result<$name, BadId> {
+                $name::parse(&text)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A user's id (`usr_...`).
+    UserId, USER, "user"
+);
+typed_id!(
+    /// An API key's id (`key_...`; the id, not the key).
+    KeyId, KEY, "key"
+);
+typed_id!(
+    /// An API's id (`api_...`).
+    ApiId, API, "API"
+);
+typed_id!(
+    /// A plan's id (`pln_...`).
+    PlanId, PLAN, "plan"
+);
+typed_id!(
+    /// An anomaly alert's id (`alr_...`).
+    AlertId, ALERT, "alert"
+);
 
 #[cfg(test)]
 mod tests {
@@ -37,10 +142,38 @@ mod tests {
     }
 
     #[test]
+    fn typed_ids_parse_only_their_own_kind() {
+        let key = KeyId::generate();
+        assert_eq!(KeyId::parse(key.as_str()), Ok(key.clone()));
+        assert!(
+            UserId::parse(key.as_str()).is_err(),
+            "a key id is no user id"
+        );
+        for bad in [
+            "",
+            "key_",
+            "key_0000000000000000000",
+            "key_000000000000000000000",
+            "key-00000000000000000000",
+            "kex_00000000000000000000",
+            "key_0000000000000000000!",
+            "key_00000000000000000000 ",
+            "key_0000000000000000000é",
+        ] {
+            assert_eq!(KeyId::parse(bad), Err(BadId { kind: "key" }), "{bad:?}");
+        }
+        assert!(KeyId::parse("key_00000000000000000000").is_ok());
+        let json = serde_json::to_string(&key).unwrap();
+        assert_eq!(serde_json::from_str::<KeyId>(&json).unwrap(), key);
+        assert!(serde_json::from_str::<UserId>(&json).is_err());
+    }
+
+    #[test]
     fn id_prefixes_are_frozen() {
         assert_eq!(USER, "usr");
         assert_eq!(KEY, "key");
         assert_eq!(API, "api");
         assert_eq!(PLAN, "pln");
+        assert_eq!(ALERT, "alr");
     }
 }

@@ -2,6 +2,9 @@
 //! Authorization lives in the services, so the portal and the REST API cannot disagree on it.
 use crate::{DomainError, audit::RequestContext};
 
+/// The actor id the command line is recorded under.
+pub const CLI_ACTOR: &str = "cli";
+
 /// The signed-in user (or key owner) an operation is performed for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
@@ -11,6 +14,12 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The command line (`keyport keys create`, ...): an operator with the machine's access,
+    /// acting as an admin and recorded in the audit log as `cli`.
+    pub fn cli() -> Actor {
+        Actor::new(CLI_ACTOR, true, RequestContext::default())
+    }
+
     pub fn new(user_id: impl Into<String>, is_admin: bool, ctx: RequestContext) -> Actor {
         Actor {
             user_id: user_id.into(),

@@ -226,7 +226,7 @@ async fn create_key(
         .find_by_email(owner)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no user has the email {owner}"))?;
-    let actor = Actor::new("cli", true, Default::default());
+    let actor = Actor::cli();
     let new = NewKey {
         name: name.to_owned(),
         api: api.to_owned(),

@@ -13,7 +13,10 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::get,
 };
-use domain::accounts::{Role, User};
+use domain::{
+    accounts::{Role, User},
+    id::KeyId,
+};
 use serde::{Deserialize, de::DeserializeOwned};
 use tower_sessions::Session;
 
@@ -388,6 +391,10 @@ async fn key(
     Path(id): Path<String>,
     Params(q): Params<RangeQuery>,
 ) -> PageResult {
+    // Not a key id at all: the page's "not found", without a query.
+    let Ok(id) = KeyId::parse(&id) else {
+        return Ok(Page::plain());
+    };
     Ok(
         portal::key_page(&state, &session, &user, &id, q.range.trim())
             .await?

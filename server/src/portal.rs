@@ -20,7 +20,8 @@ use domain::{
         Api, ApiPatch, NewApi, Plan, PlanInput, Quota, QuotaPeriod, RateLimit, Scope, Version,
         VersionStatus,
     },
-    keys::{Key, KeyPatch, KeyStatus, ListFilter, NewKey, Sort},
+    id::{KeyId, UserId},
+    keys::{Key, KeyPage, KeyPatch, KeyStatus, ListFilter, NewKey, Sort},
     service::{Actor, FieldErrors, ServiceError},
 };
 use serde::{Deserialize, Serialize};
@@ -341,7 +342,7 @@ fn audit_rows(
             let target_href = ev
                 .target
                 .as_ref()
-                .filter(|t| t.starts_with("key_"))
+                .filter(|t| KeyId::parse(t).is_ok())
                 .map(|t| format!("/keys/{t}"));
             let details = match serde_json::from_str::<serde_json::Value>(&ev.details) {
                 Ok(serde_json::Value::Object(map)) => map
@@ -377,7 +378,7 @@ async fn user_emails(
         .iter()
         .flat_map(|e| [e.event.actor_id.clone(), e.event.target.clone()])
         .flatten()
-        .filter(|id| id.starts_with("usr_"))
+        .filter(|id| UserId::parse(id).is_ok())
         .collect();
     ids.sort();
     ids.dedup();
@@ -555,21 +556,16 @@ pub(crate) async fn keys_page(
     );
     let is_admin = user.role == Role::Admin;
     let page = query.page.trim().parse::<u64>().unwrap_or(1).max(1);
-    let owner_id = if is_admin && !owner.is_empty() {
-        if owner.starts_with("usr_") {
-            Some(owner.to_owned())
-        } else {
-            Some(
-                state
-                    .accounts
-                    .find_by_email(owner)
-                    .await?
-                    .map(|u| u.id)
-                    .unwrap_or_else(|| "usr_none".into()),
-            )
-        }
+    // Admins filter by owner, named by user id or email. An owner no one is has no keys.
+    let (owner_id, nobody) = if !is_admin || owner.is_empty() {
+        (None, false)
+    } else if let Ok(id) = UserId::parse(owner) {
+        (Some(String::from(id)), false)
     } else {
-        None
+        match state.accounts.find_by_email(owner).await? {
+            Some(u) => (Some(u.id), false),
+            None => (None, true),
+        }
     };
     let filter = ListFilter {
         owner_id,
@@ -578,16 +574,20 @@ pub(crate) async fn keys_page(
         query: (!q.is_empty()).then(|| q.to_owned()),
         sort: Sort::parse(sort),
     };
-    let listed = state
-        .keys
-        .list(
-            &page_actor(user),
-            &filter,
-            None,
-            (page - 1) * KEYS_PER_PAGE,
-            KEYS_PER_PAGE,
-        )
-        .await?;
+    let listed = if nobody {
+        KeyPage::default()
+    } else {
+        state
+            .keys
+            .list(
+                &page_actor(user),
+                &filter,
+                None,
+                (page - 1) * KEYS_PER_PAGE,
+                KEYS_PER_PAGE,
+            )
+            .await?
+    };
     let now = Utc::now();
     let apis = state
         .keys
@@ -904,6 +904,9 @@ async fn key_action(
 ) -> Response {
     let Some(user) = signed_in_user(&state, &session).await else {
         return Redirect::to("/login").into_response();
+    };
+    let Ok(key_id) = KeyId::parse(&key_id) else {
+        return flash_and_redirect(&session, FlashData::error("No such key."), "/keys").await;
     };
     let fields = Fields::parse(&body);
     let back = format!("/keys/{key_id}");

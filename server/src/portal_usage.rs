@@ -13,6 +13,7 @@ use axum::{
 use chrono::Utc;
 use domain::{
     accounts::{Role, User},
+    id::{AlertId, KeyId},
     keys::Key,
     service::{Actor, ServiceError},
     usage::{Filter, Granularity, KeyUsage, PRESETS, Range, Series, alerts::Alert},
@@ -112,7 +113,11 @@ async fn acknowledge(
         return Redirect::to("/login").into_response();
     };
     let a = Actor::new(user.id.clone(), user.role == Role::Admin, ctx);
-    let flash = match state.alerts.acknowledge(&a, &id).await {
+    let acknowledged = match AlertId::parse(&id) {
+        Ok(id) => state.alerts.acknowledge(&a, &id).await,
+        Err(_) => Err(ServiceError::NotFound),
+    };
+    let flash = match acknowledged {
         Ok(()) => FlashData {
             notice: Some("Alert acknowledged.".into()),
             ..Default::default()
@@ -373,6 +378,9 @@ async fn key_csv(
 ) -> Response {
     let Some(user) = signed_in_user(&state, &session).await else {
         return Redirect::to("/login").into_response();
+    };
+    let Ok(id) = KeyId::parse(&id) else {
+        return failed(ServiceError::NotFound);
     };
     let (name, range) = range_of(&p.range);
     match state.usage.key_series(&actor(&user), &id, range).await {

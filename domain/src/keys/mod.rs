@@ -185,7 +185,7 @@ pub struct ListFilter {
 }
 
 /// One page of keys.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct KeyPage {
     pub keys: Vec<Key>,
     pub total: u64,

@@ -283,7 +283,7 @@ impl Alerts {
             return Ok(false);
         }
         usage_alert::ActiveModel {
-            id: Set(crate::id::new_id("alr")),
+            id: Set(crate::id::new_id(crate::id::ALERT)),
             key_id: Set(key.id.clone()),
             owner_id: Set(key.owner_id.clone()),
             rule: Set(f.rule.as_str().to_owned()),

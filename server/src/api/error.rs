@@ -191,6 +191,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A path segment that must parse as `T`, a typed id such as `KeyId`: anything else is answered
+/// 404 like an id no one has, without a query.
+pub struct ApiPath<T>(pub T);
+
+impl<T: std::str::FromStr + Send, S: Send + Sync> axum::extract::FromRequestParts<S>
+    for ApiPath<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Path(text) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::not_found())?;
+        text.parse().map(ApiPath).map_err(|_| ApiError::not_found())
+    }
+}
+
 /// An optional JSON body: empty means the defaults.
 pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use domain::{
     audit,
     catalog::{ApiPatch, NewApi, RateLimit},
+    id::KeyId,
     keys::{Created, KeyPatch, KeyStatus, ListFilter, NewKey},
 };
 use serde::Deserialize;
@@ -32,7 +33,7 @@ use utoipa::{
 use self::{
     caller::Caller,
     dto::*,
-    error::{ApiError, ApiJson, ErrorBody},
+    error::{ApiError, ApiJson, ApiPath, ErrorBody},
 };
 use crate::AppState;
 
@@ -307,7 +308,7 @@ async fn create_key(
 async fn get_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<KeyId>,
 ) -> Result<Json<KeyDto>, ApiError> {
     caller.require("keys:read")?;
     let key = state.keys.get(&caller.actor, &id).await?;
@@ -321,7 +322,7 @@ async fn get_key(
 async fn update_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<KeyId>,
     ApiJson(body): ApiJson<UpdateKey>,
 ) -> Result<Json<KeyDto>, ApiError> {
     caller.require("keys:write")?;
@@ -344,7 +345,7 @@ async fn update_key(
 async fn rotate_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<KeyId>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     caller.require("keys:write")?;
@@ -359,7 +360,7 @@ async fn rotate_key(
 async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<KeyId>,
     body: axum::body::Bytes,
 ) -> Result<Json<KeyDto>, ApiError> {
     caller.require("keys:write")?;

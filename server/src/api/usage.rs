@@ -4,16 +4,19 @@ use std::collections::BTreeMap;
 
 use axum::{
     Json,
-    extract::{Path, Query, State, rejection::QueryRejection},
+    extract::{Query, State, rejection::QueryRejection},
 };
 use chrono::Utc;
-use domain::usage::{Filter, Range, Series};
+use domain::{
+    id::KeyId,
+    usage::{Filter, Range, Series},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
     caller::Caller,
-    error::{ApiError, ErrorBody},
+    error::{ApiError, ApiPath, ErrorBody},
 };
 use crate::AppState;
 
@@ -92,7 +95,7 @@ fn range(p: &UsageParams) -> Result<Range, ApiError> {
 pub async fn key_usage(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<KeyId>,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Result<Json<UsageSeries>, ApiError> {
     caller.require("usage:read")?;

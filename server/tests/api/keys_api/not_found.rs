@@ -43,4 +43,32 @@ async fn another_users_keys_are_not_found(app: &TestApp) {
     not_found(get_as(app, ada, "/v1/secrets").await).await;
 }
 
-on_both_databases!(another_users_keys_are_not_found,);
+/// Ids of the wrong kind or shape are answered like unknown ids (and never reach a query): a
+/// user id, an API id, truncated or padded ids, characters outside base62.
+async fn ids_that_are_not_key_ids_are_not_found(app: &TestApp) {
+    let w = world(app).await;
+    let ada = &w.ada.token.bearer;
+    let mine = id(&create_orders_key(app, ada, "mine").await);
+    let padded = format!("{mine}0");
+    for key_id in [
+        w.ada.id.as_str(),
+        "api_00000000000000000000",
+        &mine[..mine.len() - 1],
+        padded.as_str(),
+        "key_000000000000000000%2F",
+        "nope",
+    ] {
+        let path = format!("/v1/keys/{key_id}");
+        not_found(get_as(app, ada, &path).await).await;
+        not_found(patch_as(app, ada, &path, &json!({ "name": "x" })).await).await;
+        not_found(post_as(app, ada, &format!("{path}/revoke"), &json!({})).await).await;
+        not_found(get_as(app, ada, &format!("{path}/usage")).await).await;
+    }
+    // The real id still works.
+    success(get_as(app, ada, &format!("/v1/keys/{mine}")).await, 200).await;
+}
+
+on_both_databases!(
+    another_users_keys_are_not_found,
+    ids_that_are_not_key_ids_are_not_found,
+);
