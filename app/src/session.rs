@@ -136,6 +136,9 @@ pub struct KeyDetailView {
     pub quota_use: Option<String>,
     /// "18 of 20 available now", when the key has a rate limit.
     pub rate_use: Option<String>,
+    /// What can still be done to the key: `edit`, `toggle`, `rotate`, `revoke` (the domain's
+    /// rule; the page shows only these).
+    pub actions: Vec<String>,
 }
 
 /// One audit log line.

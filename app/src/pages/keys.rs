@@ -423,12 +423,9 @@ pub fn KeyDetail() -> impl IntoView {
     let flash = view.flash;
     let k = *key;
     let row = k.row.clone();
-    let usable = matches!(
-        row.status.as_str(),
-        "active" | "expiring_soon" | "rotating" | "disabled"
-    );
-    let rotatable = matches!(row.status.as_str(), "active" | "expiring_soon" | "disabled");
-    let revoked = row.status == "revoked";
+    let can = |action: &str| k.actions.iter().any(|a| a == action);
+    let (editable, usable, rotatable) = (can("edit"), can("toggle"), can("rotate"));
+    let revoked = !can("revoke");
     let action = format!("/keys/{}/action", row.id);
     let code_error = flash.field_error("code");
     let action0 = action.clone();
@@ -474,7 +471,7 @@ pub fn KeyDetail() -> impl IntoView {
                 <div class=format!("{CARD} space-y-4")>
                     <h2 class="text-lg font-medium">"Actions"</h2>
                     {revoked.then(|| view! { <p class="text-sm text-slate-600 dark:text-slate-400">"This key is revoked for good. Create a new key if you need one."</p> })}
-                    {(!revoked).then(|| view! {
+                    {editable.then(|| view! {
                         <form method="post" action=action0.clone() class="space-y-2">
                             <input type="hidden" name="action" value="rename" />
                             <label for="rename" class=LABEL>"Name"</label>
@@ -501,7 +498,7 @@ pub fn KeyDetail() -> impl IntoView {
                             </form>
                         </Confirm>
                     })}
-                    {(usable && !revoked).then(|| if k.enabled {
+                    {usable.then(|| if k.enabled {
                         view! {
                             <Confirm label="Disable key…".into()>
                                 <form method="post" action=action2.clone() class="space-y-3">
@@ -546,7 +543,7 @@ pub fn KeyDetail() -> impl IntoView {
                 </dl>
                 <UsageChart chart=k.chart.clone() title="Verifications of this key" />
             </div>
-            {(!revoked).then(|| view! {
+            {editable.then(|| view! {
                 <div class=CARD>
                     <h2 class="text-lg font-medium">"IP allowlist"</h2>
                     <form method="post" action=action5.clone() class="mt-3 space-y-3">

@@ -18,7 +18,7 @@ use serde_json::json;
 
 pub use format::{MalformedKey, PlainKey};
 pub use record::KeyRecord;
-pub use status::{EXPIRING_SOON, KeyStatus, Lifecycle};
+pub use status::{EXPIRING_SOON, KeyAction, KeyStatus, Lifecycle};
 
 use crate::{
     Database, audit,
@@ -628,10 +628,18 @@ impl Keys {
     ) -> Result<Key, ServiceError> {
         let now = Utc::now();
         let key = self.get(actor, key_id).await?;
-        if key.revoked_at.is_some() {
-            return Err(ServiceError::Conflict(
-                "this key is revoked; revoked keys cannot be changed".into(),
-            ));
+        let status = key.status(now);
+        let editing = patch.name.is_some()
+            || patch.scopes.is_some()
+            || patch.expires_at.is_some()
+            || patch.ip_allowlist.is_some();
+        for (wanted, action) in [
+            (editing, KeyAction::Edit),
+            (patch.enabled.is_some(), KeyAction::Toggle),
+        ] {
+            if wanted && let Err(why) = status.allows(action) {
+                return Err(ServiceError::Conflict(why.into()));
+            }
         }
         let owner = self.owner(actor, Some(&key.owner_id)).await?;
         let api = self
@@ -737,23 +745,8 @@ impl Keys {
             ));
         }
         let old = self.get(actor, key_id).await?;
-        match old.status(now) {
-            KeyStatus::Revoked => {
-                return Err(ServiceError::Conflict(
-                    "a revoked key cannot be rotated".into(),
-                ));
-            }
-            KeyStatus::Expired => {
-                return Err(ServiceError::Conflict(
-                    "an expired key cannot be rotated; create a new key".into(),
-                ));
-            }
-            KeyStatus::Rotating => {
-                return Err(ServiceError::Conflict(
-                    "this key was already rotated; rotate its replacement instead".into(),
-                ));
-            }
-            _ => {}
+        if let Err(why) = old.status(now).allows(KeyAction::Rotate) {
+            return Err(ServiceError::Conflict(why.into()));
         }
         let row = self.row(key_id).await?.ok_or(ServiceError::NotFound)?;
         // Same settings, including the same lifetime from now on.

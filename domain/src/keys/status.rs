@@ -56,6 +56,62 @@ impl KeyStatus {
     }
 }
 
+/// What can be done to a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyAction {
+    /// Rename, rescope, change its expiry or IP allowlist.
+    Edit,
+    /// Switch it off or on again.
+    Toggle,
+    Rotate,
+    Revoke,
+}
+
+impl KeyAction {
+    pub const ALL: [KeyAction; 4] = [
+        KeyAction::Edit,
+        KeyAction::Toggle,
+        KeyAction::Rotate,
+        KeyAction::Revoke,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAction::Edit => "edit",
+            KeyAction::Toggle => "toggle",
+            KeyAction::Rotate => "rotate",
+            KeyAction::Revoke => "revoke",
+        }
+    }
+}
+
+impl KeyStatus {
+    /// Whether `action` can be done to a key in this status; `Err` says why not (the service
+    /// answers it as a conflict). The one rule behind the key page's buttons, the REST API's
+    /// `allowed_actions` and the service's refusals.
+    pub fn allows(self, action: KeyAction) -> Result<(), &'static str> {
+        use KeyAction::*;
+        match (self, action) {
+            (KeyStatus::Revoked, Revoke) => Err("this key is already revoked"),
+            (KeyStatus::Revoked, _) => Err("this key is revoked; revoked keys cannot be changed"),
+            (KeyStatus::Expired, Rotate) => {
+                Err("an expired key cannot be rotated; create a new key")
+            }
+            (KeyStatus::Rotating, Rotate) => {
+                Err("this key was already rotated; rotate its replacement instead")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The actions [`KeyStatus::allows`].
+    pub fn allowed_actions(self) -> Vec<KeyAction> {
+        KeyAction::ALL
+            .into_iter()
+            .filter(|a| self.allows(*a).is_ok())
+            .collect()
+    }
+}
+
 /// The facts a key's status follows from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lifecycle {
@@ -101,6 +157,26 @@ mod tests {
             expires_at: None,
             rotating: false,
         }
+    }
+
+    #[test]
+    fn each_status_allows_its_actions() {
+        use KeyAction::*;
+        let table = [
+            (KeyStatus::Active, vec![Edit, Toggle, Rotate, Revoke]),
+            (KeyStatus::ExpiringSoon, vec![Edit, Toggle, Rotate, Revoke]),
+            (KeyStatus::Disabled, vec![Edit, Toggle, Rotate, Revoke]),
+            (KeyStatus::Rotating, vec![Edit, Toggle, Revoke]),
+            (KeyStatus::Expired, vec![Edit, Toggle, Revoke]),
+            (KeyStatus::Revoked, vec![]),
+        ];
+        for (status, actions) in table {
+            assert_eq!(status.allowed_actions(), actions, "{status:?}");
+        }
+        assert_eq!(
+            KeyStatus::Revoked.allows(Revoke),
+            Err("this key is already revoked")
+        );
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub struct KeyDto {
     /// `active`, `expiring_soon`, `expired`, `rotating`, `revoked` or `disabled`.
     pub status: String,
     pub enabled: bool,
+    /// What can still be done to the key in its status: `edit` (PATCH its fields), `toggle`
+    /// (PATCH `enabled`), `rotate`, `revoke`. Anything else answers 409.
+    pub allowed_actions: Vec<String>,
 }
 
 impl From<&Key> for KeyDto {
@@ -88,6 +91,12 @@ impl From<&Key> for KeyDto {
             }),
             status: k.status(Utc::now()).as_str().to_owned(),
             enabled: k.enabled,
+            allowed_actions: k
+                .status(Utc::now())
+                .allowed_actions()
+                .into_iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
         }
     }
 }

@@ -297,7 +297,12 @@ async fn rotation_keeps_the_old_key_working_for_the_grace_period(app: &TestApp) 
 async fn revoked_keys_show_as_revoked(app: &TestApp) {
     let w = world(app).await;
     let ada = &w.ada.token.bearer;
-    let key_id = id(&create_orders_key(app, ada, "old laptop").await);
+    let created = create_orders_key(app, ada, "old laptop").await;
+    assert_eq!(
+        created["allowed_actions"],
+        json!(["edit", "toggle", "rotate", "revoke"])
+    );
+    let key_id = id(&created);
     let revoked = success(
         post_as(
             app,
@@ -311,6 +316,24 @@ async fn revoked_keys_show_as_revoked(app: &TestApp) {
     .await;
     assert_eq!(revoked["id"], key_id.as_str());
     assert_eq!(revoked["status"], "revoked");
+    // Nothing more can be done to it, as the 409s below confirm.
+    assert_eq!(revoked["allowed_actions"], json!([]));
+    for (path, body) in [
+        (format!("/v1/keys/{key_id}/rotate"), json!({})),
+        (format!("/v1/keys/{key_id}/revoke"), json!({})),
+    ] {
+        conflict(post_as(app, ada, &path, &body).await).await;
+    }
+    conflict(
+        patch_as(
+            app,
+            ada,
+            &format!("/v1/keys/{key_id}"),
+            &json!({ "name": "x" }),
+        )
+        .await,
+    )
+    .await;
     let fetched = success(get_as(app, ada, &format!("/v1/keys/{key_id}")).await, 200).await;
     assert_eq!(fetched["status"], "revoked");
     let listed = key_list(app, ada, "/v1/keys?status=revoked").await;
