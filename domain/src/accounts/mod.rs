@@ -1,5 +1,6 @@
 //! Accounts: sign-up, sign-in with password then a second factor (TOTP or a recovery code),
 //! TOTP enrolment, and the admin operations on users. Every outcome that matters is audited.
+pub mod admin;
 pub mod email;
 pub mod password;
 pub mod recovery;
@@ -13,6 +14,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+pub use admin::AdminAction;
 pub use email::{Email, EmailError};
 pub use password::{Password, PasswordError};
 pub use throttle::Throttled;
@@ -20,11 +22,10 @@ pub use throttle::Throttled;
 use crate::{
     Database, DomainError,
     audit::{self, RequestContext},
-    changes::{Change, KeyChanges, Listeners},
+    changes::{KeyChanges, Listeners},
     entities::{recovery_code, user},
     id,
     secret_key::SecretKey,
-    service::{Actor, ServiceError},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,45 +69,6 @@ impl Status {
         } else {
             Status::Active
         }
-    }
-}
-
-/// What an admin can do to another user's account (see [`Accounts::admin_action`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdminAction {
-    Disable,
-    Enable,
-    ResetTwoFactor,
-    EndSessions,
-    Unlock,
-    Promote,
-    Demote,
-}
-
-impl AdminAction {
-    pub const ALL: [AdminAction; 7] = [
-        AdminAction::Disable,
-        AdminAction::Enable,
-        AdminAction::ResetTwoFactor,
-        AdminAction::EndSessions,
-        AdminAction::Unlock,
-        AdminAction::Promote,
-        AdminAction::Demote,
-    ];
-    /// The form value naming the action.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdminAction::Disable => "disable",
-            AdminAction::Enable => "enable",
-            AdminAction::ResetTwoFactor => "reset-2fa",
-            AdminAction::EndSessions => "end-sessions",
-            AdminAction::Unlock => "unlock",
-            AdminAction::Promote => "promote",
-            AdminAction::Demote => "demote",
-        }
-    }
-    pub fn parse(s: &str) -> Option<AdminAction> {
-        AdminAction::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -883,157 +845,6 @@ impl Accounts {
         Ok(())
     }
 
-    /// Users whose email contains `search`, newest first, one page at a time.
-    pub async fn list_users(
-        &self,
-        search: &str,
-        limit: u64,
-        offset: u64,
-    ) -> Result<(Vec<User>, u64), DomainError> {
-        use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
-        let mut query = user::Entity::find();
-        let search = search.trim().to_lowercase();
-        if !search.is_empty() {
-            query = query.filter(user::Column::Email.contains(&search));
-        }
-        let total = query.clone().count(self.db.conn()).await?;
-        let rows = query
-            .order_by_desc(user::Column::CreatedAt)
-            .limit(limit)
-            .offset(offset)
-            .all(self.db.conn())
-            .await?;
-        Ok((rows.iter().map(User::from).collect(), total))
-    }
-
-    /// Whether sign-in is currently refused for this account because of failed attempts.
-    pub async fn is_locked(&self, user_id: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
-        let keys = [throttle::password_key(user_id), throttle::totp_key(user_id)];
-        Ok(throttle::check(&self.db, &keys, now).await?.is_err())
-    }
-
-    /// Clears an account's failed-attempt counters and lockout (admin action).
-    pub async fn unlock(
-        &self,
-        admin_id: &str,
-        user_id: &str,
-        ctx: &RequestContext,
-    ) -> Result<(), DomainError> {
-        throttle::clear(
-            &self.db,
-            &[throttle::password_key(user_id), throttle::totp_key(user_id)],
-        )
-        .await?;
-        audit::record(
-            self.db.conn(),
-            ctx,
-            Some(admin_id),
-            "user.unlock",
-            Some(user_id),
-            json!({}),
-        )
-        .await
-    }
-
-    /// Ends all of a user's sessions (admin action); returns how many.
-    pub async fn end_sessions(
-        &self,
-        admin_id: &str,
-        user_id: &str,
-        ctx: &RequestContext,
-    ) -> Result<u64, DomainError> {
-        let ended = crate::sessions::delete_for_user(&self.db, user_id, None).await?;
-        audit::record(
-            self.db.conn(),
-            ctx,
-            Some(admin_id),
-            "user.end_sessions",
-            Some(user_id),
-            json!({ "ended": ended }),
-        )
-        .await?;
-        Ok(ended)
-    }
-
-    /// Promotes a developer to admin or back (admin action).
-    pub async fn set_role(
-        &self,
-        admin_id: &str,
-        user_id: &str,
-        role: Role,
-        ctx: &RequestContext,
-    ) -> Result<(), DomainError> {
-        let txn = self.db.conn().begin().await?;
-        user::Entity::update_many()
-            .col_expr(user::Column::Role, Expr::value(role.as_str()))
-            .filter(user::Column::Id.eq(user_id))
-            .exec(&txn)
-            .await?;
-        let action = if role == Role::Admin {
-            "user.promote"
-        } else {
-            "user.demote"
-        };
-        audit::record(&txn, ctx, Some(admin_id), action, Some(user_id), json!({})).await?;
-        txn.commit().await?;
-        self.listeners.tell(Change::Owner(user_id.to_owned())).await;
-        Ok(())
-    }
-
-    /// An admin's action on another user, authorized here: a non-admin is refused (and the
-    /// attempt audited as `authz.denied`), an admin cannot act on their own account, and an
-    /// unknown user is `NotFound`. Returns the target, as it was.
-    pub async fn admin_action(
-        &self,
-        actor: &Actor,
-        target_id: &str,
-        action: AdminAction,
-    ) -> Result<User, ServiceError> {
-        if !actor.is_admin {
-            tracing::warn!(user_id = %actor.user_id, "non-admin attempted an admin action");
-            audit::record(
-                self.db.conn(),
-                &actor.ctx,
-                Some(&actor.user_id),
-                "authz.denied",
-                Some(target_id),
-                json!({ "action": action.as_str() }),
-            )
-            .await?;
-            return Err(ServiceError::Forbidden(
-                "only admins can change other accounts".into(),
-            ));
-        }
-        let target = self.find(target_id).await?.ok_or(ServiceError::NotFound)?;
-        if target.id == actor.user_id {
-            return Err(ServiceError::Conflict(
-                "you cannot change your own account here".into(),
-            ));
-        }
-        let (admin, ctx) = (actor.user_id.as_str(), &actor.ctx);
-        match action {
-            AdminAction::Disable => {
-                self.set_status(admin, target_id, Status::Disabled, ctx)
-                    .await?
-            }
-            AdminAction::Enable => {
-                self.set_status(admin, target_id, Status::Active, ctx)
-                    .await?
-            }
-            AdminAction::ResetTwoFactor => self.reset_totp(admin, target_id, ctx).await?,
-            AdminAction::EndSessions => {
-                self.end_sessions(admin, target_id, ctx).await?;
-            }
-            AdminAction::Unlock => self.unlock(admin, target_id, ctx).await?,
-            AdminAction::Promote => self.set_role(admin, target_id, Role::Admin, ctx).await?,
-            AdminAction::Demote => {
-                self.set_role(admin, target_id, Role::Developer, ctx)
-                    .await?
-            }
-        }
-        Ok(target)
-    }
-
     /// Ends one of the user's own sessions, named by its handle; `false` when there is none.
     pub async fn end_own_session(
         &self,
@@ -1084,59 +895,6 @@ impl Accounts {
             ctx,
             Some(user_id),
             "sign_out",
-            Some(user_id),
-            json!({}),
-        )
-        .await
-    }
-
-    /// Disables or re-enables a user (admin action).
-    pub async fn set_status(
-        &self,
-        admin_id: &str,
-        user_id: &str,
-        status: Status,
-        ctx: &RequestContext,
-    ) -> Result<(), DomainError> {
-        let txn = self.db.conn().begin().await?;
-        user::Entity::update_many()
-            .col_expr(user::Column::Status, Expr::value(status.as_str()))
-            .filter(user::Column::Id.eq(user_id))
-            .exec(&txn)
-            .await?;
-        let action = if status == Status::Disabled {
-            "user.disable"
-        } else {
-            "user.enable"
-        };
-        audit::record(&txn, ctx, Some(admin_id), action, Some(user_id), json!({})).await?;
-        txn.commit().await?;
-        self.listeners.tell(Change::Owner(user_id.to_owned())).await;
-        if status == Status::Disabled {
-            crate::sessions::delete_for_user(&self.db, user_id, None).await?;
-        }
-        Ok(())
-    }
-
-    /// Turns 2FA off for a user who lost their phone; they enrol again at next sign-in.
-    pub async fn reset_totp(
-        &self,
-        admin_id: &str,
-        user_id: &str,
-        ctx: &RequestContext,
-    ) -> Result<(), DomainError> {
-        self.clear_totp(user_id).await?;
-        crate::sessions::delete_for_user(&self.db, user_id, None).await?;
-        throttle::clear(
-            &self.db,
-            &[throttle::totp_key(user_id), throttle::password_key(user_id)],
-        )
-        .await?;
-        audit::record(
-            self.db.conn(),
-            ctx,
-            Some(admin_id),
-            "2fa.reset",
             Some(user_id),
             json!({}),
         )
