@@ -4,6 +4,7 @@
 //! instead (for development). The embedding is rust-embed's; the few lines that pick the
 //! precompressed variant a browser accepts are ours, as rust-embed's axum support has none.
 use axum::{
+    body::{Body, Bytes},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -61,7 +62,12 @@ pub fn serve(path: &str, headers: &HeaderMap) -> Option<Response> {
         .filter(|(coding, _)| accepts(coding))
         .find_map(|(coding, ext)| get(&format!("{path}{ext}")).map(|f| (f.data, Some(coding))))
         .unwrap_or((plain.data, None));
-    let mut response = (StatusCode::OK, data.into_owned()).into_response();
+    // Embedded files are borrowed from the binary: served without copying them.
+    let body = match data {
+        std::borrow::Cow::Borrowed(bytes) => Body::from(Bytes::from_static(bytes)),
+        std::borrow::Cow::Owned(bytes) => Body::from(bytes),
+    };
+    let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     if let Ok(mime) = HeaderValue::from_str(&plain.mime) {
         headers.insert(header::CONTENT_TYPE, mime);

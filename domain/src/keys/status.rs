@@ -110,6 +110,14 @@ impl KeyStatus {
             .filter(|a| self.allows(*a).is_ok())
             .collect()
     }
+
+    /// The names of [`KeyStatus::allowed_actions`], as the key page and the REST API show them.
+    pub fn allowed_action_names(self) -> Vec<String> {
+        self.allowed_actions()
+            .into_iter()
+            .map(|a| a.as_str().to_owned())
+            .collect()
+    }
 }
 
 /// The facts a key's status follows from.

@@ -91,12 +91,7 @@ impl From<&Key> for KeyDto {
             }),
             status: k.status(Utc::now()).as_str().to_owned(),
             enabled: k.enabled,
-            allowed_actions: k
-                .status(Utc::now())
-                .allowed_actions()
-                .into_iter()
-                .map(|a| a.as_str().to_owned())
-                .collect(),
+            allowed_actions: k.status(Utc::now()).allowed_action_names(),
         }
     }
 }

@@ -184,12 +184,7 @@ pub(crate) fn key_detail(k: &Key) -> KeyDetailView {
         revoke_reason: k.revoke_reason.clone(),
         replaces: k.replaces.clone(),
         replaced_by: k.replaced_by.clone(),
-        actions: k
-            .status(Utc::now())
-            .allowed_actions()
-            .into_iter()
-            .map(|a| a.as_str().to_owned())
-            .collect(),
+        actions: k.status(Utc::now()).allowed_action_names(),
         ..Default::default()
     }
 }
