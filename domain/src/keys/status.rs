@@ -47,13 +47,6 @@ impl KeyStatus {
     pub fn parse(s: &str) -> Option<KeyStatus> {
         KeyStatus::ALL.into_iter().find(|k| k.as_str() == s)
     }
-    /// Whether a key in this status still verifies.
-    pub fn is_usable(self) -> bool {
-        matches!(
-            self,
-            KeyStatus::Active | KeyStatus::ExpiringSoon | KeyStatus::Rotating
-        )
-    }
 }
 
 /// What can be done to a key.

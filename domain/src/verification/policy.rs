@@ -40,9 +40,17 @@ pub fn decide(
     version: Option<VersionStatus>,
     now: DateTime<Utc>,
 ) -> Option<Code> {
-    if let Some(code) = check_shape(req.key) {
-        return Some(code);
-    }
+    check_shape(req.key).or_else(|| decide_well_formed(key, req, version, now))
+}
+
+/// [`decide`] for a key already known to be well formed: the verifier checks the shape before
+/// any lookup and must not pay for it twice on the hot path.
+pub fn decide_well_formed(
+    key: Option<&KeyFacts<'_>>,
+    req: &Request<'_>,
+    version: Option<VersionStatus>,
+    now: DateTime<Utc>,
+) -> Option<Code> {
     let Some(key) = key else {
         return Some(Code::NotFound);
     };

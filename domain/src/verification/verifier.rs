@@ -513,7 +513,8 @@ impl Verifier {
     }
 
     /// Verifies from memory alone. `Err(hash)`: this process does not know the key, and it is
-    /// not in the negative cache either. The decision is [`policy::decide`]'s, then
+    /// not in the negative cache either. The decision is [`policy::decide`]'s (its shape check, then
+    /// [`policy::decide_well_formed`]), then
     /// [`policy::meter`]'s; this function only gathers the facts and keeps the counters.
     pub fn verify_cached(&self, req: &Request<'_>, now: DateTime<Utc>) -> Result<Outcome, Hash32> {
         if let Some(code) = policy::check_shape(req.key) {
@@ -546,7 +547,8 @@ impl Verifier {
             ip_allowlist: &key.ip_allowlist,
             scopes: &key.scopes,
         };
-        if let Some(code) = policy::decide(Some(&facts), req, version.map(|v| v.1), now) {
+        if let Some(code) = policy::decide_well_formed(Some(&facts), req, version.map(|v| v.1), now)
+        {
             if code == Code::NotFound {
                 // A key of another API is, for this API, no key at all: nobody's usage.
                 self.count(None, now, code);
