@@ -247,16 +247,6 @@ fn check_name(name: &str, errors: &mut FieldErrors) {
     }
 }
 
-fn require_admin(actor: &Actor) -> Result<(), ServiceError> {
-    if actor.is_admin {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden(
-            "only admins can change the API catalog and plans".into(),
-        ))
-    }
-}
-
 /// The API catalog and plans.
 #[derive(Clone, Debug)]
 pub struct Catalog {
@@ -265,6 +255,16 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Refuses (audited) unless the actor is an admin.
+    async fn require_admin(&self, actor: &Actor, action: &str) -> Result<(), ServiceError> {
+        if actor.is_admin {
+            return Ok(());
+        }
+        let refused =
+            ServiceError::Forbidden("only admins can change the API catalog and plans".into());
+        Err(crate::service::deny(&self.db, actor, action, None, refused).await)
+    }
+
     pub fn new(db: Database) -> Catalog {
         Catalog {
             db,
@@ -355,7 +355,7 @@ impl Catalog {
     }
 
     pub async fn create_api(&self, actor: &Actor, new: NewApi) -> Result<Api, ServiceError> {
-        require_admin(actor)?;
+        self.require_admin(actor, "api.create").await?;
         let mut errors = FieldErrors::default();
         if !valid_slug(&new.slug) {
             errors.add(
@@ -417,7 +417,7 @@ impl Catalog {
         slug: &str,
         patch: ApiPatch,
     ) -> Result<Api, ServiceError> {
-        require_admin(actor)?;
+        self.require_admin(actor, "api.update").await?;
         let current = self
             .api_by_slug(slug)
             .await?
@@ -574,7 +574,7 @@ impl Catalog {
     }
 
     pub async fn create_plan(&self, actor: &Actor, input: PlanInput) -> Result<Plan, ServiceError> {
-        require_admin(actor)?;
+        self.require_admin(actor, "plan.create").await?;
         Self::check_plan(&input)?;
         let plan_id = id::new_id(id::PLAN);
         let row = plan_row(&plan_id, &input);
@@ -614,7 +614,7 @@ impl Catalog {
         plan_id: &str,
         input: PlanInput,
     ) -> Result<Plan, ServiceError> {
-        require_admin(actor)?;
+        self.require_admin(actor, "plan.update").await?;
         Self::check_plan(&input)?;
         self.plan(plan_id).await?.ok_or(ServiceError::NotFound)?;
         match plan::Entity::update(plan_row(plan_id, &input))
@@ -646,7 +646,7 @@ impl Catalog {
 
     /// Makes a plan the one self-service sign-ups (and users without a plan) are on.
     pub async fn set_default_plan(&self, actor: &Actor, plan_id: &str) -> Result<(), ServiceError> {
-        require_admin(actor)?;
+        self.require_admin(actor, "plan.default").await?;
         self.plan(plan_id).await?.ok_or(ServiceError::NotFound)?;
         let txn = self.db.conn().begin().await?;
         plan::Entity::update_many()
@@ -679,7 +679,7 @@ impl Catalog {
         user_id: &str,
         plan_id: Option<&str>,
     ) -> Result<(), ServiceError> {
-        require_admin(actor)?;
+        self.require_admin(actor, "user.plan").await?;
         if let Some(p) = plan_id {
             self.plan(p).await?.ok_or(ServiceError::NotFound)?;
         }

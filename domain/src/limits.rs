@@ -46,11 +46,20 @@ pub struct Quota {
 }
 
 impl Quota {
-    /// True when `self` allows no more requests than `other`: the same limit or lower, and a
-    /// daily quota under a daily plan (a month of a day's quota would be thirty times as much).
+    /// The largest quota per `period` that never allows more than `self` in any day or month:
+    /// the same limit for the same period, a 31st of a monthly quota per day (a month of days
+    /// must fit), and a daily quota's limit per month (one day may use it all).
+    pub fn largest_within(&self, period: QuotaPeriod) -> u64 {
+        match (period, self.period) {
+            (QuotaPeriod::Day, QuotaPeriod::Month) => self.limit / 31,
+            _ => self.limit,
+        }
+    }
+
+    /// True when `self` never allows more requests than `other` in any day or month: limits are
+    /// compared as rates, so a daily quota under a monthly plan counts 31 times.
     pub fn within(&self, other: &Quota) -> bool {
-        self.limit <= other.limit
-            && !(other.period == QuotaPeriod::Day && self.period == QuotaPeriod::Month)
+        self.limit <= other.largest_within(self.period)
     }
 }
 
@@ -86,24 +95,30 @@ pub struct Effective {
     pub quota: Option<EffectiveQuota>,
 }
 
-/// The limits of a key with its own `rate` and `quota` (either may be absent) under `plan`:
-/// a key's own rate limit wins, with a burst of the plan's burst but never more than the key's
-/// own limit (and at least 1); without one, the plan's rate and burst (the burst defaults to
-/// the limit). A key's own quota wins over the plan's.
+/// The limits of a key with its own `rate` and `quota` (either may be absent) under `plan`. The
+/// plan is a ceiling, applied at verification time: a key's own rate limit applies when it is
+/// no faster than the plan's, with a burst of the plan's burst but never more than the key's own
+/// limit (and at least 1); otherwise (or without one) the plan's rate and burst (the burst
+/// defaults to the limit). A key's own quota applies when it never allows more than the plan's
+/// in any day or month; otherwise the plan's. So lowering a plan lowers existing keys at once.
 pub fn effective(rate: Option<RateLimit>, quota: Option<Quota>, plan: PlanLimits) -> Effective {
-    let rate = match rate {
-        Some(own) if own.limit > 0 && own.period_s > 0 => Some(EffectiveRate {
+    let own_rate = rate
+        .filter(|own| own.limit > 0 && own.period_s > 0)
+        .filter(|own| plan.rate_limit.is_none_or(|p| own.within(&p)));
+    let rate = match own_rate {
+        Some(own) => Some(EffectiveRate {
             limit: own,
             burst: Ord::max(plan.burst.map_or(own.limit, |b| Ord::min(b, own.limit)), 1),
             from_plan: false,
         }),
-        _ => plan.rate_limit.map(|r| EffectiveRate {
+        None => plan.rate_limit.map(|r| EffectiveRate {
             limit: r,
             burst: Ord::max(plan.burst.unwrap_or(r.limit), 1),
             from_plan: true,
         }),
     };
-    let quota = match quota {
+    let own_quota = quota.filter(|own| plan.quota.is_none_or(|p| own.within(&p)));
+    let quota = match own_quota {
         Some(own) => Some(EffectiveQuota {
             quota: own,
             from_plan: false,
@@ -172,5 +187,62 @@ mod tests {
         let e = effective(None, Some(own_quota), FREE);
         assert_eq!(e.quota.unwrap().quota, own_quota);
         assert!(!e.quota.unwrap().from_plan);
+    }
+
+    #[test]
+    fn quotas_are_compared_as_rates() {
+        let per = |limit, period| Quota { limit, period };
+        let month = per(10_000, QuotaPeriod::Month);
+        // 10,000 a day would be 310,000 a month under a 10,000-a-month plan.
+        assert!(!per(10_000, QuotaPeriod::Day).within(&month));
+        assert!(per(322, QuotaPeriod::Day).within(&month));
+        assert!(!per(323, QuotaPeriod::Day).within(&month));
+        let day = per(1_000, QuotaPeriod::Day);
+        assert!(per(1_000, QuotaPeriod::Month).within(&day));
+        assert!(!per(1_001, QuotaPeriod::Month).within(&day));
+        assert!(per(1_000, QuotaPeriod::Day).within(&day));
+        assert_eq!(month.largest_within(QuotaPeriod::Day), 322);
+    }
+
+    #[test]
+    fn the_plan_is_a_ceiling_for_a_keys_own_limits() {
+        // A key set faster than its plan (10/s) gets the plan's rate, shown as the plan's.
+        let fast = RateLimit {
+            limit: 100,
+            period_s: 1,
+        };
+        let rate = effective(Some(fast), None, FREE).rate.unwrap();
+        assert_eq!(
+            (rate.limit.limit, rate.burst, rate.from_plan),
+            (10, 20, true)
+        );
+        // A daily quota that could reach more than the plan's in a day gets the plan's.
+        let big = Quota {
+            limit: 50_000,
+            period: QuotaPeriod::Day,
+        };
+        let quota = effective(None, Some(big), FREE).quota.unwrap();
+        assert_eq!((quota.quota.limit, quota.from_plan), (10_000, true));
+        // A monthly quota above the plan's daily one: one day could use it all.
+        let monthly = Quota {
+            limit: 10_001,
+            period: QuotaPeriod::Month,
+        };
+        assert!(
+            effective(None, Some(monthly), FREE)
+                .quota
+                .unwrap()
+                .from_plan
+        );
+        // Without a plan limit a key's own limits stand.
+        let open = PlanLimits::default();
+        assert_eq!(
+            effective(Some(fast), Some(big), open).rate.unwrap().limit,
+            fast
+        );
+        assert_eq!(
+            effective(Some(fast), Some(big), open).quota.unwrap().quota,
+            big
+        );
     }
 }

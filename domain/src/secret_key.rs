@@ -58,28 +58,39 @@ impl SecretKey {
         configured: Option<&str>,
         data_dir: &Path,
     ) -> Result<SecretKey, DomainError> {
+        Self::load_or_create_at(configured, &data_dir.join(FILE_NAME))
+    }
+
+    /// The key from `configured` if given, else from the key file at `path` (e.g.
+    /// `KEYPORT_SECRET_KEY_FILE`, outside the data directory), created (0600, with its
+    /// directory) when missing.
+    pub fn load_or_create_at(
+        configured: Option<&str>,
+        path: &Path,
+    ) -> Result<SecretKey, DomainError> {
         if let Some(hex) = configured.filter(|h| !h.trim().is_empty()) {
             return Self::from_hex(hex);
         }
-        let path = data_dir.join(FILE_NAME);
-        match fs::read_to_string(&path) {
+        match fs::read_to_string(path) {
             Ok(hex) => Self::from_hex(&hex).map_err(|_| {
                 DomainError::Config(format!("{} is not a valid secret key file", path.display()))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate();
-                fs::create_dir_all(data_dir).map_err(|e| io_error(data_dir, e))?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+                }
                 let mut options = fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(&path).map_err(|e| io_error(&path, e))?;
+                let mut file = options.open(path).map_err(|e| io_error(path, e))?;
                 file.write_all(key.to_hex().as_bytes())
-                    .map_err(|e| io_error(&path, e))?;
-                file.sync_all().map_err(|e| io_error(&path, e))?;
+                    .map_err(|e| io_error(path, e))?;
+                file.sync_all().map_err(|e| io_error(path, e))?;
                 Ok(key)
             }
-            Err(e) => Err(io_error(&path, e)),
+            Err(e) => Err(io_error(path, e)),
         }
     }
 

@@ -1,6 +1,8 @@
 //! What the catalog and key services share: who is acting, and the errors they answer with.
 //! Authorization lives in the services, so the portal and the REST API cannot disagree on it.
-use crate::{DomainError, audit::RequestContext};
+use serde_json::json;
+
+use crate::{Database, DomainError, audit::RequestContext};
 
 /// The actor id the command line is recorded under.
 pub const CLI_ACTOR: &str = "cli";
@@ -11,6 +13,16 @@ pub struct Actor {
     pub user_id: String,
     pub is_admin: bool,
     pub ctx: RequestContext,
+    /// The management key making the call, when the call comes through the REST API: it may
+    /// not grant more than it holds.
+    pub via_key: Option<ViaKey>,
+}
+
+/// A key of the `keyport` API acting for its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViaKey {
+    pub id: String,
+    pub scopes: Vec<String>,
 }
 
 impl Actor {
@@ -25,7 +37,17 @@ impl Actor {
             user_id: user_id.into(),
             is_admin,
             ctx,
+            via_key: None,
         }
+    }
+
+    /// The same actor, acting through the management key `id` holding `scopes`.
+    pub fn via_key(mut self, id: impl Into<String>, scopes: Vec<String>) -> Actor {
+        self.via_key = Some(ViaKey {
+            id: id.into(),
+            scopes,
+        });
+        self
     }
 }
 
@@ -95,4 +117,41 @@ pub fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
         e.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
+}
+
+/// Records a refused attempt (ASVS 16.3.2) as `authz.denied` in the audit log, with what was
+/// tried (`action`), on what, and why, and logs it; returns `error` (the refusal to answer
+/// with: `Forbidden`, or `NotFound` for another user's object). If the audit write fails, that
+/// failure is returned instead.
+pub async fn deny(
+    db: &Database,
+    actor: &Actor,
+    action: &str,
+    target: Option<&str>,
+    error: ServiceError,
+) -> ServiceError {
+    let reason = match &error {
+        ServiceError::Forbidden(m) => m.clone(),
+        ServiceError::NotFound => "not the actor's to see".to_owned(),
+        other => other.to_string(),
+    };
+    tracing::warn!(actor = %actor.user_id, action, target, %reason, "authorization refused");
+    let detail = json!({
+        "action": action,
+        "reason": reason,
+        "via_key": actor.via_key.as_ref().map(|k| &k.id),
+    });
+    match crate::audit::record(
+        db.conn(),
+        &actor.ctx,
+        Some(&actor.user_id),
+        "authz.denied",
+        target,
+        detail,
+    )
+    .await
+    {
+        Ok(()) => error,
+        Err(e) => ServiceError::Domain(e),
+    }
 }

@@ -1,13 +1,24 @@
-//! Server-side sessions as rows: the browser holds only the random id. Expired rows are never
+//! Server-side sessions as rows: the browser holds only the random id, and the table holds only
+//! its SHA-256 (a copy of the table, or of a backup, opens no session). Expired rows are never
 //! returned and are pruned in the background; a user's sessions can be listed and ended.
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::OnConflict};
 
 use crate::{Database, DomainError, entities::session};
 
-/// A stored session: its id (a bearer secret), JSON data and owner.
+/// What is stored for a session id (a bearer secret): its SHA-256, in hex.
+pub fn digest(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(id.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A stored session: the [`digest`] of its id, JSON data and owner.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredSession {
+    /// The SHA-256 of the session id (see [`digest`]), never the id itself.
     pub id: String,
     pub data: String,
     pub expires_at: DateTime<Utc>,
@@ -123,15 +134,9 @@ pub async fn delete_for_user(
     Ok(query.exec(db.conn()).await?.rows_affected)
 }
 
-/// A stable, non-secret name for a session (the id itself is a bearer secret and never leaves
-/// the server): the first 16 hex digits of its SHA-256.
-pub fn handle(id: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(id.as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// A stable, non-secret name for a session, from its stored [`digest`]: its first 16 hex digits.
+pub fn handle(digest: &str) -> String {
+    digest.chars().take(16).collect()
 }
 
 /// Ends one of `user_id`'s sessions by its handle; `false` if there is no such session.

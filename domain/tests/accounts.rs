@@ -41,6 +41,7 @@ async fn enrolled(db: &Database, email: &str) -> (Accounts, String, Seed, Vec<St
     let codes = accounts
         .confirm_enrolment(
             &user.id,
+            &enrolment.binding,
             &seed.code_at(t0().timestamp() as u64),
             &ctx(),
             t0(),
@@ -236,14 +237,14 @@ async fn failures_slow_down_then_lock_the_account(db: Database) {
     assert_eq!(next, SecondStep::Enrol);
     // Success cleared the counter.
     assert_eq!(
-        throttle::failures(&db, &throttle::password_key(&user.id))
+        throttle::failures(&db, &throttle::email_key("mallory@example.com"))
             .await
             .unwrap(),
         0
     );
 
     // 100 consecutive failures lock the account for a day.
-    let key = throttle::password_key(&user.id);
+    let key = throttle::email_key("mallory@example.com");
     for _ in 0..100 {
         throttle::record_failure(&db, &key, &throttle::ACCOUNT, t0())
             .await
@@ -322,7 +323,7 @@ async fn totp_failures_have_their_own_counter(db: Database) {
         5
     );
     assert_eq!(
-        throttle::failures(&db, &throttle::password_key(&id))
+        throttle::failures(&db, &throttle::email_key("eve@example.com"))
             .await
             .unwrap(),
         0
@@ -382,14 +383,14 @@ async fn settings_changes_need_the_current_secret(db: Database) {
     let (accounts, id, seed, old_codes) = enrolled(&db, "set@example.com").await;
     // Password change needs the current password, and applies the rules to the new one.
     let wrong = accounts
-        .change_password(&id, "not it at all!!", "new harbour lights", &ctx())
+        .change_password(&id, "not it at all!!", "new harbour lights", &ctx(), t0())
         .await;
     assert!(
         matches!(wrong, Err(ChangePasswordError::WrongCurrent)),
         "{wrong:?}"
     );
     let weak = accounts
-        .change_password(&id, PASSWORD, "password1234", &ctx())
+        .change_password(&id, PASSWORD, "password1234", &ctx(), t0())
         .await;
     assert!(
         matches!(
@@ -399,7 +400,7 @@ async fn settings_changes_need_the_current_secret(db: Database) {
         "{weak:?}"
     );
     accounts
-        .change_password(&id, PASSWORD, "new harbour lights", &ctx())
+        .change_password(&id, PASSWORD, "new harbour lights", &ctx(), t0())
         .await
         .unwrap();
     assert!(matches!(
@@ -603,6 +604,173 @@ async fn admin_actions_are_authorized_in_the_domain(db: Database) {
     );
 }
 
+/// An address that stops failing is free again after an hour; IPv6 clients share a counter per
+/// /64 (one subscriber's network), so rotating through one's own /64 does not escape it.
+async fn address_failures_are_forgotten_and_ipv6_is_grouped(db: Database) {
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    let from = |ip: &str| RequestContext {
+        ip: Some(ip.to_owned()),
+        user_agent: None,
+    };
+    let guess = |email: String, ip: &'static str, at: DateTime<Utc>| {
+        let accounts = accounts.clone();
+        async move {
+            accounts
+                .sign_in_password(&email, "password guess 1", &from(ip), at)
+                .await
+                .unwrap_err()
+        }
+    };
+    for i in 0..21 {
+        let err = guess(format!("a{i}@example.com"), "198.51.100.9", t0()).await;
+        assert!(
+            matches!(err, SignInError::InvalidCredentials),
+            "{i}: {err:?}"
+        );
+    }
+    let err = guess("a-more@example.com".into(), "198.51.100.9", t0()).await;
+    assert!(matches!(err, SignInError::Throttled(_)), "{err:?}");
+    // An hour after the last failure the address has a clean slate: 20 free failures again.
+    let later = t0() + Duration::minutes(61);
+    for i in 0..20 {
+        let err = guess(format!("b{i}@example.com"), "198.51.100.9", later).await;
+        assert!(
+            matches!(err, SignInError::InvalidCredentials),
+            "attempt {i} an hour later: {err:?}"
+        );
+    }
+
+    // Different addresses of one /64 count together; the next /64 does not.
+    let ips = ["2001:db8:5:6::1", "2001:db8:5:6::2", "2001:db8:5:6:abcd::3"];
+    for i in 0..21 {
+        let err = guess(format!("c{i}@example.com"), ips[i % 3], t0()).await;
+        assert!(
+            matches!(err, SignInError::InvalidCredentials),
+            "{i}: {err:?}"
+        );
+    }
+    let err = guess("c-more@example.com".into(), "2001:db8:5:6::ffff", t0()).await;
+    assert!(matches!(err, SignInError::Throttled(_)), "{err:?}");
+    let err = guess("c-more@example.com".into(), "2001:db8:5:7::1", t0()).await;
+    assert!(matches!(err, SignInError::InvalidCredentials), "{err:?}");
+}
+
+/// Throttling must not tell a real account from an unknown address: the same wrong passwords
+/// from the same places give the same answers, message and delay alike.
+async fn real_and_unknown_addresses_are_throttled_alike(db: Database) {
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    accounts
+        .sign_up("real@example.com", PASSWORD, &ctx())
+        .await
+        .unwrap();
+    let answers = |email: &'static str| {
+        let accounts = accounts.clone();
+        async move {
+            let mut out = Vec::new();
+            for i in 0..8 {
+                let from = RequestContext {
+                    ip: Some(format!("192.0.2.{}", 10 + i)),
+                    user_agent: None,
+                };
+                let at = t0() + Duration::milliseconds(100 * i64::from(i));
+                let err = accounts
+                    .sign_in_password(email, "not the password", &from, at)
+                    .await
+                    .unwrap_err();
+                out.push(err.to_string());
+            }
+            out
+        }
+    };
+    let real = answers("real@example.com").await;
+    let unknown = answers("nobody-here@example.com").await;
+    assert_eq!(real, unknown);
+    assert_eq!(real[4], "Incorrect email or password.");
+    assert_eq!(real[5], "Too many attempts, try again in 1 minute.");
+}
+
+/// Fifty wrong passwords at once for one account: the attempt is reserved before the password
+/// is checked, so no more are evaluated than the policy allows (4 free + the one that sets the
+/// first delay); the rest are refused without a password check.
+async fn concurrent_guesses_get_no_extra_attempts(db: Database) {
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    accounts
+        .sign_up("target@example.com", PASSWORD, &ctx())
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let accounts = accounts.clone();
+        tasks.spawn(async move {
+            let from = RequestContext {
+                ip: Some(format!("198.18.{}.{}", i / 200, i % 200 + 1)),
+                user_agent: None,
+            };
+            accounts
+                .sign_in_password(
+                    "target@example.com",
+                    &format!("guess {i} wrong"),
+                    &from,
+                    t0(),
+                )
+                .await
+                .unwrap_err()
+        });
+    }
+    let mut evaluated = 0;
+    let mut throttled = 0;
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            SignInError::InvalidCredentials => evaluated += 1,
+            SignInError::Throttled(_) => throttled += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((evaluated, throttled), (5, 45));
+    assert_eq!(
+        throttle::failures(&db, &throttle::email_key("target@example.com"))
+            .await
+            .unwrap(),
+        5
+    );
+}
+
+/// A wrong current password on the password-change form counts against the account like a
+/// failed sign-in: after five, even sign-in waits.
+async fn wrong_current_passwords_count_like_sign_ins(db: Database) {
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    let user = accounts
+        .sign_up("changer@example.com", PASSWORD, &ctx())
+        .await
+        .unwrap();
+    for i in 0..5 {
+        let err = accounts
+            .change_password(
+                &user.id,
+                "wrong current one",
+                "new passphrase here",
+                &ctx(),
+                t0(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ChangePasswordError::WrongCurrent),
+            "{i}: {err:?}"
+        );
+    }
+    let err = accounts
+        .change_password(&user.id, PASSWORD, "new passphrase here", &ctx(), t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChangePasswordError::Throttled(_)), "{err:?}");
+    let err = accounts
+        .sign_in_password("changer@example.com", PASSWORD, &ctx(), t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SignInError::Throttled(_)), "{err:?}");
+}
+
 macro_rules! on_both_databases {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -640,6 +808,10 @@ on_both_databases!(
     settings_changes_need_the_current_secret,
     admins_list_search_and_promote,
     one_address_guessing_many_accounts_is_slowed_down,
+    address_failures_are_forgotten_and_ipv6_is_grouped,
+    real_and_unknown_addresses_are_throttled_alike,
+    concurrent_guesses_get_no_extra_attempts,
+    wrong_current_passwords_count_like_sign_ins,
 );
 
 /// An unknown email costs a full argon2 verification, like a wrong password: without the dummy

@@ -245,7 +245,7 @@ async fn developers_create_keys_within_their_plan(db: Database) {
     field_error(w.keys.create(&w.ada, k).await.unwrap_err(), "quota");
     let mut k = orders_key("x");
     k.quota = Some(Quota {
-        limit: 5_000,
+        limit: 10_001,
         period: QuotaPeriod::Month,
     });
     field_error(w.keys.create(&w.ada, k).await.unwrap_err(), "quota");

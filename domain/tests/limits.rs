@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use domain::{
     accounts::Accounts,
-    catalog::{PlanInput, RateLimit},
+    catalog::{PlanInput, Quota, QuotaPeriod, RateLimit},
     keys::{Keys, NewKey},
     secret_key::SecretKey,
     service::Actor,
@@ -122,5 +122,113 @@ async fn the_limits_a_key_shows_are_the_limits_it_gets() {
         burst(&verifier, own.plaintext.expose(), 6).await,
         shown.burst
     );
+    t.cleanup().await;
+}
+
+/// The plan is a ceiling at verification time: when an admin lowers a developer's plan, an
+/// existing key whose own limits were within the old plan is held to the new one at once.
+#[tokio::test]
+async fn lowering_a_plan_lowers_existing_keys_at_once() {
+    let t = TestDb::sqlite_memory().await;
+    let db = t.db.clone();
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    let admin = accounts
+        .create_admin("root@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let admin = Actor::new(admin.id, true, Default::default());
+    let dev = accounts
+        .sign_up("dev@example.com", PASSWORD, &Default::default())
+        .await
+        .unwrap();
+    let verifier = Verifier::new(db.clone(), Recorder::new(db.clone()));
+    let keys = Keys::new(db.clone()).with_changes(Arc::new(verifier.clone()));
+    let roomy = PlanInput {
+        name: "Roomy".into(),
+        rate_limit: Some(RateLimit {
+            limit: 100,
+            period_s: 1,
+        }),
+        burst: Some(2),
+        quota: Some(Quota {
+            limit: 10_000,
+            period: QuotaPeriod::Month,
+        }),
+        ..Default::default()
+    };
+    let plan = keys
+        .catalog()
+        .create_plan(&admin, roomy.clone())
+        .await
+        .unwrap();
+    keys.catalog()
+        .assign_plan(&admin, &dev.id, Some(&plan.id))
+        .await
+        .unwrap();
+    let dev = Actor::new(dev.id, false, Default::default());
+    // Its own limits, within the plan: 50 a second and 100 a day (3,100 a month at most).
+    let key = keys
+        .create(
+            &dev,
+            NewKey {
+                name: "own limits".into(),
+                api: "keyport".into(),
+                scopes: vec!["keys:read".into()],
+                rate_limit: Some(RateLimit {
+                    limit: 50,
+                    period_s: 1,
+                }),
+                quota: Some(Quota {
+                    limit: 100,
+                    period: QuotaPeriod::Day,
+                }),
+                expires_at: Some(Utc::now() + Duration::days(30)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!key.key.effective.rate.unwrap().from_plan);
+    assert!(!key.key.effective.quota.unwrap().from_plan);
+
+    // The admin lowers the plan: 1 a minute (burst 3), 10 a day.
+    keys.catalog()
+        .update_plan(
+            &admin,
+            &plan.id,
+            PlanInput {
+                rate_limit: Some(RateLimit {
+                    limit: 1,
+                    period_s: 60,
+                }),
+                burst: Some(3),
+                quota: Some(Quota {
+                    limit: 10,
+                    period: QuotaPeriod::Day,
+                }),
+                ..roomy
+            },
+        )
+        .await
+        .unwrap();
+    let shown = keys.get(&dev, &key.key.id).await.unwrap();
+    let rate = shown.effective.rate.unwrap();
+    assert_eq!(
+        (
+            rate.limit.limit,
+            rate.limit.period_s,
+            rate.burst,
+            rate.from_plan
+        ),
+        (1, 60, 3, true)
+    );
+    let quota = shown.effective.quota.unwrap();
+    assert_eq!((quota.quota.limit, quota.from_plan), (10, true));
+    // The verifier holds the key to it: a burst of 3, then refused (its own 50/s would have
+    // refilled within a second).
+    let plaintext = key.plaintext.expose();
+    assert_eq!(burst(&verifier, plaintext, 5).await, 3);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(burst(&verifier, plaintext, 1).await, 0);
     t.cleanup().await;
 }

@@ -30,15 +30,13 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer, cookie::SameSite};
 use crate::{
     AppState, Config,
     client::ClientContext,
-    session_store::{DbSessionStore, USER_ID_KEY},
+    session_store::{DbSessionStore, PENDING_USER_KEY, USER_ID_KEY},
     web::{
-        FLASH_KEY, FlashData, GENERIC_ERROR, SECOND_FACTOR_AT_KEY, flash_and_redirect, internal,
-        signed_in_user, utc_minutes,
+        FLASH_KEY, FlashData, GENERIC_ERROR, SECOND_FACTOR_AT_KEY, flash_and_redirect,
+        insert_sealed, internal, signed_in_user, take_sealed, utc_minutes,
     },
 };
 
-/// Session key of a user who passed the password step but not the second factor yet.
-const PENDING_USER_KEY: &str = "pending_user_id";
 const CREATED_AT_KEY: &str = "created_at";
 const RECOVERY_CODES_KEY: &str = "recovery_codes";
 const IP_KEY: &str = "ip";
@@ -207,14 +205,36 @@ async fn resolve(
     Ok((Visitor { stage, user }, view))
 }
 
-/// The authenticator set-up of a user who is enrolling: QR code, setup key and URI.
+/// Session key of the binding of the enrolment this session started.
+const ENROLMENT_KEY: &str = "enrolment";
+
+/// Starts an enrolment (a new seed) bound to this session.
+async fn begin_enrolment(state: &AppState, session: &Session, user_id: &str) -> anyhow::Result<()> {
+    let enrolment = state.accounts.begin_enrolment(user_id).await?;
+    session.insert(ENROLMENT_KEY, enrolment.binding).await?;
+    Ok(())
+}
+
+/// The binding of the enrolment this session started ("" if none).
+async fn enrolment_binding(session: &Session) -> String {
+    session
+        .get::<String>(ENROLMENT_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The authenticator set-up of a user who is enrolling in this session: QR code, setup key and
+/// URI (none for a session that did not start the enrolment).
 pub(crate) async fn enrolment_view(
     state: &AppState,
+    session: &Session,
     user_id: &str,
 ) -> anyhow::Result<Option<EnrolmentView>> {
     Ok(state
         .accounts
-        .pending_enrolment(user_id)
+        .pending_enrolment(user_id, &enrolment_binding(session).await)
         .await?
         .map(|e| EnrolmentView {
             qr_svg: qr_svg(&e.otpauth_uri),
@@ -224,8 +244,11 @@ pub(crate) async fn enrolment_view(
 }
 
 /// Fresh recovery codes, taken out of the session: shown on exactly one page view.
-pub(crate) async fn take_recovery_codes(session: &Session) -> anyhow::Result<Option<Vec<String>>> {
-    Ok(session.remove::<Vec<String>>(RECOVERY_CODES_KEY).await?)
+pub(crate) async fn take_recovery_codes(
+    state: &AppState,
+    session: &Session,
+) -> anyhow::Result<Option<Vec<String>>> {
+    take_sealed(state, session, RECOVERY_CODES_KEY).await
 }
 
 const USERS_PER_PAGE: u64 = 25;
@@ -237,7 +260,7 @@ pub(crate) async fn settings_page(
     user_id: &str,
 ) -> anyhow::Result<PageData> {
     let now = Utc::now();
-    let current = session.id().map(|id| id.to_string());
+    let current = session.id().map(|id| sessions::digest(&id.to_string()));
     let mut sessions: Vec<SessionRow> = sessions::list_for_user(&state.db, user_id, now)
         .await?
         .into_iter()
@@ -406,13 +429,19 @@ async fn change_password(
     };
     let flash = match state
         .accounts
-        .change_password(&user.id, &form.current_password, &form.new_password, &ctx)
+        .change_password(
+            &user.id,
+            &form.current_password,
+            &form.new_password,
+            &ctx,
+            chrono::Utc::now(),
+        )
         .await
     {
         Ok(()) => {
             let mut message = "Password changed.";
             if form.sign_out_others.is_some() {
-                let current = session.id().map(|id| id.to_string());
+                let current = session.id().map(|id| sessions::digest(&id.to_string()));
                 match sessions::delete_for_user(&state.db, &user.id, current.as_deref()).await {
                     Ok(n) if n > 0 => {
                         message = "Password changed. Your other sessions were signed out."
@@ -426,6 +455,7 @@ async fn change_password(
         Err(ChangePasswordError::WrongCurrent) => {
             FlashData::field("current_password", ChangePasswordError::WrongCurrent)
         }
+        Err(e @ ChangePasswordError::Throttled(_)) => FlashData::field("current_password", e),
         Err(ChangePasswordError::Password(e)) => FlashData::field("new_password", e),
         Err(ChangePasswordError::Internal(e)) => internal(e),
     };
@@ -446,7 +476,7 @@ async fn regenerate_recovery_codes(
         .regenerate_recovery_codes(&user.id, &form.code, &ctx, Utc::now())
         .await
     {
-        Ok(codes) => match session.insert(RECOVERY_CODES_KEY, codes).await {
+        Ok(codes) => match insert_sealed(&state, &session, RECOVERY_CODES_KEY, &codes).await {
             Ok(()) => Redirect::to("/enroll/recovery").into_response(),
             Err(e) => flash_and_redirect(&session, internal(e), "/settings").await,
         },
@@ -475,7 +505,7 @@ async fn reset_own_totp(
     {
         Ok(()) => {
             // Back to the enrolment step, in a fresh session; other sessions end.
-            let current = session.id().map(|id| id.to_string());
+            let current = session.id().map(|id| sessions::digest(&id.to_string()));
             if let Err(e) = sessions::delete_for_user(&state.db, &user.id, current.as_deref()).await
             {
                 return flash_and_redirect(&session, internal(e), "/settings").await;
@@ -515,7 +545,7 @@ async fn to_enrolment(
 ) -> Response {
     let moved = async {
         start_session(session, PENDING_USER_KEY, user_id, ctx).await?;
-        state.accounts.begin_enrolment(user_id).await?;
+        begin_enrolment(state, session, user_id).await?;
         anyhow::Ok(())
     };
     match moved.await {
@@ -559,7 +589,7 @@ async fn end_other_sessions(
     let Some(user) = signed_in_user(&state, &session).await else {
         return Redirect::to("/login").into_response();
     };
-    let current = session.id().map(|id| id.to_string());
+    let current = session.id().map(|id| sessions::digest(&id.to_string()));
     let flash = match state
         .accounts
         .end_other_sessions(&user.id, current.as_deref(), &ctx)
@@ -655,6 +685,7 @@ async fn start_session(
     session.cycle_id().await?;
     session.remove::<String>(PENDING_USER_KEY).await?;
     session.remove::<String>(USER_ID_KEY).await?;
+    session.remove::<String>(ENROLMENT_KEY).await?;
     session.insert(key, user_id).await?;
     if key == USER_ID_KEY {
         session
@@ -701,7 +732,7 @@ async fn sign_up(
             let started = async {
                 if state.require_2fa {
                     start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
-                    state.accounts.begin_enrolment(&user.id).await?;
+                    begin_enrolment(&state, &session, &user.id).await?;
                     anyhow::Ok("/enroll")
                 } else {
                     state
@@ -765,7 +796,7 @@ async fn sign_in(
                     }
                     SecondStep::Enrol if state.require_2fa => {
                         start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
-                        state.accounts.begin_enrolment(&user.id).await?;
+                        begin_enrolment(&state, &session, &user.id).await?;
                         anyhow::Ok("/enroll")
                     }
                     SecondStep::Enrol => {
@@ -843,15 +874,16 @@ async fn enrol(
     let Ok(Some(user_id)) = session.get::<String>(PENDING_USER_KEY).await else {
         return Redirect::to("/login").into_response();
     };
+    let binding = enrolment_binding(&session).await;
     match state
         .accounts
-        .confirm_enrolment(&user_id, &form.code, &ctx, Utc::now())
+        .confirm_enrolment(&user_id, &binding, &form.code, &ctx, Utc::now())
         .await
     {
         Ok(codes) => {
             let done = async {
                 start_session(&session, USER_ID_KEY, &user_id, &ctx).await?;
-                session.insert(RECOVERY_CODES_KEY, codes).await?;
+                insert_sealed(&state, &session, RECOVERY_CODES_KEY, &codes).await?;
                 anyhow::Ok(())
             };
             match done.await {

@@ -29,6 +29,12 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_SITE_ROOT")]
     pub site_root: Option<PathBuf>,
 
+    /// The server key file (it encrypts TOTP seeds), created when missing. Defaults to
+    /// `<data-dir>/secret.key`; keep it elsewhere (e.g. a secrets mount) so that a backup of the
+    /// data directory alone cannot decrypt the seeds. `KEYPORT_SECRET_KEY` (hex) wins over both.
+    #[arg(long, env = "KEYPORT_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
     /// The address users reach Keyport at, e.g. `https://keys.example.com`. When it starts with
     /// https, the session cookie is `Secure` and `__Host-` prefixed.
     #[arg(long, env = "KEYPORT_PUBLIC_URL")]
@@ -60,6 +66,12 @@ pub struct Config {
     /// client of `/v1/auth`. From any other peer these headers are ignored.
     #[arg(long, env = "KEYPORT_TRUSTED_PROXIES", default_value = "127.0.0.0/8,::1/128", value_delimiter = ',', value_parser = parse_cidr)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// The API (slug) `/v1/auth` checks keys against when the gateway sends no `X-Keyport-Api`
+    /// header. Unset (the default), such requests are refused with 401 `MISSING_API`, so a
+    /// gateway route configured without the header fails closed.
+    #[arg(long, env = "KEYPORT_AUTH_DEFAULT_API")]
+    pub auth_default_api: Option<String>,
 
     /// Seconds between flushes of the in-memory usage counters and quota use to the database.
     /// A crash loses at most this much usage (and quota use).
@@ -104,6 +116,7 @@ impl Config {
             data_dir: data_dir.into(),
             database_url: None,
             site_root: None,
+            secret_key_file: None,
             public_url: None,
             signup: "open".into(),
             require_2fa: true,
@@ -114,6 +127,7 @@ impl Config {
                 "127.0.0.0/8".parse().expect("a CIDR"),
                 "::1/128".parse().expect("a CIDR"),
             ],
+            auth_default_api: None,
             usage_flush_seconds: 5,
             usage_keep_minutes_hours: 48,
             usage_keep_hours_days: 90,
@@ -144,7 +158,17 @@ impl Config {
     /// command-line flag, so it never shows up in `ps` output or shell history.
     pub fn secret_key(&self) -> Result<domain::secret_key::SecretKey, domain::DomainError> {
         let configured = std::env::var("KEYPORT_SECRET_KEY").ok();
-        domain::secret_key::SecretKey::load_or_create(configured.as_deref(), &self.data_dir)
+        domain::secret_key::SecretKey::load_or_create_at(
+            configured.as_deref(),
+            &self.secret_key_path(),
+        )
+    }
+
+    /// Where the server key file is: `--secret-key-file`, else `<data-dir>/secret.key`.
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(domain::secret_key::FILE_NAME))
     }
 
     /// Whether users reach Keyport over HTTPS (per `KEYPORT_PUBLIC_URL`).

@@ -177,6 +177,9 @@ impl Server {
     /// Opens (and migrates) the database and binds the listening socket. Port 0 picks a free port.
     pub async fn bind(config: &Config) -> anyhow::Result<Server> {
         let db = open_database(config).await?;
+        // The dummy hash that unknown emails are checked against is computed now, so the first
+        // sign-in with an unknown email after a restart is not faster than a wrong password.
+        domain::accounts::password::warm_up();
         let leptos = leptos_options(config);
         let embedded_site = config.serves_embedded_site();
         if embedded_site {
@@ -190,8 +193,8 @@ impl Server {
         // Every committed change to a key, plan, version or user reaches the verifier at once.
         let changes: std::sync::Arc<dyn domain::changes::KeyChanges> =
             std::sync::Arc::new(verifier.clone());
-        let accounts =
-            Accounts::new(db.clone(), config.secret_key()?).with_changes(changes.clone());
+        let secret_key = config.secret_key()?;
+        let accounts = Accounts::new(db.clone(), secret_key.clone()).with_changes(changes.clone());
         let keys = Keys::new(db.clone()).with_changes(changes);
         let state = AppState {
             usage: Usage::new(db.clone(), keys.clone()),
@@ -210,6 +213,8 @@ impl Server {
             signup_open: config.signup == "open",
             require_2fa: config.require_2fa,
             step_up_seconds: config.step_up_minutes * 60,
+            auth_default_api: config.auth_default_api.as_deref().map(std::sync::Arc::from),
+            secret_key,
         };
         let listener = TcpListener::bind(config.addr)
             .await
@@ -253,7 +258,8 @@ impl Server {
 }
 
 /// Every few seconds: write usage and quota use, and pick up keys changed by other instances
-/// sharing the database. Every minute: compact the usage rollups.
+/// sharing the database. At start and every minute: compact the usage rollups, prune expired
+/// sessions and look for usage anomalies.
 async fn background(state: AppState) {
     let mut tick = tokio::time::interval(state.usage_flush);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -274,6 +280,11 @@ async fn background(state: AppState) {
             {
                 Ok(done) => tracing::debug!(?done, "usage compacted"),
                 Err(error) => tracing::error!(%error, "cannot compact usage"),
+            }
+            match domain::sessions::delete_expired(&state.db, chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(sessions = n, "expired sessions pruned"),
+                Err(error) => tracing::error!(%error, "cannot prune expired sessions"),
             }
             match state.alerts.run(chrono::Utc::now()).await {
                 Ok(0) => {}

@@ -327,16 +327,21 @@ async fn login_code(_: PendingCode) -> Page {
 async fn enroll(
     State(state): State<AppState>,
     PendingEnrolment(user): PendingEnrolment,
+    session: Session,
 ) -> PageResult {
     Ok(Page {
-        enrolment: auth::enrolment_view(&state, &user.id).await?,
+        enrolment: auth::enrolment_view(&state, &session, &user.id).await?,
         ..Page::plain()
     })
 }
 
-async fn enroll_recovery(_: SignedIn, session: Session) -> PageResult {
+async fn enroll_recovery(
+    State(state): State<AppState>,
+    _: SignedIn,
+    session: Session,
+) -> PageResult {
     Ok(Page {
-        recovery_codes: auth::take_recovery_codes(&session).await?,
+        recovery_codes: auth::take_recovery_codes(&state, &session).await?,
         ..Page::plain()
     })
 }

@@ -1,6 +1,7 @@
 //! tower-sessions storage in Keyport's own database (SQLite or PostgreSQL), through the domain's
-//! sessions service. The signed-in user's id is copied into its own column so a user's sessions
-//! can be listed and ended.
+//! sessions service. Rows are keyed by the SHA-256 of the session id. The user's id is copied
+//! into its own column from the first sign-in step (password checked, code pending), so ending
+//! a user's sessions ends the half-signed-in ones too.
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
@@ -15,6 +16,8 @@ use tower_sessions::{
 
 /// Key in the session data holding the signed-in user's id.
 pub const USER_ID_KEY: &str = "user_id";
+/// Key in the session data holding the id of a user who passed the password step only.
+pub const PENDING_USER_KEY: &str = "pending_user_id";
 
 #[derive(Clone, Debug)]
 pub struct DbSessionStore {
@@ -36,12 +39,13 @@ fn to_stored(record: &Record) -> Result<StoredSession> {
     let expires_at = DateTime::<Utc>::from_timestamp(record.expiry_date.unix_timestamp(), 0)
         .ok_or_else(|| Error::Encode("session expiry out of range".into()))?;
     Ok(StoredSession {
-        id: record.id.to_string(),
+        id: sessions::digest(&record.id.to_string()),
         data,
         expires_at,
         user_id: record
             .data
             .get(USER_ID_KEY)
+            .or_else(|| record.data.get(PENDING_USER_KEY))
             .and_then(|v| v.as_str())
             .map(str::to_owned),
     })
@@ -69,7 +73,7 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        let Some(stored) = sessions::load(&self.db, &id.to_string(), Utc::now())
+        let Some(stored) = sessions::load(&self.db, &sessions::digest(&id.to_string()), Utc::now())
             .await
             .map_err(backend)?
         else {
@@ -86,7 +90,7 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
-        sessions::delete(&self.db, &id.to_string())
+        sessions::delete(&self.db, &sessions::digest(&id.to_string()))
             .await
             .map_err(backend)
     }

@@ -36,6 +36,11 @@ pub struct AppState {
     pub signup_open: bool,
     /// A key change in the portal asks for a fresh 2FA code when the last one is older.
     pub step_up_seconds: i64,
+    /// The API `/v1/auth` checks keys against when a gateway sends no `X-Keyport-Api`; unset,
+    /// such requests are refused (a forgotten header must not let every API's keys in).
+    pub auth_default_api: Option<std::sync::Arc<str>>,
+    /// The server key: seals what a session must hold for a moment (see `web::insert_sealed`).
+    pub secret_key: domain::secret_key::SecretKey,
 }
 
 impl FromRef<AppState> for LeptosOptions {

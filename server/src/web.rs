@@ -6,7 +6,7 @@ use app::session::Flash;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use domain::accounts::Status;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tower_sessions::Session;
 
 use crate::{AppState, session_store::USER_ID_KEY};
@@ -90,4 +90,34 @@ pub(crate) async fn signed_in_user(
 
 pub(crate) fn utc_minutes(t: chrono::DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Keeps `value` in the session encrypted with the server key, for secrets shown once (a new
+/// key's plaintext, fresh recovery codes): the sessions table never holds them in plaintext.
+pub(crate) async fn insert_sealed<T: Serialize>(
+    state: &AppState,
+    session: &Session,
+    key: &str,
+    value: &T,
+) -> anyhow::Result<()> {
+    let sealed = state.secret_key.encrypt(&serde_json::to_vec(value)?);
+    session.insert(key, sealed).await?;
+    Ok(())
+}
+
+/// Takes a value stored by [`insert_sealed`] out of the session (`None` if there is none, or it
+/// cannot be opened, e.g. after the server key changed).
+pub(crate) async fn take_sealed<T: DeserializeOwned>(
+    state: &AppState,
+    session: &Session,
+    key: &str,
+) -> anyhow::Result<Option<T>> {
+    let Some(sealed) = session.remove::<Vec<u8>>(key).await? else {
+        return Ok(None);
+    };
+    Ok(state
+        .secret_key
+        .decrypt(&sealed)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok()))
 }

@@ -26,6 +26,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("api.", "APIs"),
     ("plan.", "Plans"),
     ("user.", "Users"),
+    ("authz.denied", "Refused (not allowed)"),
 ];
 
 #[component]

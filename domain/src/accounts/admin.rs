@@ -78,9 +78,19 @@ impl Accounts {
         Ok((rows.iter().map(User::from).collect(), total))
     }
 
+    /// The failed-attempt counters of an account: its address's password counter and its
+    /// second-step counter.
+    async fn throttle_keys(&self, user_id: &str) -> Result<Vec<String>, DomainError> {
+        let mut keys = vec![throttle::totp_key(user_id)];
+        if let Some(user) = self.find(user_id).await? {
+            keys.push(throttle::email_key(&user.email));
+        }
+        Ok(keys)
+    }
+
     /// Whether sign-in is currently refused for this account because of failed attempts.
     pub async fn is_locked(&self, user_id: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
-        let keys = [throttle::password_key(user_id), throttle::totp_key(user_id)];
+        let keys = self.throttle_keys(user_id).await?;
         Ok(throttle::check(&self.db, &keys, now).await?.is_err())
     }
 
@@ -91,11 +101,8 @@ impl Accounts {
         user_id: &str,
         ctx: &RequestContext,
     ) -> Result<(), DomainError> {
-        throttle::clear(
-            &self.db,
-            &[throttle::password_key(user_id), throttle::totp_key(user_id)],
-        )
-        .await?;
+        let keys = self.throttle_keys(user_id).await?;
+        throttle::clear(&self.db, &keys).await?;
         audit::record(
             self.db.conn(),
             ctx,
@@ -243,11 +250,8 @@ impl Accounts {
     ) -> Result<(), DomainError> {
         self.clear_totp(user_id).await?;
         crate::sessions::delete_for_user(&self.db, user_id, None).await?;
-        throttle::clear(
-            &self.db,
-            &[throttle::totp_key(user_id), throttle::password_key(user_id)],
-        )
-        .await?;
+        let keys = self.throttle_keys(user_id).await?;
+        throttle::clear(&self.db, &keys).await?;
         audit::record(
             self.db.conn(),
             ctx,

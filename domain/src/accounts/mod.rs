@@ -119,6 +119,8 @@ pub enum SignUpError {
 pub enum ChangePasswordError {
     #[error("Your current password is not correct.")]
     WrongCurrent,
+    #[error("Too many attempts, try again in {}.", .0.wait_text())]
+    Throttled(Throttled),
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
@@ -168,11 +170,24 @@ pub enum SecondStep {
     Enrol,
 }
 
-/// A TOTP enrolment in progress: what the page shows.
+/// A TOTP enrolment in progress: what the page shows, and the binding that ties it to the
+/// session that started it (kept in that session; the seed is shown and accepted only there).
 #[derive(Clone)]
 pub struct Enrolment {
     pub setup_key: String,
     pub otpauth_uri: String,
+    pub binding: String,
+}
+
+/// What ties an enrolment to its session: 128 bits of the seed's SHA-256 (hex). It reveals
+/// nothing usable about the seed.
+fn enrolment_binding(seed: &totp::Seed) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(seed.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl std::fmt::Debug for Enrolment {
@@ -222,22 +237,27 @@ impl Accounts {
     ) -> Result<User, SignUpError> {
         // Without email delivery a taken address cannot be hidden at sign-up, so probing for
         // addresses is slowed per client address like failed sign-ins are.
-        let ip_key = ctx.ip.as_deref().map(throttle::ip_key);
         let now = Utc::now();
-        if let Some(key) = &ip_key
-            && let Err(throttled) =
-                throttle::check(&self.db, std::slice::from_ref(key), now).await?
-        {
-            return Err(SignUpError::Throttled(throttled));
-        }
+        let keys: Vec<_> = ctx
+            .ip
+            .as_deref()
+            .map(|ip| (throttle::ip_key(ip), throttle::CLIENT_IP))
+            .into_iter()
+            .collect();
+        let reservation = match throttle::reserve(&self.db, &keys, now).await? {
+            Ok(reservation) => reservation,
+            Err(throttled) => return Err(SignUpError::Throttled(throttled)),
+        };
         let user = match self.create(email, password, Role::Developer).await {
-            Err(SignUpError::EmailUnavailable) => {
-                if let Some(key) = &ip_key {
-                    throttle::record_failure(&self.db, key, &throttle::CLIENT_IP, now).await?;
-                }
-                return Err(SignUpError::EmailUnavailable);
+            Err(SignUpError::EmailUnavailable) => return Err(SignUpError::EmailUnavailable),
+            Err(other) => {
+                reservation.release(&self.db).await?;
+                return Err(other);
             }
-            other => other?,
+            Ok(user) => {
+                reservation.release(&self.db).await?;
+                user
+            }
         };
         audit::record(
             self.db.conn(),
@@ -363,50 +383,48 @@ impl Accounts {
             }
             Err(_) => None,
         };
-        let ip_key = ctx.ip.as_deref().map(throttle::ip_key);
-        let mut keys: Vec<String> = ip_key.iter().cloned().collect();
-        if let Some(row) = &row {
-            keys.push(throttle::password_key(&row.id));
-        }
-        if let Err(throttled) = throttle::check(&self.db, &keys, now).await? {
-            audit::record(
-                self.db.conn(),
-                ctx,
-                row.as_ref().map(|r| r.id.as_str()),
-                "sign_in.throttled",
-                None,
-                json!({ "step": "password" }),
-            )
-            .await?;
-            return Err(SignInError::Throttled(throttled));
-        }
+        // The address's counter exists whether or not an account has it, so a real and an
+        // unknown address answer alike, message and delay.
+        let email_key = throttle::email_key(email);
+        let mut keys = vec![(email_key.clone(), throttle::ACCOUNT)];
+        keys.extend(
+            ctx.ip
+                .as_deref()
+                .map(|ip| (throttle::ip_key(ip), throttle::CLIENT_IP)),
+        );
+        let actor = row.as_ref().map(|r| r.id.clone());
+        let reservation = match throttle::reserve(&self.db, &keys, now).await? {
+            Ok(reservation) => reservation,
+            Err(throttled) => {
+                audit::record(
+                    self.db.conn(),
+                    ctx,
+                    actor.as_deref(),
+                    "sign_in.throttled",
+                    None,
+                    json!({ "step": "password" }),
+                )
+                .await?;
+                return Err(SignInError::Throttled(throttled));
+            }
+        };
         let matches =
             password::verify(password, row.as_ref().map(|r| r.password_hash.as_str())).await?;
         let Some(row) = row.filter(|_| matches) else {
-            if let Some(key) = &ip_key {
-                throttle::record_failure(&self.db, key, &throttle::CLIENT_IP, now).await?;
-            }
-            if let Some(id) = keys.iter().find_map(|k| k.strip_prefix("pw:")) {
-                throttle::record_failure(
-                    &self.db,
-                    &throttle::password_key(id),
-                    &throttle::ACCOUNT,
-                    now,
-                )
-                .await?;
-            }
-            let actor = keys.iter().find_map(|k| k.strip_prefix("pw:"));
+            // The reservation stands: this failure is counted.
+            drop(reservation);
             audit::record(
                 self.db.conn(),
                 ctx,
-                actor,
+                actor.as_deref(),
                 "sign_in.failure",
-                actor,
+                actor.as_deref(),
                 json!({ "step": "password" }),
             )
             .await?;
             return Err(SignInError::InvalidCredentials);
         };
+        reservation.succeeded(&self.db, &[email_key]).await?;
         let user = User::from(&row);
         if user.status == Status::Disabled {
             audit::record(
@@ -420,7 +438,6 @@ impl Accounts {
             .await?;
             return Err(SignInError::Disabled);
         }
-        throttle::clear(&self.db, &[throttle::password_key(&user.id)]).await?;
         let next = if user.totp_enabled {
             SecondStep::Code
         } else {
@@ -447,20 +464,28 @@ impl Accounts {
         if row.totp_enabled_at.is_none() {
             return Err(SignInError::NotEnrolled);
         }
-        let mut keys = vec![throttle::totp_key(user_id)];
-        keys.extend(ctx.ip.as_deref().map(throttle::ip_key));
-        if let Err(throttled) = throttle::check(&self.db, &keys, now).await? {
-            audit::record(
-                self.db.conn(),
-                ctx,
-                Some(user_id),
-                "sign_in.throttled",
-                Some(user_id),
-                json!({ "step": "code" }),
-            )
-            .await?;
-            return Err(SignInError::Throttled(throttled));
-        }
+        let totp_key = throttle::totp_key(user_id);
+        let mut keys = vec![(totp_key.clone(), throttle::ACCOUNT)];
+        keys.extend(
+            ctx.ip
+                .as_deref()
+                .map(|ip| (throttle::ip_key(ip), throttle::CLIENT_IP)),
+        );
+        let reservation = match throttle::reserve(&self.db, &keys, now).await? {
+            Ok(reservation) => reservation,
+            Err(throttled) => {
+                audit::record(
+                    self.db.conn(),
+                    ctx,
+                    Some(user_id),
+                    "sign_in.throttled",
+                    Some(user_id),
+                    json!({ "step": "code" }),
+                )
+                .await?;
+                return Err(SignInError::Throttled(throttled));
+            }
+        };
         let method = if recovery::looks_like_recovery_code(code) {
             self.use_recovery_code(user_id, code, now)
                 .await?
@@ -469,22 +494,7 @@ impl Accounts {
             self.accept_totp(&row, code, now).await?.then_some("totp")
         };
         let Some(method) = method else {
-            throttle::record_failure(
-                &self.db,
-                &throttle::totp_key(user_id),
-                &throttle::ACCOUNT,
-                now,
-            )
-            .await?;
-            if let Some(ip) = &ctx.ip {
-                throttle::record_failure(
-                    &self.db,
-                    &throttle::ip_key(ip),
-                    &throttle::CLIENT_IP,
-                    now,
-                )
-                .await?;
-            }
+            drop(reservation);
             audit::record(
                 self.db.conn(),
                 ctx,
@@ -496,11 +506,9 @@ impl Accounts {
             .await?;
             return Err(SignInError::InvalidCode);
         };
-        throttle::clear(
-            &self.db,
-            &[throttle::totp_key(user_id), throttle::password_key(user_id)],
-        )
-        .await?;
+        reservation
+            .succeeded(&self.db, &[totp_key, throttle::email_key(&row.email)])
+            .await?;
         user::Entity::update_many()
             .col_expr(user::Column::LastSignInAt, Expr::value(now))
             .filter(user::Column::Id.eq(user_id))
@@ -614,11 +622,18 @@ impl Accounts {
         Ok(Enrolment {
             setup_key: seed.base32(),
             otpauth_uri: seed.otpauth_uri(&row.email),
+            binding: enrolment_binding(&seed),
         })
     }
 
-    /// The enrolment started by [`Accounts::begin_enrolment`] and not confirmed yet, if any.
-    pub async fn pending_enrolment(&self, user_id: &str) -> Result<Option<Enrolment>, DomainError> {
+    /// The enrolment started by [`Accounts::begin_enrolment`] with this `binding` (the session
+    /// that started it) and not confirmed yet, if any. Another session gets nothing: a session
+    /// left over from before a 2FA reset cannot read the new seed.
+    pub async fn pending_enrolment(
+        &self,
+        user_id: &str,
+        binding: &str,
+    ) -> Result<Option<Enrolment>, DomainError> {
         let Some(row) = user::Entity::find_by_id(user_id.to_owned())
             .one(self.db.conn())
             .await?
@@ -629,9 +644,14 @@ impl Accounts {
             return Ok(None);
         };
         let seed = totp::Seed::from_bytes(self.key.decrypt(sealed)?);
+        let bound = enrolment_binding(&seed);
+        if bound != binding {
+            return Ok(None);
+        }
         Ok(Some(Enrolment {
             setup_key: seed.base32(),
             otpauth_uri: seed.otpauth_uri(&row.email),
+            binding: bound,
         }))
     }
 
@@ -640,6 +660,7 @@ impl Accounts {
     pub async fn confirm_enrolment(
         &self,
         user_id: &str,
+        binding: &str,
         code: &str,
         ctx: &RequestContext,
         now: DateTime<Utc>,
@@ -648,7 +669,9 @@ impl Accounts {
             .one(self.db.conn())
             .await?
             .ok_or(SignInError::InvalidCredentials)?;
-        if row.totp_enabled_at.is_some() || row.totp_secret.is_none() {
+        if row.totp_enabled_at.is_some()
+            || self.pending_enrolment(user_id, binding).await?.is_none()
+        {
             return Err(SignInError::NotEnrolled);
         }
         self.check_totp_code(&row, code, ctx, now, "2fa.enrol_failure")
@@ -692,12 +715,27 @@ impl Accounts {
         current: &str,
         new: &str,
         ctx: &RequestContext,
+        now: DateTime<Utc>,
     ) -> Result<(), ChangePasswordError> {
         let row = user::Entity::find_by_id(user_id.to_owned())
             .one(self.db.conn())
             .await?
             .ok_or(ChangePasswordError::WrongCurrent)?;
+        // A wrong current password counts against the account like a failed sign-in: a stolen
+        // session must not become an unthrottled password oracle.
+        let email_key = throttle::email_key(&row.email);
+        let mut keys = vec![(email_key.clone(), throttle::ACCOUNT)];
+        keys.extend(
+            ctx.ip
+                .as_deref()
+                .map(|ip| (throttle::ip_key(ip), throttle::CLIENT_IP)),
+        );
+        let reservation = match throttle::reserve(&self.db, &keys, now).await? {
+            Ok(reservation) => reservation,
+            Err(throttled) => return Err(ChangePasswordError::Throttled(throttled)),
+        };
         if !password::verify(current, Some(&row.password_hash)).await? {
+            drop(reservation);
             audit::record(
                 self.db.conn(),
                 ctx,
@@ -709,6 +747,7 @@ impl Accounts {
             .await?;
             return Err(ChangePasswordError::WrongCurrent);
         }
+        reservation.succeeded(&self.db, &[email_key]).await?;
         let new = Password::parse(new, &row.email)?;
         let hash = password::hash(&new).await?;
         user::Entity::update_many()
@@ -754,12 +793,19 @@ impl Accounts {
         now: DateTime<Utc>,
         failure_action: &str,
     ) -> Result<(), SignInError> {
-        let keys = [throttle::totp_key(&row.id)];
-        if let Err(throttled) = throttle::check(&self.db, &keys, now).await? {
-            return Err(SignInError::Throttled(throttled));
-        }
+        let totp_key = throttle::totp_key(&row.id);
+        let mut keys = vec![(totp_key.clone(), throttle::ACCOUNT)];
+        keys.extend(
+            ctx.ip
+                .as_deref()
+                .map(|ip| (throttle::ip_key(ip), throttle::CLIENT_IP)),
+        );
+        let reservation = match throttle::reserve(&self.db, &keys, now).await? {
+            Ok(reservation) => reservation,
+            Err(throttled) => return Err(SignInError::Throttled(throttled)),
+        };
         if !self.accept_totp(row, code, now).await? {
-            throttle::record_failure(&self.db, &keys[0], &throttle::ACCOUNT, now).await?;
+            drop(reservation);
             audit::record(
                 self.db.conn(),
                 ctx,
@@ -771,7 +817,7 @@ impl Accounts {
             .await?;
             return Err(SignInError::InvalidCode);
         }
-        throttle::clear(&self.db, &keys).await?;
+        reservation.succeeded(&self.db, &[totp_key]).await?;
         Ok(())
     }
 

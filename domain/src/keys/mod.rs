@@ -27,7 +27,7 @@ use crate::{
     entities::{api_key, user},
     id,
     limits::Effective,
-    service::{Actor, FieldErrors, ServiceError},
+    service::{Actor, FieldErrors, ServiceError, deny},
 };
 
 /// Most entries in one key's IP allowlist.
@@ -298,7 +298,9 @@ impl Keys {
     pub async fn get(&self, actor: &Actor, key_id: &str) -> Result<Key, ServiceError> {
         let row = self.row(key_id).await?.ok_or(ServiceError::NotFound)?;
         if row.owner_id != actor.user_id && !actor.is_admin {
-            return Err(ServiceError::NotFound);
+            // Another user's key: "not found", as for a key that does not exist, but audited.
+            let refused = ServiceError::NotFound;
+            return Err(deny(&self.db, actor, "key.read", Some(key_id), refused).await);
         }
         Ok(self.to_keys(vec![row]).await?.remove(0))
     }
@@ -322,9 +324,11 @@ impl Keys {
                 id: id.to_owned(),
                 is_admin: actor.is_admin,
             }),
-            Some(_) if !actor.is_admin => Err(ServiceError::Forbidden(
-                "only admins can create keys for other users".into(),
-            )),
+            Some(id) if !actor.is_admin => {
+                let refused =
+                    ServiceError::Forbidden("only admins can create keys for other users".into());
+                Err(deny(&self.db, actor, "key.create", Some(id), refused).await)
+            }
             Some(id) => {
                 let user = user::Entity::find_by_id(id.to_owned())
                     .one(self.db.conn())
@@ -358,6 +362,17 @@ impl Keys {
                 if !api.has_scope(s) {
                     errors.add("scopes", format!("{} has no scope named \"{s}\"", api.slug));
                 }
+            }
+            // No privilege minting: a management key may grant on the management API only the
+            // scopes it holds itself (`admin` holds them all).
+            if api.slug == KEYPORT_API
+                && let Some(via) = &actor.via_key
+                && !via.scopes.iter().any(|s| s == ADMIN_SCOPE)
+                && let Some(extra) = scopes.iter().find(|s| !via.scopes.contains(s))
+            {
+                return Err(ServiceError::Forbidden(format!(
+                    "this key cannot grant the {extra} scope: it does not hold it itself"
+                )));
             }
             if api.slug == KEYPORT_API && scopes.iter().any(|s| s == ADMIN_SCOPE) {
                 if !actor.is_admin {
@@ -404,6 +419,22 @@ impl Keys {
         Ok(())
     }
 
+    /// Passes `result` through, recording a refusal (403) in the audit log as `authz.denied`.
+    async fn audit_denial(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: Option<&str>,
+        result: Result<(), ServiceError>,
+    ) -> Result<(), ServiceError> {
+        match result {
+            Err(refused @ ServiceError::Forbidden(_)) => {
+                Err(deny(&self.db, actor, action, target, refused).await)
+            }
+            other => other,
+        }
+    }
+
     /// Creates a key; the plaintext in the result is the only copy there will ever be.
     pub async fn create(&self, actor: &Actor, new: NewKey) -> Result<Created, ServiceError> {
         let now = Utc::now();
@@ -417,7 +448,7 @@ impl Keys {
         let plan = self.catalog.plan_for_user(&owner.id).await?;
         let ip_allowlist = check_allowlist(&new.ip_allowlist, &mut errors);
         if let Some(api) = &api {
-            Self::check_grant(
+            let granted = Self::check_grant(
                 actor,
                 &owner,
                 api,
@@ -426,7 +457,9 @@ impl Keys {
                 Some(new.expires_at),
                 now,
                 &mut errors,
-            )?;
+            );
+            self.audit_denial(actor, "key.create", None, granted)
+                .await?;
         }
         if let Some(r) = new.rate_limit {
             if r.limit == 0 || r.period_s == 0 || r.period_s > 86_400 {
@@ -457,9 +490,11 @@ impl Keys {
                 errors.add(
                     "quota",
                     format!(
-                        "your plan allows at most {} requests per {}; a key can only lower it",
+                        "your plan allows at most {} requests per {}; a key's quota per {} can be at most {}",
                         p.limit,
-                        p.period.as_str()
+                        p.period.as_str(),
+                        q.period.as_str(),
+                        p.largest_within(q.period)
                     ),
                 );
             }
@@ -656,7 +691,7 @@ impl Keys {
             .ip_allowlist
             .as_ref()
             .map(|list| check_allowlist(list, &mut errors));
-        Self::check_grant(
+        let mut granted = Self::check_grant(
             actor,
             &owner,
             &api,
@@ -665,7 +700,21 @@ impl Keys {
             patch.expires_at,
             now,
             &mut errors,
-        )?;
+        );
+        // A key may not loosen its own IP allowlist: whoever holds a stolen key could otherwise
+        // free it from the network it is tied to.
+        if granted.is_ok()
+            && actor.via_key.as_ref().is_some_and(|via| via.id == key_id)
+            && let Some(list) = &ip_allowlist
+            && *list != key.ip_allowlist
+        {
+            granted = Err(ServiceError::Forbidden(
+                "a key cannot change its own IP allowlist; change it in the portal or with another key"
+                    .into(),
+            ));
+        }
+        self.audit_denial(actor, "key.update", Some(key_id), granted)
+            .await?;
         errors.into_result()?;
         let mut update = api_key::Entity::update_many()
             .col_expr(api_key::Column::UpdatedAt, Expr::value(now))

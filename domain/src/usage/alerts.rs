@@ -364,7 +364,15 @@ impl Alerts {
             .await?
             .ok_or(ServiceError::NotFound)?;
         if row.owner_id != actor.user_id && !actor.is_admin {
-            return Err(ServiceError::NotFound);
+            let refused = ServiceError::NotFound;
+            return Err(crate::service::deny(
+                &self.db,
+                actor,
+                "alert.acknowledge",
+                Some(id),
+                refused,
+            )
+            .await);
         }
         if row.acknowledged_at.is_some() {
             return Ok(());

@@ -364,9 +364,11 @@ impl Usage {
     async fn subject(&self, actor: &Actor, filter: &Filter) -> Result<Subject, ServiceError> {
         let owner_id = match &filter.owner_id {
             Some(o) if !actor.is_admin && *o != actor.user_id => {
-                return Err(ServiceError::Forbidden(
-                    "only admins can read another user's usage".into(),
-                ));
+                let refused =
+                    ServiceError::Forbidden("only admins can read another user's usage".into());
+                return Err(
+                    crate::service::deny(&self.db, actor, "usage.read", Some(o), refused).await,
+                );
             }
             Some(o) => Some(o.clone()),
             None if actor.is_admin => None,
@@ -490,9 +492,10 @@ impl Usage {
     /// The platform dashboard (admins only).
     pub async fn overview(&self, actor: &Actor, range: Range) -> Result<Overview, ServiceError> {
         if !actor.is_admin {
-            return Err(ServiceError::Forbidden(
-                "the platform dashboard is for admins".into(),
-            ));
+            let refused = ServiceError::Forbidden("the platform dashboard is for admins".into());
+            return Err(
+                crate::service::deny(&self.db, actor, "usage.overview", None, refused).await,
+            );
         }
         let subject = Subject::default();
         let series = self.read(&subject, range).await?;

@@ -53,82 +53,99 @@ impl FromRequestParts<AppState> for Caller {
     /// its IP allowlist, rate limit (429 with `Retry-After`) and quota hold here too, the call is
     /// counted in the key's usage, and made-up keys hit the negative cache, not the database.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::unauthorized("Send a Keyport key as Authorization: Bearer kp_...")
-            })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::unauthorized("Use the Bearer scheme: Authorization: Bearer kp_...")
-            })?;
-        PlainKey::parse(token)
-            .map_err(|e| ApiError::unauthorized(format!("That is not a Keyport key: {e}.")))?;
-        let token = token.to_owned();
-        let ClientContext(ctx) = ClientContext::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|never| match never {});
-        let ip = ctx.ip.as_deref().and_then(|ip| ip.parse().ok());
-        let outcome = state
-            .verifier
-            .verify(
-                &Request {
-                    key: &token,
-                    api: Some(KEYPORT_API),
-                    scopes: &[],
-                    ip,
-                    version: None,
-                    cost: 1,
-                },
-                Utc::now(),
-            )
-            .await;
-        let key = match (outcome.code, outcome.key) {
-            (Code::Valid, Some(key)) => key,
-            (Code::IpNotAllowed, _) => {
-                return Err(ApiError::forbidden(
-                    "This key may not be used from this address (see its IP allowlist).",
-                ));
-            }
-            (Code::RateLimited, _) => {
-                return Err(ApiError::too_many_requests(
-                    "This key is over its rate limit; retry after the time in Retry-After.",
-                    outcome.retry_after,
-                ));
-            }
-            (Code::QuotaExceeded, _) => {
-                return Err(ApiError::too_many_requests(
-                    "This key has used its quota for the period; retry after the time in Retry-After.",
-                    outcome.retry_after,
-                ));
-            }
-            _ => {
-                return Err(ApiError::unauthorized(
-                    "This key is not valid for the management API (unknown, of another API, \
-                     expired, revoked or disabled).",
-                ));
-            }
-        };
-        let mut is_admin = key.owner_is_admin && key.scopes.iter().any(|s| s == ADMIN_SCOPE);
-        if is_admin {
-            // Acting on everything is confirmed against the database on each call, so a demoted
-            // or disabled admin's key loses that power at once, whichever instance it reaches.
-            let owner = state
-                .accounts
-                .find(&key.owner_id)
-                .await
-                .map_err(ApiError::internal)?;
-            is_admin = owner.is_some_and(|u| u.role == Role::Admin && u.status == Status::Active);
+        let caller = authenticate(parts, state).await;
+        if let Err(refused) = &caller {
+            // Failed authentication is logged (ASVS 16.3.1); with no known actor there is no
+            // one to audit it under.
+            tracing::warn!(
+                status = refused.status.as_u16(),
+                reason = %refused.message,
+                method = %parts.method,
+                path = %parts.uri.path(),
+                "management API caller refused"
+            );
         }
-        Ok(Caller {
-            actor: Actor::new(key.owner_id.clone(), is_admin, ctx),
-            key_id: key.id.clone(),
-            scopes: key.scopes.clone(),
-        })
+        caller
     }
+}
+
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::unauthorized("Send a Keyport key as Authorization: Bearer kp_...")
+        })?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthorized("Use the Bearer scheme: Authorization: Bearer kp_...")
+        })?;
+    PlainKey::parse(token)
+        .map_err(|e| ApiError::unauthorized(format!("That is not a Keyport key: {e}.")))?;
+    let token = token.to_owned();
+    let ClientContext(ctx) = ClientContext::from_request_parts(parts, state)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let ip = ctx.ip.as_deref().and_then(|ip| ip.parse().ok());
+    let outcome = state
+        .verifier
+        .verify(
+            &Request {
+                key: &token,
+                api: Some(KEYPORT_API),
+                scopes: &[],
+                ip,
+                version: None,
+                cost: 1,
+            },
+            Utc::now(),
+        )
+        .await;
+    let key = match (outcome.code, outcome.key) {
+        (Code::Valid, Some(key)) => key,
+        (Code::IpNotAllowed, _) => {
+            return Err(ApiError::forbidden(
+                "This key may not be used from this address (see its IP allowlist).",
+            ));
+        }
+        (Code::RateLimited, _) => {
+            return Err(ApiError::too_many_requests(
+                "This key is over its rate limit; retry after the time in Retry-After.",
+                outcome.retry_after,
+            ));
+        }
+        (Code::QuotaExceeded, _) => {
+            return Err(ApiError::too_many_requests(
+                "This key has used its quota for the period; retry after the time in Retry-After.",
+                outcome.retry_after,
+            ));
+        }
+        _ => {
+            return Err(ApiError::unauthorized(
+                "This key is not valid for the management API (unknown, of another API, \
+                     expired, revoked or disabled).",
+            ));
+        }
+    };
+    let mut is_admin = key.owner_is_admin && key.scopes.iter().any(|s| s == ADMIN_SCOPE);
+    if is_admin {
+        // Acting on everything is confirmed against the database on each call, so a demoted
+        // or disabled admin's key loses that power at once, whichever instance it reaches.
+        let owner = state
+            .accounts
+            .find(&key.owner_id)
+            .await
+            .map_err(ApiError::internal)?;
+        is_admin = owner.is_some_and(|u| u.role == Role::Admin && u.status == Status::Active);
+    }
+    Ok(Caller {
+        actor: Actor::new(key.owner_id.clone(), is_admin, ctx)
+            .via_key(key.id.clone(), key.scopes.clone()),
+        key_id: key.id.clone(),
+        scopes: key.scopes.clone(),
+    })
 }

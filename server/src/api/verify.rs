@@ -188,10 +188,11 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Forward authentication. The key comes from `Authorization: Bearer` or `X-API-Key`; the API,
 /// scopes and version from `X-Keyport-Api`, `X-Keyport-Scopes` (comma separated) and
 /// `X-Keyport-Version`. 200 lets the request through; 401, 403 and 429 refuse it, with
-/// `X-Keyport-Code` saying why.
+/// `X-Keyport-Code` saying why. Without `X-Keyport-Api` (and no `--auth-default-api`) the
+/// answer is 401 `MISSING_API`.
 #[utoipa::path(get, path = "/v1/auth", tag = "verification", security(()),
     responses((status = 200, description = "Valid: X-Keyport-Key-Id, X-Keyport-Owner-Id, RateLimit-* headers"),
-        (status = 401, description = "Missing, malformed, unknown, disabled, revoked or expired key"),
+        (status = 401, description = "Missing, malformed, unknown, disabled, revoked or expired key; or no X-Keyport-Api header (MISSING_API)"),
         (status = 403, description = "IP not allowed, insufficient scope, or a retired version"),
         (status = 429, description = "Rate limited or over quota; Retry-After says when to retry")))]
 pub async fn forward_auth(
@@ -209,6 +210,11 @@ pub async fn forward_auth(
     let Some(key) = key else {
         return refuse(StatusCode::UNAUTHORIZED, "MISSING_KEY", None);
     };
+    // Fail closed: a gateway route that forgot to name its API must not accept every API's keys.
+    let Some(api) = header_text(&headers, "x-keyport-api").or(state.auth_default_api.as_deref())
+    else {
+        return refuse(StatusCode::UNAUTHORIZED, "MISSING_API", None);
+    };
     let scopes: Vec<String> = header_text(&headers, "x-keyport-scopes")
         .map(|s| {
             s.split(',')
@@ -222,7 +228,7 @@ pub async fn forward_auth(
         .verify(
             &Request {
                 key,
-                api: header_text(&headers, "x-keyport-api"),
+                api: Some(api),
                 scopes: &scopes,
                 ip: Some(ip),
                 version: header_text(&headers, "x-keyport-version"),

@@ -23,7 +23,7 @@ use super::views::*;
 use crate::{
     AppState,
     client::ClientContext,
-    web::{FlashData, flash_and_redirect, internal, signed_in_user},
+    web::{FlashData, flash_and_redirect, insert_sealed, internal, signed_in_user, take_sealed},
 };
 
 pub(crate) const KEYS_PER_PAGE: u64 = 20;
@@ -175,13 +175,11 @@ pub(crate) async fn key_page(
         Err(ServiceError::NotFound) => return Ok(PageData::None),
         Err(e) => return Err(e.into()),
     };
-    let plaintext = match session.get::<NewKeyDisplay>(NEW_KEY_KEY).await? {
-        Some(d) if d.key_id == key.id => {
-            session.remove::<NewKeyDisplay>(NEW_KEY_KEY).await?;
-            Some(d.plaintext)
-        }
-        _ => None,
-    };
+    // Shown on the page of the key it belongs to, once; any other page view drops it.
+    let plaintext = take_sealed::<NewKeyDisplay>(state, session, NEW_KEY_KEY)
+        .await?
+        .filter(|d| d.key_id == key.id)
+        .map(|d| d.plaintext);
     let filter = audit::Filter {
         target: Some(key.id.clone()),
         ..Default::default()
@@ -278,18 +276,22 @@ pub(crate) async fn create_key(
         owner_id: None,
     };
     match state.keys.create(&actor(&user, ctx), new).await {
-        Ok(created) => show_once(&session, created).await,
+        Ok(created) => show_once(&state, &session, created).await,
         Err(e) => flash_and_redirect(&session, service_flash(e, &fields), &back).await,
     }
 }
 
 /// Keeps the plaintext for exactly one view of the key's page.
-pub(crate) async fn show_once(session: &Session, created: domain::keys::Created) -> Response {
+pub(crate) async fn show_once(
+    state: &AppState,
+    session: &Session,
+    created: domain::keys::Created,
+) -> Response {
     let display = NewKeyDisplay {
         key_id: created.key.id.clone(),
         plaintext: created.plaintext.expose().to_owned(),
     };
-    if let Err(e) = session.insert(NEW_KEY_KEY, display).await {
+    if let Err(e) = insert_sealed(state, session, NEW_KEY_KEY, &display).await {
         return flash_and_redirect(session, internal(e), "/keys").await;
     }
     Redirect::to(&format!("/keys/{}", created.key.id)).into_response()
@@ -441,7 +443,7 @@ pub(crate) async fn key_action(
         "rotate" => {
             let grace = fields.get("grace_period_s").parse().unwrap_or(0);
             return match state.keys.rotate(&actor, &key_id, grace).await {
-                Ok(created) => show_once(&session, created).await,
+                Ok(created) => show_once(&state, &session, created).await,
                 Err(e) => flash_and_redirect(&session, service_flash(e, &fields), &back).await,
             };
         }

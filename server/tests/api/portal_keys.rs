@@ -86,6 +86,8 @@ async fn a_developer_creates_sees_once_rotates_and_revokes_a_key() {
     let response = create_key(&app, "checkout prod", &[("scopes", "orders:write")]).await;
     let key_page = location(&response);
     assert!(key_page.starts_with("/keys/key_"), "{key_page}");
+    // Waiting for its one display, the key sits in the session sealed, not in plaintext.
+    let sessions_before_display = crate::sessions::all_session_data(&app).await;
     let response = app.get(&key_page).await;
     assert_eq!(response.headers()["cache-control"], "no-store");
     let html = response.text().await.unwrap();
@@ -104,6 +106,10 @@ async fn a_developer_creates_sees_once_rotates_and_revokes_a_key() {
     assert_eq!(format!("/keys/{}", stored.id), key_page);
     assert_eq!(stored.scopes, ["orders:read", "orders:write"]);
     assert!(html.contains("Copy your new key now"));
+    assert!(
+        !sessions_before_display.contains(&plaintext),
+        "the sessions table held the plaintext key"
+    );
     let again = app.get(&key_page).await.text().await.unwrap();
     assert_eq!(shown_key(&again), None, "the key is shown only once");
     assert!(again.contains(&stored.start));

@@ -43,6 +43,7 @@ async fn a_valid_key_answers_everything_a_gateway_needs(app: &TestApp) {
         .client
         .post(app.url("/v1/auth/orders/42"))
         .header("x-api-key", &key)
+        .header("x-keyport-api", "orders")
         .send()
         .await
         .unwrap();
@@ -105,3 +106,55 @@ on_both_databases!(
     a_deprecated_version_is_valid_with_a_warning,
     bad_requests_get_clear_errors,
 );
+
+/// Forward auth fails closed: a gateway route that forgot `X-Keyport-Api` gets 401
+/// `MISSING_API` for a perfectly valid key (otherwise any API's keys would open it), unless the
+/// operator names a default API with `--auth-default-api`, which then applies to such requests.
+#[tokio::test]
+async fn forward_auth_without_an_api_fails_closed() {
+    let app = TestApp::spawn().await;
+    let w = world(&app).await;
+    let (orders, _) = key(&app, &w.dev, orders_key()).await;
+    let bare = |app: &TestApp, key: &str| {
+        app.client
+            .get(app.url("/v1/auth"))
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+    };
+    let r = bare(&app, &orders).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["x-keyport-code"], "MISSING_API");
+    assert_eq!(forward(&app, &orders, &[]).await.status(), 200);
+    app.cleanup().await;
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = server::Config {
+        auth_default_api: Some("orders".into()),
+        ..server::Config::for_data_dir(data_dir.path())
+    };
+    let app = TestApp::spawn_with(config, data_dir, None).await;
+    let w = world(&app).await;
+    let (orders, _) = key(&app, &w.dev, orders_key()).await;
+    assert_eq!(bare(&app, &orders).await.unwrap().status(), 200);
+    // The default is one API, not "any API": another API's key is still refused.
+    let (management, _) = key(
+        &app,
+        &w.dev,
+        domain::keys::NewKey {
+            name: "management".into(),
+            api: "keyport".into(),
+            scopes: vec!["keys:read".into()],
+            expires_at: Some(chrono::Utc::now() + chrono::Duration::days(1)),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        forward(&app, &management, &[("x-keyport-api", "keyport")])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(bare(&app, &management).await.unwrap().status(), 401);
+    app.cleanup().await;
+}

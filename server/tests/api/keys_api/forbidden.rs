@@ -111,12 +111,17 @@ async fn an_admins_key_without_the_admin_scope_acts_as_a_developer(app: &TestApp
     );
     invalid(post_as(app, token, "/v1/keys", &fast).await, "ratelimit").await;
 
-    // and only the events that involve the admin.
+    // and only the events that involve the admin, among them its refused attempts on Ada's key.
     let events = audit_events(app, token, "/v1/audit?limit=200").await;
+    assert!(
+        events.iter().all(|e| e["actor_id"] != w.ada.id.as_str()
+            && (e["target"] != adas.as_str() || e["action"] == "authz.denied")),
+        "{events:?}"
+    );
     assert!(
         events
             .iter()
-            .all(|e| e["target"] != adas.as_str() && e["actor_id"] != w.ada.id.as_str()),
+            .any(|e| e["target"] == adas.as_str() && e["action"] == "authz.denied"),
         "{events:?}"
     );
 
@@ -168,9 +173,142 @@ async fn developers_cannot_create_keys_for_others_or_grant_admin(app: &TestApp) 
     assert_eq!(key_list(app, ada, "/v1/keys").await.len(), 2);
 }
 
+/// No privilege minting: a management key grants on the management API only the scopes it
+/// holds, cannot widen itself, and cannot free itself from its IP allowlist. Each refusal is a
+/// 403 and an `authz.denied` audit event.
+async fn management_keys_cannot_mint_privileges(app: &TestApp) {
+    let w = world(app).await;
+    let narrow = keyport_key(app, &w.ada.actor, "narrow", &["keys:read", "keys:write"]).await;
+    let token = narrow.bearer.as_str();
+    let grant = |name: &str, scopes: Value| json!({ "name": name, "api": "keyport", "scopes": scopes, "expires_at": in_days(1) });
+    // A new management key with a scope this key lacks.
+    let refused = forbidden(
+        post_as(
+            app,
+            token,
+            "/v1/keys",
+            &grant("wider", json!(["keys:read", "audit:read"])),
+        )
+        .await,
+    )
+    .await;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("audit:read"), "{refused}");
+    // What it holds itself it may pass on; keys of other APIs are not concerned.
+    let child = success(
+        post_as(
+            app,
+            token,
+            "/v1/keys",
+            &grant("child", json!(["keys:read"])),
+        )
+        .await,
+        201,
+    )
+    .await;
+    success(
+        post_as(app, token, "/v1/keys", &orders_key("orders")).await,
+        201,
+    )
+    .await;
+    // Widening another management key, or itself.
+    let child_path = format!("/v1/keys/{}", id(&child));
+    forbidden(
+        patch_as(
+            app,
+            token,
+            &child_path,
+            &json!({ "scopes": ["usage:read"] }),
+        )
+        .await,
+    )
+    .await;
+    let own_path = format!("/v1/keys/{}", narrow.id);
+    let widen = json!({ "scopes": ["keys:read", "keys:write", "usage:read"] });
+    forbidden(patch_as(app, token, &own_path, &widen).await).await;
+
+    // A key tied to a network cannot untie itself (the tests connect from 127.0.0.1).
+    let tied = app
+        .state
+        .keys
+        .create(
+            &w.ada.actor,
+            NewKey {
+                name: "tied".into(),
+                api: "keyport".into(),
+                scopes: DEVELOPER_SCOPES.iter().map(|s| s.to_string()).collect(),
+                ip_allowlist: vec!["127.0.0.0/8".into()],
+                expires_at: Some(Utc::now() + Duration::days(30)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let tied_token = tied.plaintext.expose();
+    let tied_path = format!("/v1/keys/{}", tied.key.id);
+    for list in [
+        json!([]),
+        json!(["0.0.0.0/0"]),
+        json!(["127.0.0.0/8", "10.0.0.0/8"]),
+    ] {
+        forbidden(
+            patch_as(
+                app,
+                tied_token,
+                &tied_path,
+                &json!({ "ip_allowlist": list }),
+            )
+            .await,
+        )
+        .await;
+    }
+    let after = success(get_as(app, tied_token, &tied_path).await, 200).await;
+    assert_eq!(after["ip_allowlist"], json!(["127.0.0.0/8"]));
+    // Renaming itself is fine; another key of hers may change its allowlist.
+    success(
+        patch_as(
+            app,
+            tied_token,
+            &tied_path,
+            &json!({ "name": "tied, renamed" }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let changed = success(
+        patch_as(
+            app,
+            &w.ada.token.bearer,
+            &tied_path,
+            &json!({ "ip_allowlist": [] }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(changed["ip_allowlist"], json!([]));
+    let after = success(get_as(app, token, &own_path).await, 200).await;
+    assert_eq!(after["scopes"], json!(["keys:read", "keys:write"]));
+
+    // Every refusal is in the audit log, with the key that tried.
+    let denied = audit_events(
+        app,
+        &w.admin.token.bearer,
+        "/v1/audit?action=authz.denied&limit=100",
+    )
+    .await;
+    assert_eq!(denied.len(), 6, "{denied:?}");
+    assert!(
+        denied.iter().all(|e| e["actor_id"] == w.ada.id.as_str()),
+        "{denied:?}"
+    );
+}
+
 on_both_databases!(
     keys_lacking_a_scope_are_forbidden,
     developers_cannot_call_admin_endpoints,
     an_admins_key_without_the_admin_scope_acts_as_a_developer,
     developers_cannot_create_keys_for_others_or_grant_admin,
+    management_keys_cannot_mint_privileges,
 );

@@ -77,7 +77,8 @@ async fn developers_cannot_raise_their_plans_limits(app: &TestApp) {
         ("ratelimit", json!({ "limit": 11, "period_s": 1 })),
         ("ratelimit", json!({ "limit": 1000, "period_s": 60 })),
         ("quota", json!({ "limit": 10_001, "period": "day" })),
-        ("quota", json!({ "limit": 5000, "period": "month" })),
+        // Compared as rates: a month's quota above the plan's daily one could go in a day.
+        ("quota", json!({ "limit": 10_001, "period": "month" })),
         ("expires_at", json!(in_days(366))),
     ];
     for (field, value) in above {

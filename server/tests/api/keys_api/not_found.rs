@@ -23,6 +23,30 @@ async fn another_users_keys_are_not_found(app: &TestApp) {
     let theirs = not_found(get_as(app, ada, &format!("/v1/keys/{bob_key}")).await).await;
     let nobodys = not_found(get_as(app, ada, &format!("/v1/keys/{UNKNOWN_KEY}")).await).await;
     assert_eq!(theirs, nobodys);
+    // ...but the attempts on Bob's keys are in the audit log, under Ada (ASVS 16.3.2).
+    let denied = audit_events(
+        app,
+        &w.admin.token.bearer,
+        "/v1/audit?action=authz.denied&limit=100",
+    )
+    .await;
+    let on_bobs_key = denied
+        .iter()
+        .filter(|e| e["target"] == bob_key.as_str())
+        .count();
+    assert!(on_bobs_key >= 6, "{denied:?}");
+    assert!(
+        denied
+            .iter()
+            .any(|e| e["target"] == w.bob.token.id.as_str()),
+        "{denied:?}"
+    );
+    assert!(
+        denied
+            .iter()
+            .all(|e| e["actor_id"] == w.ada.id.as_str() && e["target"] != UNKNOWN_KEY),
+        "{denied:?}"
+    );
 
     // Bob's keys are untouched.
     let after = success(get_as(app, bob, &format!("/v1/keys/{bob_key}")).await, 200).await;
