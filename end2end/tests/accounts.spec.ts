@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { steadyNow, totp } from "./totp";
 
 const PASSWORD = "glacier lantern pepper";

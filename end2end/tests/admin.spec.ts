@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { PASSWORD, signInNewAdmin } from "./admin-session";
 
 test("an admin registers an API with scopes, creates a plan and puts a developer on it", async ({ page }, testInfo) => {

@@ -1,4 +1,4 @@
-import { expect, test, type ConsoleMessage } from "@playwright/test";
+import { expect, test, type ConsoleMessage } from "./fixtures";
 
 // Console errors and failed requests fail the test: they are what a broken hydration looks like.
 function watchForErrors(page: import("@playwright/test").Page) {
@@ -21,8 +21,18 @@ test("landing page renders styled, hydrates, and the theme toggle works", async 
     if (url.pathname.startsWith("/pkg/")) assets[url.pathname] = res.status();
   });
 
-  await page.goto("/");
+  const landing = await page.goto("/");
   await expect(page).toHaveTitle("Keyport");
+  // The page's policy: no inline code but the hydration script, which carries this page's nonce.
+  const policy = landing!.headers()["content-security-policy"] ?? "";
+  expect(policy).not.toContain("unsafe-inline");
+  expect(policy).toContain("frame-ancestors 'none'");
+  const nonce = /'nonce-([A-Za-z0-9_-]{22,})'/.exec(policy)?.[1];
+  expect(nonce, policy).toBeTruthy();
+  const scriptNonces = await page.locator("script").evaluateAll((scripts) => scripts.map((s) => (s as HTMLScriptElement).nonce));
+  expect(scriptNonces.length).toBeGreaterThan(0);
+  expect(scriptNonces.every((n) => n === nonce)).toBe(true);
+  expect(landing!.headers()["cross-origin-opener-policy"]).toBe("same-origin");
   await expect(page.getByRole("heading", { level: 1 })).toContainText("Keyport");
 
   // Tailwind is loaded: the primary heading is styled, not the browser default.

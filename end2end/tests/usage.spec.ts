@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { signInNewAdmin } from "./admin-session";
 
 test("a burst of verifications shows on the key's chart and the platform dashboard", async ({ page }, testInfo) => {

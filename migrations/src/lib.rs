@@ -7,6 +7,7 @@ mod m20261128_000002_accounts;
 mod m20261128_000003_keys;
 mod m20261128_000004_usage;
 mod m20261128_000005_usage_rollups;
+mod m20261202_000006_verify_scope;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_keys::Migration),
             Box::new(m20261128_000004_usage::Migration),
             Box::new(m20261128_000005_usage_rollups::Migration),
+            Box::new(m20261202_000006_verify_scope::Migration),
         ]
     }
 }

@@ -40,6 +40,47 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage plans (for automation; the portal's Plans page does the same).
+    Plans {
+        #[command(subcommand)]
+        command: PlansCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlansCommand {
+    /// Create a plan and print its id. Without limits the plan is unlimited.
+    Create {
+        /// A unique name, e.g. Gateways.
+        #[arg(long)]
+        name: String,
+        /// Requests per period (with --rate-period-s).
+        #[arg(long, requires = "rate_period_s")]
+        rate_limit: Option<u32>,
+        /// The rate limit's period in seconds.
+        #[arg(long, requires = "rate_limit")]
+        rate_period_s: Option<u32>,
+        /// Requests allowed at once above the steady rate.
+        #[arg(long)]
+        burst: Option<u32>,
+        /// Requests per quota period (with --quota-period).
+        #[arg(long, requires = "quota_period")]
+        quota: Option<u64>,
+        #[arg(long, value_parser = ["day", "month"], requires = "quota")]
+        quota_period: Option<String>,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Put a user on a plan (by the plan's name or id).
+    Assign {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        plan: String,
+        #[command(flatten)]
+        config: Config,
+    },
 }
 
 #[cfg(feature = "bench")]
@@ -187,6 +228,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             db.close().await?;
             Ok(())
         }
+        Command::Plans { command } => {
+            let config = match &command {
+                PlansCommand::Create { config, .. } | PlansCommand::Assign { config, .. } => {
+                    config.clone()
+                }
+            };
+            let db = crate::http::open_database(&config).await?;
+            let result = plans(&db, command).await;
+            db.close().await?;
+            println!("{}", result?);
+            Ok(())
+        }
         Command::Keys {
             command:
                 KeysCommand::Create {
@@ -251,6 +304,74 @@ async fn create_key(
                 .join("; ")
         )),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `keyport plans ...` as the command line (an admin actor named `cli`, audited); returns what
+/// to print.
+async fn plans(db: &domain::Database, command: PlansCommand) -> anyhow::Result<String> {
+    use domain::{
+        catalog::{Catalog, PlanInput, Quota, QuotaPeriod, RateLimit},
+        service::{Actor, ServiceError},
+    };
+    let catalog = Catalog::new(db.clone());
+    let actor = Actor::cli();
+    let explain = |e: ServiceError| match e {
+        ServiceError::Invalid(errors) => anyhow::anyhow!(
+            "{}",
+            errors
+                .0
+                .iter()
+                .map(|(f, m)| format!("{f}: {m}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => other.into(),
+    };
+    match command {
+        PlansCommand::Create {
+            name,
+            rate_limit,
+            rate_period_s,
+            burst,
+            quota,
+            quota_period,
+            ..
+        } => {
+            let input = PlanInput {
+                name,
+                rate_limit: rate_limit
+                    .zip(rate_period_s)
+                    .map(|(limit, period_s)| RateLimit { limit, period_s }),
+                burst,
+                quota: quota
+                    .zip(quota_period.as_deref().and_then(QuotaPeriod::parse))
+                    .map(|(limit, period)| Quota { limit, period }),
+                ..Default::default()
+            };
+            let plan = catalog.create_plan(&actor, input).await.map_err(explain)?;
+            Ok(plan.id)
+        }
+        PlansCommand::Assign { email, plan, .. } => {
+            let accounts = domain::accounts::Accounts::new(
+                db.clone(),
+                domain::secret_key::SecretKey::generate(),
+            );
+            let user = accounts
+                .find_by_email(&email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user has the email {email}"))?;
+            let plans = catalog.list_plans().await.map_err(explain)?;
+            let found = plans
+                .iter()
+                .find(|p| p.id == plan || p.name == plan)
+                .ok_or_else(|| anyhow::anyhow!("no plan is named {plan}"))?;
+            catalog
+                .assign_plan(&actor, &user.id, Some(&found.id))
+                .await
+                .map_err(explain)?;
+            Ok(format!("{email} is on the plan {}", found.name))
+        }
     }
 }
 

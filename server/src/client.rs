@@ -63,6 +63,24 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
+/// The TCP peer itself, whatever it forwards (a gateway calling the verification endpoints).
+/// Without a TCP peer (requests made in-process), the unspecified address.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub IpAddr);
+
+impl<S: Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip()),
+        ))
+    }
+}
+
 /// Client address (through [`ClientIp`]) and user agent, for throttling and the audit log.
 pub struct ClientContext(pub RequestContext);
 

@@ -73,6 +73,13 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_AUTH_DEFAULT_API")]
     pub auth_default_api: Option<String>,
 
+    /// Whether `/v1/keys/verify` and `/v1/auth` answer only callers presenting a key of the
+    /// `keyport` API with the `verify` scope (`X-Keyport-Token`; the JSON endpoint also takes
+    /// `Authorization: Bearer`). For deployments where these endpoints are reachable from
+    /// untrusted networks: without it, anyone holding a key can spend its rate limit through them.
+    #[arg(long, env = "KEYPORT_VERIFY_REQUIRES_TOKEN", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub verify_requires_token: bool,
+
     /// Seconds between flushes of the in-memory usage counters and quota use to the database.
     /// A crash loses at most this much usage (and quota use).
     #[arg(long, env = "KEYPORT_USAGE_FLUSH_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
@@ -128,6 +135,7 @@ impl Config {
                 "::1/128".parse().expect("a CIDR"),
             ],
             auth_default_api: None,
+            verify_requires_token: false,
             usage_flush_seconds: 5,
             usage_keep_minutes_hours: 48,
             usage_keep_hours_days: 90,

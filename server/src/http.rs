@@ -7,7 +7,7 @@ use axum::{
     Router,
     body::Body,
     extract::MatchedPath,
-    http::{HeaderName, HeaderValue, Request, StatusCode, header},
+    http::{Request, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
     routing::get,
@@ -80,25 +80,22 @@ pub fn build_router(state: AppState, config: &Config) -> Router {
         ))
         .layer(middleware::from_fn(auth::same_origin_guard));
     // Health and the JSON API: no cookies, no sessions.
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(crate::api::routes())
         .merge(bench_routes())
         .merge(portal)
-        .with_state(state)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static("x-frame-options"),
-            HeaderValue::from_static("DENY"),
-        ))
+        .with_state(state);
+    // Security headers on every response that did not set its own (pages set their CSP).
+    let https = config
+        .public_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"));
+    for (name, value) in crate::security::default_headers(https) {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    router
         .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -158,12 +155,15 @@ async fn static_file_or_not_found(
     {
         return file;
     }
-    leptos_axum::file_and_error_handler::<AppState, _>(app::shell)(
-        uri,
-        axum::extract::State(state),
-        request,
-    )
-    .await
+    let nonce = crate::security::new_nonce();
+    let for_page = nonce.clone();
+    let mut response = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+        move || leptos::prelude::provide_context(for_page.clone()),
+        app::shell,
+    )(uri, axum::extract::State(state), request)
+    .await;
+    crate::security::set_page_policy(&mut response, &nonce);
+    response
 }
 
 /// A bound, not yet serving, Keyport server.
@@ -214,6 +214,7 @@ impl Server {
             require_2fa: config.require_2fa,
             step_up_seconds: config.step_up_minutes * 60,
             auth_default_api: config.auth_default_api.as_deref().map(std::sync::Arc::from),
+            verify_requires_token: config.verify_requires_token,
             secret_key,
         };
         let listener = TcpListener::bind(config.addr)
@@ -225,6 +226,11 @@ impl Server {
             router,
             state,
         })
+    }
+
+    /// The application, for calling it in-process (the fuzz tests do).
+    pub fn router(&self) -> Router {
+        self.router.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {

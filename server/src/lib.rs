@@ -12,6 +12,7 @@ pub mod pages;
 pub mod portal;
 pub mod portal_usage;
 pub mod routes;
+pub mod security;
 pub mod session_store;
 pub mod site;
 pub mod state;

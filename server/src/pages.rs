@@ -150,9 +150,16 @@ pub async fn render(State(state): State<AppState>, request: Request, next: Next)
         view.recovery_codes = page.recovery_codes;
     }
     let options = state.leptos.clone();
-    let handler =
-        leptos_axum::render_app_to_stream_with_context(|| {}, move || app::shell(options.clone()));
-    handler(request).await
+    // The page's hydration scripts carry this nonce, and its policy allows only them.
+    let nonce = crate::security::new_nonce();
+    let for_page = nonce.clone();
+    let handler = leptos_axum::render_app_to_stream_with_context(
+        move || leptos::prelude::provide_context(for_page.clone()),
+        move || app::shell(options.clone()),
+    );
+    let mut response = handler(request).await;
+    crate::security::set_page_policy(&mut response, &nonce);
+    response
 }
 
 // ---- Who may see a page ----

@@ -39,6 +39,8 @@ pub struct AppState {
     /// The API `/v1/auth` checks keys against when a gateway sends no `X-Keyport-Api`; unset,
     /// such requests are refused (a forgotten header must not let every API's keys in).
     pub auth_default_api: Option<std::sync::Arc<str>>,
+    /// Whether the verification endpoints need a caller key with the `verify` scope.
+    pub verify_requires_token: bool,
     /// The server key: seals what a session must hold for a moment (see `web::insert_sealed`).
     pub secret_key: domain::secret_key::SecretKey,
 }

@@ -202,10 +202,14 @@ pub fn UsageChart(chart: ChartView, #[prop(into)] title: String) -> impl IntoVie
                             </svg>
                         </ChartHover>
                     </div>
-                    <div class="relative ml-14 h-4 text-xs text-slate-500 dark:text-slate-400" aria-hidden="true">
-                        {ticks.into_iter().map(|(i, text)| view! {
-                            <span class="absolute whitespace-nowrap" style=format!("left:{:.2}%", i as f64 / n as f64 * 100.0)>{text}</span>
-                        }).collect_view()}
+                    // Tick labels placed by SVG attributes (percent of the width), not inline
+                    // styles, so the page needs no 'unsafe-inline' in its style policy.
+                    <div class="ml-14 h-4" aria-hidden="true">
+                        <svg class="block h-4 w-full overflow-visible fill-slate-500 text-xs dark:fill-slate-400">
+                            {ticks.into_iter().map(|(i, text)| view! {
+                                <text x=format!("{:.2}%", i as f64 / n as f64 * 100.0) y="12">{text}</text>
+                            }).collect_view()}
+                        </svg>
                     </div>
                     <p class="sr-only">{summary2}</p>
                 }.into_any()
@@ -250,7 +254,7 @@ pub fn ChartHover(children: Children) -> impl IntoView {
             {children()}
             {move || tip.get().map(|(text, left)| view! {
                 <div role="tooltip" class="pointer-events-none absolute top-2 z-10 -translate-x-1/2 whitespace-pre rounded-md bg-slate-900 px-2 py-1 text-xs text-white shadow-lg dark:bg-slate-100 dark:text-slate-900"
-                    style=format!("left:clamp(4rem,{left:.2}%,calc(100% - 4rem))")>
+                    style:left=format!("clamp(4rem,{left:.2}%,calc(100% - 4rem))")>
                     {text}
                 </div>
             })}

@@ -22,7 +22,7 @@ pub use status::{EXPIRING_SOON, KeyAction, KeyStatus, Lifecycle};
 
 use crate::{
     Database, audit,
-    catalog::{ADMIN_SCOPE, Api, Catalog, KEYPORT_API, Plan, Quota, RateLimit},
+    catalog::{ADMIN_SCOPE, Api, Catalog, KEYPORT_API, Plan, Quota, RateLimit, VERIFY_SCOPE},
     changes::{Change, KeyChanges, Listeners},
     entities::{api_key, user},
     id,
@@ -373,6 +373,15 @@ impl Keys {
                 return Err(ServiceError::Forbidden(format!(
                     "this key cannot grant the {extra} scope: it does not hold it itself"
                 )));
+            }
+            // Verification tokens are for gateways, which admins set up.
+            if api.slug == KEYPORT_API
+                && scopes.iter().any(|s| s == VERIFY_SCOPE)
+                && !actor.is_admin
+            {
+                return Err(ServiceError::Forbidden(
+                    "only admins can grant the verify scope (it is for gateways)".into(),
+                ));
             }
             if api.slug == KEYPORT_API && scopes.iter().any(|s| s == ADMIN_SCOPE) {
                 if !actor.is_admin {

@@ -63,7 +63,7 @@ pub fn routes() -> Router<AppState> {
         description = "Manage API keys, the API catalog and the audit log. Authenticate with `Authorization: Bearer <key>`, using a key of the built-in `keyport` API. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`.",
     ),
     paths(verify::verify, verify::forward_auth, me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, usage::key_usage, usage::usage, list_audit),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
     tags(
         (name = "verification", description = "Is this key valid? For your API or its gateway"),
@@ -90,6 +90,54 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Answers every management operation can give, documented once: 400 for a request that cannot
+/// be read (a body that is not JSON, a query string of the wrong types) and 429 when the caller's
+/// own key is over its rate limit or quota (management calls are verified like any key).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            ContentBuilder, HeaderBuilder, Ref, ResponseBuilder, Type, schema::ObjectBuilder,
+        };
+        let error = |description: &str| {
+            ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+        };
+        let unreadable = error("The request cannot be read: a body that is not JSON of this shape, or a query string of the wrong types").build();
+        let limited = error("The caller's key is over its rate limit or quota")
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                    .description(Some("Seconds until a retry can succeed"))
+                    .build(),
+            )
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path == "/v1/keys/verify" || path == "/v1/auth" {
+                continue;
+            }
+            for operation in [&mut item.get, &mut item.post, &mut item.patch]
+                .into_iter()
+                .flatten()
+            {
+                let responses = &mut operation.responses.responses;
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| unreadable.clone().into());
+                responses
+                    .entry("429".into())
+                    .or_insert_with(|| limited.clone().into());
+            }
+        }
     }
 }
 
@@ -227,9 +275,10 @@ struct KeyListParams {
 async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<KeyListParams>,
+    params: Result<Query<KeyListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<KeyList>, ApiError> {
     caller.require("keys:read")?;
+    let Query(params) = params.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let limit = params.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit is 1 to 100"));
@@ -356,7 +405,8 @@ async fn rotate_key(
 /// Revokes a key at once, for good.
 #[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", params(("id" = String, Path)), request_body = RevokeKey,
     responses((status = 200, body = KeyDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already revoked")))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already revoked"),
+        (status = 422, body = ErrorBody, description = "A body of the wrong shape")))]
 async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,

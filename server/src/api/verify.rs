@@ -11,15 +11,79 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::Utc;
-use domain::verification::{Code, Outcome, Request};
+use domain::{
+    catalog::{KEYPORT_API, VERIFY_SCOPE},
+    verification::{Code, Outcome, Request},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{dto::rfc3339, error::ApiError};
-use crate::{AppState, client::ClientIp};
+use crate::{
+    AppState,
+    client::{ClientIp, Peer},
+};
 
 /// Largest verify body accepted.
 pub const MAX_VERIFY_BODY: usize = 16 * 1024;
+/// Largest cost one verification may charge.
+pub const MAX_COST: u32 = 1_000_000;
+
+/// Why a caller of the verification endpoints was refused (with `--verify-requires-token`).
+enum CallerRefused {
+    /// 401 with this code.
+    Unauthorized(&'static str),
+    /// 429: the caller's own key is over its limits.
+    Limited(Option<std::time::Duration>),
+}
+
+/// With `--verify-requires-token`, only a caller presenting a key of the `keyport` API with the
+/// `verify` scope may verify: in `X-Keyport-Token` (forward auth, so the client's own
+/// `Authorization` passes through), or as `Authorization: Bearer` on the JSON endpoint. The
+/// caller key's own allowlist is checked against the TCP peer (the gateway), and its use is
+/// counted like any key's.
+async fn check_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: IpAddr,
+    bearer_allowed: bool,
+) -> Result<(), CallerRefused> {
+    if !state.verify_requires_token {
+        return Ok(());
+    }
+    let token = header_text(headers, "x-keyport-token").or_else(|| {
+        bearer_allowed
+            .then(|| header_text(headers, "authorization"))
+            .flatten()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+    });
+    let Some(token) = token else {
+        return Err(CallerRefused::Unauthorized("MISSING_TOKEN"));
+    };
+    let outcome = state
+        .verifier
+        .verify(
+            &Request {
+                key: token,
+                api: Some(KEYPORT_API),
+                scopes: &[VERIFY_SCOPE.to_owned()],
+                ip: Some(peer),
+                version: None,
+                cost: 1,
+            },
+            Utc::now(),
+        )
+        .await;
+    match outcome.code {
+        Code::Valid => Ok(()),
+        Code::RateLimited | Code::QuotaExceeded => Err(CallerRefused::Limited(outcome.retry_after)),
+        _ => Err(CallerRefused::Unauthorized("INVALID_TOKEN")),
+    }
+}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +101,7 @@ pub struct VerifyRequest {
     /// The API version being called.
     pub version: Option<String>,
     /// Quota units (default 1).
+    #[schema(minimum = 1, maximum = 1000000)]
     pub cost: Option<u32>,
 }
 
@@ -117,11 +182,26 @@ impl From<&Outcome> for VerifyResponse {
 /// no rate limit or quota.
 #[utoipa::path(post, path = "/v1/keys/verify", tag = "verification", request_body = VerifyRequest, security(()),
     responses((status = 200, body = VerifyResponse), (status = 400, body = super::error::ErrorBody, description = "Not JSON, or no key"),
-        (status = 413, body = super::error::ErrorBody, description = "Body over 16 KiB"), (status = 422, body = super::error::ErrorBody)))]
+        (status = 401, body = super::error::ErrorBody, description = "Only with --verify-requires-token: no caller key with the verify scope"),
+        (status = 413, body = super::error::ErrorBody, description = "Body over 16 KiB"), (status = 422, body = super::error::ErrorBody),
+        (status = 429, body = super::error::ErrorBody, description = "Only with --verify-requires-token: the caller key is over its limits")))]
 pub async fn verify(
     State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<VerifyResponse>, ApiError> {
+    if let Err(refused) = check_caller(&state, &headers, peer, true).await {
+        return Err(match refused {
+            CallerRefused::Limited(wait) => ApiError::too_many_requests(
+                "The verification token is over its rate limit or quota.",
+                wait,
+            ),
+            CallerRefused::Unauthorized(code) => ApiError::unauthorized(format!(
+                "Verification requires a Keyport key with the verify scope in X-Keyport-Token or Authorization: Bearer ({code})."
+            )),
+        });
+    }
     if body.len() > MAX_VERIFY_BODY {
         return Err(too_large());
     }
@@ -132,6 +212,16 @@ pub async fn verify(
             ApiError::bad_request(format!("Send a JSON body with at least \"key\": {e}"))
         }
     })?;
+    let cost = match req.cost {
+        None => 1,
+        Some(cost @ 1..=MAX_COST) => cost,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "cost",
+                format!("{other} is not a cost from 1 to {MAX_COST}"),
+            ));
+        }
+    };
     let ip = match req.ip.as_deref() {
         None | Some("") => None,
         Some(text) => Some(text.trim().parse::<IpAddr>().map_err(|_| {
@@ -147,7 +237,7 @@ pub async fn verify(
                 scopes: &req.scopes,
                 ip,
                 version: req.version.as_deref(),
-                cost: req.cost.unwrap_or(1),
+                cost,
             },
             Utc::now(),
         )
@@ -189,17 +279,29 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// scopes and version from `X-Keyport-Api`, `X-Keyport-Scopes` (comma separated) and
 /// `X-Keyport-Version`. 200 lets the request through; 401, 403 and 429 refuse it, with
 /// `X-Keyport-Code` saying why. Without `X-Keyport-Api` (and no `--auth-default-api`) the
-/// answer is 401 `MISSING_API`.
+/// answer is 401 `MISSING_API`. With `--verify-requires-token` the gateway sends its own key
+/// (scope `verify`) in `X-Keyport-Token`; without a valid one the answer is 401
+/// `MISSING_TOKEN` / `INVALID_TOKEN`.
 #[utoipa::path(get, path = "/v1/auth", tag = "verification", security(()),
     responses((status = 200, description = "Valid: X-Keyport-Key-Id, X-Keyport-Owner-Id, RateLimit-* headers"),
-        (status = 401, description = "Missing, malformed, unknown, disabled, revoked or expired key; or no X-Keyport-Api header (MISSING_API)"),
+        (status = 401, description = "Missing, malformed, unknown, disabled, revoked or expired key; no X-Keyport-Api header (MISSING_API); or, with --verify-requires-token, no valid X-Keyport-Token (MISSING_TOKEN, INVALID_TOKEN)"),
         (status = 403, description = "IP not allowed, insufficient scope, or a retired version"),
         (status = 429, description = "Rate limited or over quota; Retry-After says when to retry")))]
 pub async fn forward_auth(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    Peer(peer): Peer,
     headers: HeaderMap,
 ) -> Response {
+    match check_caller(&state, &headers, peer, false).await {
+        Ok(()) => {}
+        Err(CallerRefused::Unauthorized(code)) => {
+            return refuse(StatusCode::UNAUTHORIZED, code, None);
+        }
+        Err(CallerRefused::Limited(wait)) => {
+            return refuse(StatusCode::TOO_MANY_REQUESTS, "TOKEN_LIMITED", wait);
+        }
+    }
     let key = header_text(&headers, "authorization")
         .and_then(|v| {
             v.strip_prefix("Bearer ")

@@ -22,24 +22,24 @@ pub(crate) fn page_actor(user: &User) -> Actor {
 }
 
 /// Form fields in order, repeated names kept (checkboxes).
-pub(crate) struct Fields(Vec<(String, String)>);
+pub struct Fields(Vec<(String, String)>);
 
 impl Fields {
-    pub(crate) fn parse(body: &[u8]) -> Fields {
+    pub fn parse(body: &[u8]) -> Fields {
         Fields(
             form_urlencoded::parse(body)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         )
     }
-    pub(crate) fn get(&self, name: &str) -> String {
+    pub fn get(&self, name: &str) -> String {
         self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.trim().to_owned())
             .unwrap_or_default()
     }
-    pub(crate) fn all(&self, name: &str) -> Vec<String> {
+    pub fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, _)| k == name)
@@ -48,11 +48,7 @@ impl Fields {
             .collect()
     }
     /// A number field: `Ok(None)` when empty.
-    pub(crate) fn number<T: std::str::FromStr>(
-        &self,
-        name: &str,
-        errors: &mut FieldErrors,
-    ) -> Option<T> {
+    pub fn number<T: std::str::FromStr>(&self, name: &str, errors: &mut FieldErrors) -> Option<T> {
         let raw = self.get(name).replace([',', '_', ' '], "");
         if raw.is_empty() {
             return None;

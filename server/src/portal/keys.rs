@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::{
     accounts::{Role, User},
     audit,
-    catalog::{Quota, QuotaPeriod, RateLimit},
+    catalog::{ADMIN_SCOPE, KEYPORT_API, Quota, QuotaPeriod, RateLimit, VERIFY_SCOPE},
     id::{KeyId, UserId},
     keys::{KeyPage, KeyPatch, KeyStatus, ListFilter, NewKey, Sort},
     service::{FieldErrors, ServiceError},
@@ -68,8 +68,10 @@ pub(crate) async fn new_key_page(
         .map(|a| {
             let mut v = api_view(a, 0);
             if !is_admin {
-                v.scopes
-                    .retain(|(s, _)| !(a.slug == "keyport" && s == "admin"));
+                // Admin powers and gateway verification tokens are granted by admins only.
+                v.scopes.retain(|(s, _)| {
+                    !(a.slug == KEYPORT_API && (s == ADMIN_SCOPE || s == VERIFY_SCOPE))
+                });
             }
             v
         })

@@ -4,7 +4,7 @@
 //! Authorization is the domain services'; this module maps forms and views.
 mod audit;
 mod catalog;
-mod forms;
+pub mod forms;
 mod keys;
 mod views;
 

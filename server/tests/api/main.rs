@@ -30,6 +30,7 @@ mod accounts;
 mod caller_verified;
 mod cli;
 mod client_address;
+mod gateways;
 mod health;
 mod helpers;
 mod keys_api;

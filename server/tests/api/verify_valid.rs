@@ -94,6 +94,16 @@ async fn bad_requests_get_clear_errors(app: &TestApp) {
     .await
     .unwrap();
     assert_eq!(r.status(), 422);
+    // A cost outside 1..=1,000,000 (the documented range) is refused, not wrapped or clamped.
+    for cost in ["0", "1000001", "2147483648", "-1"] {
+        let r = post(
+            format!(r#"{{"key":"kp_x","cost":{cost}}}"#),
+            "application/json",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 422, "cost {cost}");
+    }
     // No key at the gateway: 401 with a code.
     let r = app.client.get(app.url("/v1/auth")).send().await.unwrap();
     assert_eq!(r.status(), 401);
@@ -156,5 +166,78 @@ async fn forward_auth_without_an_api_fails_closed() {
         200
     );
     assert_eq!(bare(&app, &management).await.unwrap().status(), 401);
+    app.cleanup().await;
+}
+
+/// With `--verify-requires-token`, only a caller holding a `keyport` key with the `verify`
+/// scope may verify: anyone else holding a key cannot spend its limits through Keyport.
+#[tokio::test]
+async fn verification_can_require_a_callers_token() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = server::Config {
+        verify_requires_token: true,
+        ..server::Config::for_data_dir(data_dir.path())
+    };
+    let app = TestApp::spawn_with(config, data_dir, None).await;
+    let w = world(&app).await;
+    let (orders, _) = key(&app, &w.dev, orders_key()).await;
+    let management = |scopes: &[&str]| domain::keys::NewKey {
+        name: "gateway".into(),
+        api: "keyport".into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        expires_at: Some(chrono::Utc::now() + chrono::Duration::days(1)),
+        ..Default::default()
+    };
+    let (gateway, _) = key(&app, &w.admin, management(&["verify"])).await;
+    let (reader, _) = key(&app, &w.dev, management(&["keys:read"])).await;
+
+    let verify_with = |token: Option<&str>| {
+        let mut request = app
+            .client
+            .post(app.url("/v1/keys/verify"))
+            .json(&json!({ "key": orders, "api": "orders" }));
+        if let Some(token) = token {
+            request = request.header("x-keyport-token", token);
+        }
+        request.send()
+    };
+    for token in [
+        None,
+        Some(orders.as_str()),
+        Some(reader.as_str()),
+        Some("kp_nope"),
+    ] {
+        let r = verify_with(token).await.unwrap();
+        assert_eq!(r.status(), 401, "token {token:?}");
+    }
+    let r = verify_with(Some(&gateway)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["code"],
+        "VALID"
+    );
+    let r = app
+        .client
+        .post(app.url("/v1/keys/verify"))
+        .bearer_auth(&gateway)
+        .json(&json!({ "key": orders }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the JSON endpoint takes the token as a bearer too"
+    );
+
+    // Forward auth: the client's own Authorization passes through; the gateway's token rides in
+    // X-Keyport-Token.
+    let r = forward(&app, &orders, &[]).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["x-keyport-code"], "MISSING_TOKEN");
+    let r = forward(&app, &orders, &[("x-keyport-token", reader.as_str())]).await;
+    assert_eq!(r.headers()["x-keyport-code"], "INVALID_TOKEN");
+    let r = forward(&app, &orders, &[("x-keyport-token", gateway.as_str())]).await;
+    assert_eq!(r.status(), 200);
     app.cleanup().await;
 }

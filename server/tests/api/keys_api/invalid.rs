@@ -185,6 +185,8 @@ async fn invalid_parameters_name_the_field(app: &TestApp) {
     for (query, field) in [
         ("/v1/keys?limit=0", "limit"),
         ("/v1/keys?limit=101", "limit"),
+        // Of the wrong type: a JSON 422 naming the query, not the framework's plain-text 400.
+        ("/v1/keys?limit=-1", "query"),
         ("/v1/keys?status=lost", "status"),
         ("/v1/audit?limit=201", "limit"),
         ("/v1/audit?cursor=abc", "cursor"),

@@ -92,7 +92,8 @@ async fn admins_register_apis_and_everyone_reads_the_catalog(app: &TestApp) {
             "keys:write",
             "usage:read",
             "audit:read",
-            "admin"
+            "admin",
+            "verify"
         ]
     );
     not_found(get_as(app, ada, "/v1/apis/shipping").await).await;
