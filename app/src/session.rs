@@ -322,6 +322,8 @@ pub enum PageData {
         pages: u64,
         total: u64,
         plans: Vec<PlanView>,
+        /// Role, access and plan changes ask for a fresh 2FA code.
+        needs_step_up: bool,
     },
     Keys {
         rows: Vec<KeyRow>,
@@ -363,6 +365,8 @@ pub enum PageData {
     },
     AdminPlans {
         plans: Vec<PlanView>,
+        /// Changing a plan or the default asks for a fresh 2FA code.
+        needs_step_up: bool,
     },
     Dashboard {
         range: RangeView,

@@ -335,6 +335,8 @@ pub(crate) struct UsersQuery {
 /// `/admin/users`: a page of users, with their plan and whether they are locked out.
 pub(crate) async fn admin_users_page(
     state: &AppState,
+    session: &Session,
+    admin: &User,
     params: &UsersQuery,
 ) -> anyhow::Result<PageData> {
     let page = params.page.trim().parse::<u64>().unwrap_or(1).max(1);
@@ -374,6 +376,7 @@ pub(crate) async fn admin_users_page(
         pages: total.div_ceil(USERS_PER_PAGE).max(1),
         total,
         plans,
+        needs_step_up: crate::portal::needs_step_up(state, session, admin).await?,
     })
 }
 
@@ -610,6 +613,9 @@ struct AdminActionForm {
     user_id: String,
     #[serde(default)]
     action: String,
+    /// A fresh 2FA code, for the actions that need one.
+    #[serde(default)]
+    code: String,
 }
 
 async fn admin_user_action(
@@ -629,6 +635,13 @@ async fn admin_user_action(
         )
         .await;
     };
+    if user.role == Role::Admin
+        && action.needs_step_up()
+        && let Err(flash) =
+            crate::portal::step_up_code(&state, &session, &user, &form.code, Vec::new(), &ctx).await
+    {
+        return flash_and_redirect(&session, flash, "/admin/users").await;
+    }
     // Authorized in the domain, on the server, for every admin action (not only by hiding the
     // page): a developer's attempt is refused and audited.
     let actor = Actor::new(user.id.clone(), user.role == Role::Admin, ctx);

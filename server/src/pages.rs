@@ -457,10 +457,13 @@ async fn admin_dashboard(
 
 async fn admin_users(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(admin): Admin,
+    session: Session,
     Params(q): Params<UsersQuery>,
 ) -> PageResult {
-    Ok(auth::admin_users_page(&state, &q).await?.into())
+    Ok(auth::admin_users_page(&state, &session, &admin, &q)
+        .await?
+        .into())
 }
 
 async fn admin_apis(State(state): State<AppState>, Admin(user): Admin) -> PageResult {
@@ -475,6 +478,12 @@ async fn admin_api(
     Ok(portal::admin_api_page(&state, &slug).await?.into())
 }
 
-async fn admin_plans(State(state): State<AppState>, _: Admin) -> PageResult {
-    Ok(portal::admin_plans_page(&state).await?.into())
+async fn admin_plans(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    session: Session,
+) -> PageResult {
+    Ok(portal::admin_plans_page(&state, &session, &admin)
+        .await?
+        .into())
 }

@@ -91,18 +91,24 @@ pub fn Confirm(label: String, #[prop(optional)] danger: bool, children: Children
     }
 }
 
-/// A 2FA code input for actions that need a fresh check.
+/// A 2FA code input for actions that need a fresh check. `id` must be unique on the page when
+/// several forms ask for a code (default `step-up-code`).
 #[component]
-pub fn StepUpField(error: Option<String>) -> impl IntoView {
+pub fn StepUpField(
+    error: Option<String>,
+    #[prop(optional, into)] id: Option<String>,
+) -> impl IntoView {
     let invalid = error.is_some();
+    let id = id.unwrap_or_else(|| "step-up-code".to_owned());
+    let hint = format!("{id}-hint");
     view! {
         <div>
-            <label for="step-up-code" class=LABEL>"Authentication code"</label>
-            <input id="step-up-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required=true
+            <label for=id.clone() class=LABEL>"Authentication code"</label>
+            <input id=id name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required=true
                 pattern="[0-9 ]{6,7}" maxlength="7" aria-invalid=invalid.then_some("true")
-                aria-describedby="step-up-code-hint"
+                aria-describedby=hint.clone()
                 class=crate::components::form::INPUT />
-            <p id="step-up-code-hint" class=HINT>"Confirm it is you: enter the 6-digit code from your authenticator app."</p>
+            <p id=hint class=HINT>"Confirm it is you: enter the 6-digit code from your authenticator app."</p>
             {error.map(|e| view! { <p class=ERROR>{e}</p> })}
         </div>
     }

@@ -227,7 +227,11 @@ fn PlanFields(plan: Option<PlanView>, flash: Flash, prefix: String) -> impl Into
 #[component]
 pub fn AdminPlans() -> impl IntoView {
     let view = session::current();
-    let PageData::AdminPlans { plans } = view.page else {
+    let PageData::AdminPlans {
+        plans,
+        needs_step_up,
+    } = view.page
+    else {
         return view! { <NotFound /> }.into_any();
     };
     let flash = view.flash;
@@ -248,8 +252,9 @@ pub fn AdminPlans() -> impl IntoView {
                                     <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">{p.summary.clone()}</p>
                                 </div>
                                 {(!p.is_default).then(|| view! {
-                                    <form method="post" action="/admin/plans/default">
+                                    <form method="post" action="/admin/plans/default" class="space-y-2">
                                         <input type="hidden" name="plan_id" value=id.clone() />
+                                        {needs_step_up.then(|| view! { <StepUpField error=None id=format!("code-default-{id}") /> })}
                                         <button type="submit" class=SECONDARY>"Make default"</button>
                                     </form>
                                 })}
@@ -258,6 +263,7 @@ pub fn AdminPlans() -> impl IntoView {
                                 <summary class="cursor-pointer text-sm font-medium text-indigo-600 dark:text-indigo-400">"Edit"</summary>
                                 <form method="post" action="/admin/plans" class="mt-3 space-y-4">
                                     <PlanFields plan=Some(p.clone()) flash=Flash::default() prefix=format!("plan-{id}") />
+                                    {needs_step_up.then(|| view! { <StepUpField error=None id=format!("code-plan-{id}") /> })}
                                     <button type="submit" class=BUTTON>"Save plan"</button>
                                 </form>
                             </details>

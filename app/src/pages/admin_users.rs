@@ -6,6 +6,7 @@ use crate::{
     components::{
         form::{Alert, INPUT, SECONDARY},
         local_time::{MaybeTime, Time},
+        ui::StepUpField,
     },
     pages::not_found::NotFound,
     session::{self, AdminUserRow, PageData, PlanView},
@@ -21,10 +22,13 @@ pub fn AdminUsers() -> impl IntoView {
         pages,
         total,
         plans,
+        needs_step_up,
     } = view.page
     else {
         return view! { <NotFound /> }.into_any();
     };
+    // Role, access and plan changes below ask for a fresh 2FA code when the last one is stale.
+    provide_context(NeedsCode(needs_step_up));
     let flash = view.flash;
     let me = view.user.map(|u| u.id).unwrap_or_default();
     let link = |p: u64, q: &str| {
@@ -94,6 +98,14 @@ pub fn AdminUsers() -> impl IntoView {
     .into_any()
 }
 
+/// Whether this page's sensitive forms must carry a fresh 2FA code.
+#[derive(Clone, Copy)]
+struct NeedsCode(bool);
+
+fn needs_code() -> bool {
+    use_context::<NeedsCode>().is_some_and(|n| n.0)
+}
+
 /// One action behind a confirmation: the first button only opens the question.
 #[component]
 fn ConfirmAction(
@@ -116,8 +128,11 @@ fn ConfirmAction(
             <summary class="cursor-pointer list-none rounded-md px-2 py-1 text-sm text-indigo-600 hover:bg-slate-100 dark:text-indigo-400 dark:hover:bg-slate-800">{label}</summary>
             <form method="post" action="/admin/users/action" class=format!("{} mt-1 space-y-3 rounded-lg border border-slate-200 bg-white p-4 text-left shadow-lg dark:border-slate-700 dark:bg-slate-900", if inline { "w-full" } else { "absolute right-0 z-10 w-72" })>
                 <p class="text-sm">{question}</p>
-                <input type="hidden" name="user_id" value=user_id />
+                <input type="hidden" name="user_id" value=user_id.clone() />
                 <input type="hidden" name="action" value=action />
+                {(needs_code() && matches!(action, "disable" | "reset-2fa" | "promote" | "demote")).then(|| view! {
+                    <StepUpField error=None id=format!("code-{action}-{}{}", user_id, if inline { "-card" } else { "" }) />
+                })}
                 <button type="submit" class=confirm>{format!("Confirm: {}", label.to_lowercase())}</button>
             </form>
         </details>
@@ -140,6 +155,12 @@ fn UserRow(user: AdminUserRow, me: String, plans: Vec<PlanView>) -> impl IntoVie
                         <option value="" selected=user.plan_id.is_none()>{format!("Default ({})", plans.iter().find(|p| p.is_default).map(|p| p.name.clone()).unwrap_or_default())}</option>
                         {plans.iter().map(|p| view! { <option value=p.id.clone() selected=user.plan_id.as_deref() == Some(p.id.as_str())>{p.name.clone()}</option> }).collect_view()}
                     </select>
+                    {needs_code().then(|| view! {
+                        <label for=format!("plan-code-{}", user.id) class="sr-only">"Authentication code"</label>
+                        <input id=format!("plan-code-{}", user.id) name="code" type="text" inputmode="numeric" autocomplete="one-time-code"
+                            required=true pattern="[0-9 ]{6,7}" maxlength="7" placeholder="2FA code"
+                            class="w-24 rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900" />
+                    })}
                     <button type="submit" class="rounded-md px-2 py-1 text-sm text-indigo-600 hover:bg-slate-100 dark:text-indigo-400 dark:hover:bg-slate-800">"Set"</button>
                 </form>
             </td>

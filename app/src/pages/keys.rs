@@ -493,7 +493,7 @@ pub fn KeyDetail() -> impl IntoView {
                                     <option value="86400" selected=true>"24 hours"</option>
                                     <option value="604800">"7 days"</option>
                                 </select>
-                                {needs_step_up.then(|| view! { <StepUpField error=code_error1.clone() /> })}
+                                {needs_step_up.then(|| view! { <StepUpField error=code_error1.clone() id="code-rotate" /> })}
                                 <button type="submit" class=BUTTON>"Rotate key"</button>
                             </form>
                         </Confirm>
@@ -523,7 +523,7 @@ pub fn KeyDetail() -> impl IntoView {
                                 <p class="text-sm">{format!("Revoke {} ({}…)? Every request using it fails from now on. This cannot be undone.", name2, start2)}</p>
                                 <label for="revoke-reason" class=LABEL>"Reason (optional)"</label>
                                 <input id="revoke-reason" name="reason" maxlength="500" class=INPUT placeholder="e.g. leaked in a CI log" />
-                                {needs_step_up.then(|| view! { <StepUpField error=code_error2.clone() /> })}
+                                {needs_step_up.then(|| view! { <StepUpField error=code_error2.clone() id="code-revoke" /> })}
                                 <button type="submit" class=DANGER>"Revoke key"</button>
                             </form>
                         </Confirm>
@@ -551,6 +551,16 @@ pub fn KeyDetail() -> impl IntoView {
                         <label for="allowlist" class=LABEL>"Addresses and CIDR ranges, one per line (empty: any address)"</label>
                         <textarea id="allowlist" name="ip_allowlist" rows="3" class=format!("{INPUT} font-mono")>{k.ip_allowlist.join("\n")}</textarea>
                         {flash.field_error("ip_allowlist").map(|e| view! { <p class=ERROR>{e}</p> })}
+                        // Removing the allowlist frees the key from its network: a fresh code.
+                        {(needs_step_up && !k.ip_allowlist.is_empty()).then(|| view! {
+                            <div>
+                                <label for="allowlist-code" class=LABEL>"Authentication code (to remove the allowlist)"</label>
+                                <input id="allowlist-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"
+                                    pattern="[0-9 ]{6,7}" maxlength="7" aria-describedby="allowlist-code-hint" class=INPUT />
+                                <p id="allowlist-code-hint" class=HINT>"Needed when the list is emptied or allows every address."</p>
+                                {flash.field_error("code").map(|e| view! { <p class=ERROR>{e}</p> })}
+                            </div>
+                        })}
                         <button type="submit" class=SECONDARY>"Save allowlist"</button>
                     </form>
                 </div>

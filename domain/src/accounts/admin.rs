@@ -52,6 +52,18 @@ impl AdminAction {
     pub fn parse(s: &str) -> Option<AdminAction> {
         AdminAction::ALL.into_iter().find(|a| a.as_str() == s)
     }
+
+    /// Whether the action changes who may do what (roles, access, the second factor), so the
+    /// portal asks for a fresh 2FA code first (step-up, like key changes).
+    pub fn needs_step_up(self) -> bool {
+        matches!(
+            self,
+            AdminAction::Disable
+                | AdminAction::ResetTwoFactor
+                | AdminAction::Promote
+                | AdminAction::Demote
+        )
+    }
 }
 
 impl Accounts {

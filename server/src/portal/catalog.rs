@@ -53,9 +53,14 @@ pub(crate) async fn admin_api_page(state: &AppState, slug: &str) -> anyhow::Resu
 }
 
 /// `/admin/plans`.
-pub(crate) async fn admin_plans_page(state: &AppState) -> anyhow::Result<PageData> {
+pub(crate) async fn admin_plans_page(
+    state: &AppState,
+    session: &Session,
+    admin: &User,
+) -> anyhow::Result<PageData> {
     Ok(PageData::AdminPlans {
         plans: plan_views(state).await?,
+        needs_step_up: needs_step_up(state, session, admin).await?,
     })
 }
 
@@ -228,8 +233,14 @@ pub(crate) async fn save_plan(
     if !errors.is_empty() {
         return flash_and_redirect(&session, invalid_flash(errors, &fields), "/admin/plans").await;
     }
-    let actor = actor(&user, ctx);
     let plan_id = fields.get("plan_id");
+    // Changing a plan's limits changes every key on it: a fresh 2FA code first.
+    if !plan_id.is_empty()
+        && let Err(flash) = step_up(&state, &session, &user, &fields, &ctx).await
+    {
+        return flash_and_redirect(&session, flash, "/admin/plans").await;
+    }
+    let actor = actor(&user, ctx);
     let result = if plan_id.is_empty() {
         state.keys.catalog().create_plan(&actor, input).await
     } else {
@@ -262,6 +273,9 @@ pub(crate) async fn default_plan(
         return Redirect::to("/login").into_response();
     };
     let fields = Fields::parse(&body);
+    if let Err(flash) = step_up(&state, &session, &user, &fields, &ctx).await {
+        return flash_and_redirect(&session, flash, "/admin/plans").await;
+    }
     match state
         .keys
         .catalog()
@@ -292,6 +306,9 @@ pub(crate) async fn assign_plan(
         return Redirect::to("/login").into_response();
     };
     let fields = Fields::parse(&body);
+    if let Err(flash) = step_up(&state, &session, &user, &fields, &ctx).await {
+        return flash_and_redirect(&session, flash, "/admin/users").await;
+    }
     let plan_id = fields.get("plan_id");
     let plan = (!plan_id.is_empty()).then_some(plan_id.as_str());
     match state

@@ -107,7 +107,7 @@ pub(crate) async fn needs_step_up(
     Ok(needs_step_up_at(state, user, last))
 }
 
-/// Checks the step-up code when one is due. `Err` holds the flash to answer with.
+/// Checks the step-up code of a form when one is due. `Err` holds the flash to answer with.
 pub(crate) async fn step_up(
     state: &AppState,
     session: &Session,
@@ -115,13 +115,33 @@ pub(crate) async fn step_up(
     fields: &Fields,
     ctx: &domain::audit::RequestContext,
 ) -> Result<(), FlashData> {
+    step_up_code(
+        state,
+        session,
+        user,
+        &fields.get("code"),
+        fields.refill(),
+        ctx,
+    )
+    .await
+}
+
+/// Checks `code` when a step-up is due (the last 2FA check of this session is older than the
+/// step-up window); `refill` are the form's values to show again on failure.
+pub(crate) async fn step_up_code(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    code: &str,
+    refill: Vec<(String, String)>,
+    ctx: &domain::audit::RequestContext,
+) -> Result<(), FlashData> {
     match needs_step_up(state, session, user).await {
         Ok(false) => return Ok(()),
         Ok(true) => {}
         Err(e) => return Err(internal(e)),
     }
-    let code = fields.get("code");
-    let refill = fields.refill();
+    let code = code.trim();
     let field_error = |message: String| FlashData {
         error: Some("Confirm it is you: enter a code from your authenticator app.".into()),
         field_errors: vec![("code".into(), message)],
@@ -135,7 +155,7 @@ pub(crate) async fn step_up(
     }
     match state
         .accounts
-        .step_up(&user.id, &code, ctx, Utc::now())
+        .step_up(&user.id, code, ctx, Utc::now())
         .await
     {
         Ok(()) => {

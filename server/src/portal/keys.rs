@@ -385,7 +385,19 @@ pub(crate) async fn key_action(
     let fields = Fields::parse(&body);
     let back = format!("/keys/{key_id}");
     let action = fields.get("action");
-    if matches!(action.as_str(), "rotate" | "revoke")
+    // Removing a key's IP allowlist (emptying it, or allowing every address) frees the key from
+    // its network: it needs a fresh code like rotation and revocation.
+    let frees_the_key = action == "allowlist" && {
+        let wanted = allowlist_from(&fields.get("ip_allowlist"));
+        let opens = wanted.is_empty() || wanted.iter().any(|e| e.ends_with("/0"));
+        opens
+            && state
+                .keys
+                .get(&actor(&user, ctx.clone()), &key_id)
+                .await
+                .is_ok_and(|k| !k.ip_allowlist.is_empty())
+    };
+    if (matches!(action.as_str(), "rotate" | "revoke") || frees_the_key)
         && let Err(flash) = step_up(&state, &session, &user, &fields, &ctx).await
     {
         return flash_and_redirect(&session, flash, &back).await;

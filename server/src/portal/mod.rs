@@ -10,7 +10,7 @@ mod views;
 
 pub(crate) use audit::{AuditQuery, audit_page};
 pub(crate) use catalog::{admin_api_page, admin_apis_page, admin_plans_page};
-pub(crate) use forms::needs_step_up;
+pub(crate) use forms::{needs_step_up, step_up_code};
 pub(crate) use keys::{KeysQuery, key_page, keys_page, new_key_page};
 pub(crate) use views::plan_views;
 

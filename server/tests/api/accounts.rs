@@ -894,3 +894,104 @@ async fn the_server_key_can_live_outside_the_data_directory() {
         "/dashboard"
     );
 }
+
+/// Changing who may do what asks for a fresh 2FA code, like key changes do: promoting or
+/// demoting, disabling, resetting 2FA, moving a user to another plan and changing the default
+/// plan. Without the code nothing changes; with it the change is made.
+#[tokio::test]
+async fn admin_changes_ask_for_a_fresh_code_after_the_step_up_window() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = server::Config {
+        step_up_minutes: 0,
+        ..server::Config::for_data_dir(data_dir.path())
+    };
+    let app = TestApp::spawn_with(config, data_dir, None).await;
+    let accounts = &app.state.accounts;
+    let dev = accounts
+        .sign_up("dev@example.com", PASSWORD, &Default::default())
+        .await
+        .unwrap();
+    accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    let r = app
+        .post_form(
+            "/login",
+            &[
+                ("email", "root@example.com"),
+                ("password", "admin passphrase 4 keys"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/enroll");
+    let page = app.get("/enroll").await.text().await.unwrap();
+    let seed = Seed::from_base32(text_between(&page, "data-testid=\"setup-key\"", "<")).unwrap();
+    let r = app
+        .post_form(
+            "/enroll",
+            &[("code", &seed.code_at(steady_now().await - 30))],
+        )
+        .await;
+    assert_eq!(location(&r), "/enroll/recovery");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let page = app.get("/admin/users").await.text().await.unwrap();
+    assert!(
+        page.contains("id=\"code-promote-") && page.contains("id=\"plan-code-"),
+        "the forms ask for a code"
+    );
+    let role = || async { accounts.find(&dev.id).await.unwrap().unwrap().role };
+    for code in [None, Some("000000")] {
+        let mut form = vec![("user_id", dev.id.as_str()), ("action", "promote")];
+        form.extend(code.map(|c| ("code", c)));
+        let r = app.post_form("/admin/users/action", &form).await;
+        assert_eq!(location(&r), "/admin/users");
+        assert_eq!(role().await, domain::accounts::Role::Developer, "{code:?}");
+    }
+    let page = app.get("/admin/users").await.text().await.unwrap();
+    assert!(page.contains("Confirm it is you"), "{page}");
+
+    // A plan change without the code changes nothing either.
+    let plan = app
+        .state
+        .keys
+        .catalog()
+        .create_plan(
+            &domain::service::Actor::cli(),
+            domain::catalog::PlanInput {
+                name: "Gold".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let r = app
+        .post_form(
+            "/admin/users/plan",
+            &[("user_id", &dev.id), ("plan_id", &plan.id)],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin/users");
+    assert_eq!(accounts.find(&dev.id).await.unwrap().unwrap().plan_id, None);
+    let r = app
+        .post_form("/admin/plans/default", &[("plan_id", &plan.id)])
+        .await;
+    assert_eq!(location(&r), "/admin/plans");
+    let default = app.state.keys.catalog().default_plan().await.unwrap();
+    assert_ne!(
+        default.id, plan.id,
+        "the default plan changed without a code"
+    );
+
+    // With a fresh code, the change is made.
+    let code = seed.code_at(steady_now().await);
+    let r = app
+        .post_form(
+            "/admin/users/action",
+            &[("user_id", &dev.id), ("action", "promote"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin/users");
+    assert_eq!(role().await, domain::accounts::Role::Admin);
+}
