@@ -181,6 +181,8 @@ pub struct PlanView {
     pub max_active_keys: Option<u32>,
     pub max_lifetime_days: Option<u32>,
     pub is_default: bool,
+    /// The rate limit and quota are shared by all of a developer's keys.
+    pub per_developer: bool,
     /// One line for humans: "10 requests/s (burst 20) · 10,000 a day · 10 keys · keys live ≤ 365 days".
     pub summary: String,
 }

@@ -113,6 +113,8 @@ pub struct Plan {
     pub max_active_keys: Option<u32>,
     pub max_lifetime_days: Option<u32>,
     pub is_default: bool,
+    /// The rate limit and quota are shared by all of a developer's keys (else each key's own).
+    pub per_developer: bool,
 }
 
 impl Plan {
@@ -122,6 +124,7 @@ impl Plan {
             rate_limit: self.rate_limit,
             burst: self.burst,
             quota: self.quota,
+            per_developer: self.per_developer,
         }
     }
 }
@@ -135,6 +138,8 @@ pub struct PlanInput {
     pub quota: Option<Quota>,
     pub max_active_keys: Option<u32>,
     pub max_lifetime_days: Option<u32>,
+    /// The rate limit and quota are shared by all of a developer's keys.
+    pub per_developer: bool,
 }
 
 impl From<plan::Model> for Plan {
@@ -161,6 +166,7 @@ impl From<plan::Model> for Plan {
             max_active_keys: p.max_active_keys.map(|n| Ord::max(n, 0) as u32),
             max_lifetime_days: p.max_lifetime_days.map(|n| Ord::max(n, 1) as u32),
             is_default: p.is_default,
+            per_developer: p.limit_scope == "developer",
             id: p.id,
             name: p.name,
         }
@@ -721,6 +727,12 @@ fn plan_row(plan_id: &str, input: &PlanInput) -> plan::ActiveModel {
         quota_period: Set(input.quota.map(|q| q.period.as_str().to_owned())),
         max_active_keys: Set(input.max_active_keys.map(|n| n as i32)),
         max_lifetime_days: Set(input.max_lifetime_days.map(|n| n as i32)),
+        limit_scope: Set(if input.per_developer {
+            "developer"
+        } else {
+            "key"
+        }
+        .to_owned()),
         ..Default::default()
     }
 }

@@ -70,6 +70,8 @@ pub struct PlanLimits {
     /// Requests allowed at once above the steady rate.
     pub burst: Option<u32>,
     pub quota: Option<Quota>,
+    /// The rate limit and quota are shared by all of a developer's keys (else each key's own).
+    pub per_developer: bool,
 }
 
 /// A rate limit as enforced: the steady rate, the burst (GCRA's capacity), and whether it came
@@ -79,6 +81,8 @@ pub struct EffectiveRate {
     pub limit: RateLimit,
     pub burst: u32,
     pub from_plan: bool,
+    /// The plan's limit, shared by all of the owner's keys.
+    pub shared: bool,
 }
 
 /// A quota as enforced, and whether it came from the plan.
@@ -86,6 +90,8 @@ pub struct EffectiveRate {
 pub struct EffectiveQuota {
     pub quota: Quota,
     pub from_plan: bool,
+    /// The plan's quota, shared by all of the owner's keys.
+    pub shared: bool,
 }
 
 /// The limits that apply to a key.
@@ -93,6 +99,9 @@ pub struct EffectiveQuota {
 pub struct Effective {
     pub rate: Option<EffectiveRate>,
     pub quota: Option<EffectiveQuota>,
+    /// The plan's limits when they are shared by all of the owner's keys: they apply on top of
+    /// a key's own limits (a key cannot escape its owner's total by setting its own).
+    pub pool: Option<PlanLimits>,
 }
 
 /// The limits of a key with its own `rate` and `quota` (either may be absent) under `plan`. The
@@ -110,11 +119,13 @@ pub fn effective(rate: Option<RateLimit>, quota: Option<Quota>, plan: PlanLimits
             limit: own,
             burst: Ord::max(plan.burst.map_or(own.limit, |b| Ord::min(b, own.limit)), 1),
             from_plan: false,
+            shared: false,
         }),
         None => plan.rate_limit.map(|r| EffectiveRate {
             limit: r,
             burst: Ord::max(plan.burst.unwrap_or(r.limit), 1),
             from_plan: true,
+            shared: plan.per_developer,
         }),
     };
     let own_quota = quota.filter(|own| plan.quota.is_none_or(|p| own.within(&p)));
@@ -122,13 +133,17 @@ pub fn effective(rate: Option<RateLimit>, quota: Option<Quota>, plan: PlanLimits
         Some(own) => Some(EffectiveQuota {
             quota: own,
             from_plan: false,
+            shared: false,
         }),
         None => plan.quota.map(|q| EffectiveQuota {
             quota: q,
             from_plan: true,
+            shared: plan.per_developer,
         }),
     };
-    Effective { rate, quota }
+    let pool =
+        (plan.per_developer && (plan.rate_limit.is_some() || plan.quota.is_some())).then_some(plan);
+    Effective { rate, quota, pool }
 }
 
 #[cfg(test)]
@@ -145,6 +160,7 @@ mod tests {
             limit: 10_000,
             period: QuotaPeriod::Day,
         }),
+        per_developer: false,
     };
 
     #[test]
@@ -244,5 +260,29 @@ mod tests {
             effective(Some(fast), Some(big), open).quota.unwrap().quota,
             big
         );
+    }
+
+    #[test]
+    fn a_plan_shared_by_a_developers_keys_is_a_pool_on_top_of_a_keys_own_limits() {
+        let shared = PlanLimits {
+            per_developer: true,
+            ..FREE
+        };
+        let inherited = effective(None, None, shared);
+        assert!(inherited.rate.unwrap().shared && inherited.quota.unwrap().shared);
+        assert_eq!(inherited.pool, Some(shared));
+        let own = RateLimit {
+            limit: 5,
+            period_s: 1,
+        };
+        let e = effective(Some(own), None, shared);
+        let rate = e.rate.unwrap();
+        assert!(!rate.shared && !rate.from_plan);
+        assert_eq!(
+            e.pool,
+            Some(shared),
+            "the pool applies to keys with their own limits too"
+        );
+        assert_eq!(effective(None, None, FREE).pool, None);
     }
 }

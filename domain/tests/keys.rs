@@ -332,6 +332,7 @@ async fn plans_cap_active_keys(db: Database) {
                 quota: None,
                 max_active_keys: Some(2),
                 max_lifetime_days: None,
+                per_developer: false,
             },
         )
         .await

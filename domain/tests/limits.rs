@@ -232,3 +232,95 @@ async fn lowering_a_plan_lowers_existing_keys_at_once() {
     assert_eq!(burst(&verifier, plaintext, 1).await, 0);
     t.cleanup().await;
 }
+
+/// A plan whose limits apply per developer: all of a developer's keys share one rate limit and
+/// one quota, so more keys do not mean more traffic; a key's own limits do not escape it.
+#[tokio::test]
+async fn a_per_developer_plan_is_shared_by_all_of_a_developers_keys() {
+    let t = TestDb::sqlite_memory().await;
+    let db = t.db.clone();
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    let admin = accounts
+        .create_admin("root@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let admin = Actor::new(admin.id, true, Default::default());
+    let dev = accounts
+        .sign_up("dev@example.com", PASSWORD, &Default::default())
+        .await
+        .unwrap();
+    let verifier = Verifier::new(db.clone(), Recorder::new(db.clone()));
+    let keys = Keys::new(db.clone()).with_changes(Arc::new(verifier.clone()));
+    // A burst of 4 that refills once a minute, and 6 requests a day, for the developer.
+    let plan = keys
+        .catalog()
+        .create_plan(
+            &admin,
+            PlanInput {
+                name: "Team".into(),
+                rate_limit: Some(RateLimit {
+                    limit: 1,
+                    period_s: 60,
+                }),
+                burst: Some(4),
+                quota: Some(Quota {
+                    limit: 6,
+                    period: QuotaPeriod::Day,
+                }),
+                per_developer: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(plan.per_developer);
+    keys.catalog()
+        .assign_plan(&admin, &dev.id, Some(&plan.id))
+        .await
+        .unwrap();
+    let dev = Actor::new(dev.id, false, Default::default());
+    let key = |name: &str, rate_limit| NewKey {
+        name: name.into(),
+        api: "keyport".into(),
+        scopes: vec!["keys:read".into()],
+        rate_limit,
+        expires_at: Some(Utc::now() + Duration::days(30)),
+        ..Default::default()
+    };
+    let first = keys.create(&dev, key("first", None)).await.unwrap();
+    let second = keys.create(&dev, key("second", None)).await.unwrap();
+    // Its own, slower limit: the pool applies on top of it.
+    let own = keys
+        .create(
+            &dev,
+            key(
+                "own",
+                Some(RateLimit {
+                    limit: 1,
+                    period_s: 120,
+                }),
+            ),
+        )
+        .await
+        .unwrap();
+    let shown = first.key.effective.rate.unwrap();
+    assert!(shown.from_plan && shown.shared);
+
+    // The burst of 4 is the developer's, not each key's: 3 + 1, then nothing for anyone.
+    assert_eq!(burst(&verifier, first.plaintext.expose(), 3).await, 3);
+    assert_eq!(burst(&verifier, second.plaintext.expose(), 3).await, 1);
+    assert_eq!(burst(&verifier, own.plaintext.expose(), 1).await, 0);
+    assert_eq!(burst(&verifier, first.plaintext.expose(), 1).await, 0);
+    // The day's quota is shared too (4 used): read the same from every key.
+    let first_quota = verifier.quota_use(&first.key.id, Utc::now()).unwrap();
+    let second_quota = verifier.quota_use(&second.key.id, Utc::now()).unwrap();
+    assert_eq!((first_quota.limit, first_quota.remaining), (6, 2));
+    assert_eq!(second_quota.remaining, 2);
+    // The shared use is stored and survives a restart.
+    verifier.flush().await.unwrap();
+    let restarted = Verifier::new(db.clone(), Recorder::new(db.clone()));
+    restarted.load().await.unwrap();
+    let after = restarted.quota_use(&own.key.id, Utc::now()).unwrap();
+    assert_eq!(after.remaining, 2);
+    t.cleanup().await;
+}

@@ -8,6 +8,7 @@ mod m20261128_000003_keys;
 mod m20261128_000004_usage;
 mod m20261128_000005_usage_rollups;
 mod m20261202_000006_verify_scope;
+mod m20261202_000007_plan_limit_scope;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_usage::Migration),
             Box::new(m20261128_000005_usage_rollups::Migration),
             Box::new(m20261202_000006_verify_scope::Migration),
+            Box::new(m20261202_000007_plan_limit_scope::Migration),
         ]
     }
 }

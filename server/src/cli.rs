@@ -68,6 +68,9 @@ pub enum PlansCommand {
         quota: Option<u64>,
         #[arg(long, value_parser = ["day", "month"], requires = "quota")]
         quota_period: Option<String>,
+        /// The rate limit and quota are shared by all of a developer's keys (else each key's).
+        #[arg(long)]
+        per_developer: bool,
         #[command(flatten)]
         config: Config,
     },
@@ -336,6 +339,7 @@ async fn plans(db: &domain::Database, command: PlansCommand) -> anyhow::Result<S
             burst,
             quota,
             quota_period,
+            per_developer,
             ..
         } => {
             let input = PlanInput {
@@ -347,6 +351,7 @@ async fn plans(db: &domain::Database, command: PlansCommand) -> anyhow::Result<S
                 quota: quota
                     .zip(quota_period.as_deref().and_then(QuotaPeriod::parse))
                     .map(|(limit, period)| Quota { limit, period }),
+                per_developer,
                 ..Default::default()
             };
             let plan = catalog.create_plan(&actor, input).await.map_err(explain)?;

@@ -220,6 +220,19 @@ fn PlanFields(plan: Option<PlanView>, flash: Flash, prefix: String) -> impl Into
                 <input id=id("lifetime") name="max_lifetime_days" type="number" min="1" value=num(p.max_lifetime_days.map(u64::from)) class=INPUT placeholder="keys may never expire" />
                 {flash.field_error("max_lifetime_days").map(|e| view! { <p class=ERROR>{e}</p> })}
             </div>
+            <fieldset class="sm:col-span-2">
+                <legend class=LABEL>"The rate limit and quota apply"</legend>
+                <div class="mt-1 flex flex-wrap gap-4 text-sm">
+                    <label class="flex items-center gap-2">
+                        <input type="radio" name="limit_scope" value="key" checked=!p.per_developer />
+                        "to each key"
+                    </label>
+                    <label class="flex items-center gap-2">
+                        <input type="radio" name="limit_scope" value="developer" checked=p.per_developer />
+                        "to all of a developer's keys together"
+                    </label>
+                </div>
+            </fieldset>
         </div>
     }
 }

@@ -17,6 +17,8 @@ pub struct Model {
     pub max_lifetime_days: Option<i32>,
     pub is_default: bool,
     pub created_at: ChronoDateTimeUtc,
+    /// `key`: each key gets the limits; `developer`: all of a developer's keys share them.
+    pub limit_scope: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -139,6 +139,9 @@ pub struct CachedKey {
     limiter: Option<Arc<Limiter>>,
     quota: Option<Quota>,
     quota_counter: Arc<QuotaCounter>,
+    /// The owner's plan limits when the plan shares them among all the owner's keys: checked
+    /// after the key's own (if any), one limiter and one quota counter per owner.
+    pool: Option<Arc<Pool>>,
     /// The newest minute written to `last_used_at`, so a flush updates a key's row at most once
     /// a minute rather than every flush.
     last_used_minute: Arc<std::sync::atomic::AtomicI64>,
@@ -154,6 +157,19 @@ impl std::fmt::Debug for CachedKey {
             .field("api", &self.api)
             .finish_non_exhaustive()
     }
+}
+
+/// A developer's plan limits shared by all their keys (a plan whose limits apply per developer).
+pub struct Pool {
+    rate: Option<(RateLimit, u32)>,
+    limiter: Option<Arc<Limiter>>,
+    quota: Option<Quota>,
+    quota_counter: Arc<QuotaCounter>,
+}
+
+/// Where a pool's quota use is stored among the keys' (`key_quotas.key_id`).
+fn pool_quota_id(owner_id: &str) -> String {
+    format!("pool:{owner_id}")
 }
 
 fn new_limiter(rate: RateLimit, burst: u32) -> Option<Arc<Limiter>> {
@@ -272,6 +288,8 @@ struct Inner {
     negative: NegativeCache,
     /// Where each verification of a known key is counted.
     recorder: Recorder,
+    /// Owner id -> the plan limits all their keys share (plans that apply per developer).
+    pools: Mutex<HashMap<String, Arc<Pool>>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -300,6 +318,7 @@ impl Verifier {
                     ttl: StdDuration::from_secs(60),
                 },
                 recorder,
+                pools: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -383,12 +402,57 @@ impl Verifier {
         Ok(n)
     }
 
+    /// The pool of `owner_id` with these limits: the existing one when its limits are the
+    /// same, else a new one that keeps the quota use counted so far (or the saved use).
+    fn pool(
+        &self,
+        owner_id: &str,
+        rate: Option<(RateLimit, u32)>,
+        quota: Option<Quota>,
+        saved_quota: &HashMap<String, key_quota::Model>,
+    ) -> Arc<Pool> {
+        let mut pools = self.inner.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = pools.get(owner_id)
+            && existing.rate == rate
+            && existing.quota == quota
+        {
+            return existing.clone();
+        }
+        let previous = pools.get(owner_id).cloned();
+        let quota_counter = match &previous {
+            Some(p) => p.quota_counter.clone(),
+            None => {
+                let counter = Arc::new(QuotaCounter::default());
+                if let Some(saved) = saved_quota.get(&pool_quota_id(owner_id)) {
+                    let mut s = counter.state.lock().unwrap_or_else(|e| e.into_inner());
+                    s.period_start = saved.period_start.timestamp();
+                    s.used = Ord::max(saved.used, 0) as u64;
+                }
+                counter
+            }
+        };
+        let limiter = match &previous {
+            Some(p) if p.rate == rate => p.limiter.clone(),
+            _ => rate.and_then(|(r, b)| new_limiter(r, b)),
+        };
+        let pool = Arc::new(Pool {
+            rate,
+            limiter,
+            quota,
+            quota_counter,
+        });
+        pools.insert(owner_id.to_owned(), pool.clone());
+        pool
+    }
+
     async fn upsert_rows(&self, rows: Vec<api_key::Model>) -> Result<(), DomainError> {
         if rows.is_empty() {
             return Ok(());
         }
         let conn = self.inner.db.conn();
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let owners: HashSet<String> = rows.iter().map(|r| pool_quota_id(&r.owner_id)).collect();
+        ids.extend(owners);
         let records = crate::keys::record::load(conn, rows).await?;
         let mut saved_quota: HashMap<String, key_quota::Model> = HashMap::new();
         for chunk in ids.chunks(500) {
@@ -406,8 +470,18 @@ impl Verifier {
                 continue;
             };
             let effective = r.effective();
-            let rate = effective.rate.map(|e| (e.limit, e.burst));
-            let quota = effective.quota.map(|e| e.quota);
+            // A limit shared by the owner's keys lives in the owner's pool, not in the key.
+            let rate = effective
+                .rate
+                .filter(|e| !e.shared)
+                .map(|e| (e.limit, e.burst));
+            let quota = effective.quota.filter(|e| !e.shared).map(|e| e.quota);
+            let pool = effective.pool.map(|p| {
+                let rate = p
+                    .rate_limit
+                    .map(|r| (r, Ord::max(p.burst.unwrap_or(r.limit), 1)));
+                self.pool(&r.row.owner_id, rate, p.quota, &saved_quota)
+            });
             let previous = index.by_hash.get(&hash).cloned();
             let limiter = match &previous {
                 Some(p) if p.rate == rate => p.limiter.clone(),
@@ -451,6 +525,7 @@ impl Verifier {
                 limiter,
                 quota,
                 quota_counter,
+                pool,
                 id_shared: Arc::from(r.row.id.as_str()),
                 api: r.api,
                 id: r.row.id.clone(),
@@ -566,55 +641,72 @@ impl Verifier {
         });
         let (mut ratelimit, mut quota_info, mut rate_wait, mut quota_wait) =
             (None, None, None, None);
-        let take_rate = || {
-            let (Some(limiter), Some((rate, burst))) = (&key.limiter, key.rate) else {
-                return true;
+        // One rate check: the key's own limiter, or its owner's pool (`full_at` is the key's
+        // "burst full again" time for the portal; pools keep none).
+        let mut check_rate =
+            |limiter: &Limiter,
+             (rate, burst): (RateLimit, u32),
+             full_at: Option<&std::sync::atomic::AtomicI64>| {
+                let clock = limiter.clock();
+                let per_cell =
+                    StdDuration::from_secs(rate.period_s as u64) / Ord::max(rate.limit, 1);
+                match limiter.check() {
+                    Ok(snapshot) => {
+                        let remaining = snapshot.remaining_burst_capacity();
+                        let refill = per_cell * (burst.saturating_sub(remaining));
+                        let reset_at = now + Duration::from_std(refill).unwrap_or_default();
+                        if let Some(full_at) = full_at {
+                            full_at.store(
+                                reset_at.timestamp_millis(),
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                        }
+                        ratelimit = Some(RateInfo {
+                            limit: burst,
+                            remaining,
+                            reset_at,
+                        });
+                        true
+                    }
+                    Err(not_until) => {
+                        let wait = not_until.wait_time_from(clock.now());
+                        let full = wait + per_cell * burst.saturating_sub(1);
+                        if let Some(full_at) = full_at {
+                            full_at.store(
+                                (now + Duration::from_std(full).unwrap_or_default())
+                                    .timestamp_millis(),
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                        }
+                        rate_wait = Some(wait);
+                        ratelimit = Some(RateInfo {
+                            limit: burst,
+                            remaining: 0,
+                            reset_at: now + Duration::from_std(wait).unwrap_or_default(),
+                        });
+                        false
+                    }
+                }
             };
-            let clock = limiter.clock();
-            let per_cell = StdDuration::from_secs(rate.period_s as u64) / Ord::max(rate.limit, 1);
-            match limiter.check() {
-                Ok(snapshot) => {
-                    let remaining = snapshot.remaining_burst_capacity();
-                    let refill = per_cell * (burst.saturating_sub(remaining));
-                    let reset_at = now + Duration::from_std(refill).unwrap_or_default();
-                    key.rate_full_at.store(
-                        reset_at.timestamp_millis(),
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
-                    ratelimit = Some(RateInfo {
-                        limit: burst,
-                        remaining,
-                        reset_at,
-                    });
-                    true
-                }
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(clock.now());
-                    let full = wait + per_cell * burst.saturating_sub(1);
-                    key.rate_full_at.store(
-                        (now + Duration::from_std(full).unwrap_or_default()).timestamp_millis(),
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
-                    rate_wait = Some(wait);
-                    ratelimit = Some(RateInfo {
-                        limit: burst,
-                        remaining: 0,
-                        reset_at: now + Duration::from_std(wait).unwrap_or_default(),
-                    });
-                    false
-                }
+        let take_rate = || {
+            if let (Some(limiter), Some(rate)) = (&key.limiter, key.rate)
+                && !check_rate(limiter, rate, Some(&key.rate_full_at))
+            {
+                return false;
+            }
+            match key.pool.as_deref() {
+                Some(Pool {
+                    limiter: Some(limiter),
+                    rate: Some(rate),
+                    ..
+                }) => check_rate(limiter, *rate, None),
+                _ => true,
             }
         };
-        let take_quota = || {
-            let Some(quota) = key.quota else {
-                return true;
-            };
+        let cost = Ord::max(req.cost, 1) as u64;
+        let mut check_quota = |quota: Quota, counter: &QuotaCounter| {
             let (start, next) = quota_period(quota.period, now);
-            let cost = Ord::max(req.cost, 1) as u64;
-            let (fits, used) = match key
-                .quota_counter
-                .consume(start.timestamp(), cost, quota.limit)
-            {
+            let (fits, used) = match counter.consume(start.timestamp(), cost, quota.limit) {
                 Ok(used) => (true, used),
                 Err(used) => {
                     quota_wait = Some((next - now).to_std().unwrap_or_default());
@@ -628,6 +720,21 @@ impl Verifier {
                 reset_at: next,
             });
             fits
+        };
+        let take_quota = || {
+            if let Some(quota) = key.quota
+                && !check_quota(quota, &key.quota_counter)
+            {
+                return false;
+            }
+            match key.pool.as_deref() {
+                Some(Pool {
+                    quota: Some(quota),
+                    quota_counter,
+                    ..
+                }) => check_quota(*quota, quota_counter),
+                _ => true,
+            }
         };
         outcome.code = policy::meter(take_rate, take_quota);
         outcome.ratelimit = ratelimit;
@@ -679,14 +786,19 @@ impl Verifier {
         })
     }
 
-    /// A key's quota and its use in the current period, as verification counts it (`None`
-    /// when the key has no quota or is not active).
+    /// A key's quota and its use in the current period, as verification counts it: its own,
+    /// else the one its owner's keys share (`None` when there is none or the key is not active).
     pub fn quota_use(&self, key_id: &str, now: DateTime<Utc>) -> Option<QuotaInfo> {
         let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
         let key = index.by_hash.get(index.hash_of_id.get(key_id)?)?;
-        let quota = key.quota?;
+        // Its own quota, else the quota its owner's keys share.
+        let (quota, counter) = match (key.quota, key.pool.as_deref()) {
+            (Some(quota), _) => (quota, &key.quota_counter),
+            (None, Some(pool)) => (pool.quota?, &pool.quota_counter),
+            (None, None) => return None,
+        };
         let (start, next) = quota_period(quota.period, now);
-        let used = key.quota_counter.used(start.timestamp());
+        let used = counter.used(start.timestamp());
         Some(QuotaInfo {
             limit: quota.limit,
             remaining: quota.limit.saturating_sub(used),
@@ -698,19 +810,37 @@ impl Verifier {
 
 impl KeyState for Verifier {
     fn take_dirty_quotas(&self) -> Vec<QuotaUse> {
-        let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
-        index
-            .by_hash
-            .values()
-            .filter_map(|k| {
-                k.quota_counter
-                    .take_dirty()
-                    .map(|(p, u)| (k.id.clone(), p, u))
-            })
-            .collect()
+        let mut dirty: Vec<QuotaUse> = {
+            let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
+            index
+                .by_hash
+                .values()
+                .filter_map(|k| {
+                    k.quota_counter
+                        .take_dirty()
+                        .map(|(p, u)| (k.id.clone(), p, u))
+                })
+                .collect()
+        };
+        // The pools' use is stored beside the keys', under `pool:<owner>`.
+        let pools = self.inner.pools.lock().unwrap_or_else(|e| e.into_inner());
+        dirty.extend(pools.iter().filter_map(|(owner, pool)| {
+            pool.quota_counter
+                .take_dirty()
+                .map(|(p, u)| (pool_quota_id(owner), p, u))
+        }));
+        dirty
     }
 
     fn restore_dirty_quotas(&self, key_ids: &[String]) {
+        {
+            let pools = self.inner.pools.lock().unwrap_or_else(|e| e.into_inner());
+            for owner in key_ids.iter().filter_map(|id| id.strip_prefix("pool:")) {
+                if let Some(pool) = pools.get(owner) {
+                    pool.quota_counter.mark_dirty();
+                }
+            }
+        }
         let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
         for id in key_ids {
             if let Some(h) = index.hash_of_id.get(id)

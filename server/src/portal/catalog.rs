@@ -229,6 +229,7 @@ pub(crate) async fn save_plan(
         }),
         max_active_keys: fields.number("max_active_keys", &mut errors),
         max_lifetime_days: fields.number("max_lifetime_days", &mut errors),
+        per_developer: fields.get("limit_scope") == "developer",
     };
     if !errors.is_empty() {
         return flash_and_redirect(&session, invalid_flash(errors, &fields), "/admin/plans").await;

@@ -70,6 +70,9 @@ pub(crate) fn plan_view(p: &Plan) -> PlanView {
             .map(|q| quota_text(&q))
             .unwrap_or_else(|| "no quota".into()),
     );
+    if p.per_developer && (p.rate_limit.is_some() || p.quota.is_some()) {
+        parts.push("shared by all of a developer's keys".into());
+    }
     parts.push(
         p.max_active_keys
             .map(|n| format!("up to {n} active keys"))
@@ -91,6 +94,7 @@ pub(crate) fn plan_view(p: &Plan) -> PlanView {
         max_active_keys: p.max_active_keys,
         max_lifetime_days: p.max_lifetime_days,
         is_default: p.is_default,
+        per_developer: p.per_developer,
         summary: parts.join(" · "),
     }
 }
@@ -156,21 +160,47 @@ pub(crate) fn key_row(k: &Key, now: DateTime<Utc>) -> KeyRow {
 /// A key's details. Its limits are the ones the verifier enforces ([`Key::effective`]), with
 /// the burst and where they come from.
 pub(crate) fn key_detail(k: &Key) -> KeyDetailView {
-    let from_plan = |yes: bool| match (&k.plan, yes) {
-        (Some(plan), true) => format!(" (plan {plan})"),
+    let plan = k.plan.clone().unwrap_or_default();
+    let from_plan = |yes: bool, shared: bool| match (yes, shared) {
+        (true, true) => format!(" (plan {plan}, shared by all of the owner's keys)"),
+        (true, false) => format!(" (plan {plan})"),
         _ => String::new(),
     };
+    // Under a plan whose limits are shared, the shared total applies too: say which bites.
+    let pool = k.effective.pool.unwrap_or_default();
     let rate_limit = match k.effective.rate {
-        Some(r) => format!(
-            "{}, bursts of {}{}",
-            rate_text(&r.limit),
-            thousands(r.burst as u64),
-            from_plan(r.from_plan)
-        ),
+        Some(r) => {
+            let mut text = format!(
+                "{}, bursts of {}{}",
+                rate_text(&r.limit),
+                thousands(r.burst as u64),
+                from_plan(r.from_plan, r.shared)
+            );
+            if let (false, Some(shared)) = (r.from_plan, pool.rate_limit) {
+                text += &format!(
+                    "; and at most {} across all of the owner's keys (plan {plan})",
+                    rate_text(&shared)
+                );
+            }
+            text
+        }
         None => "None".into(),
     };
     let quota = match k.effective.quota {
-        Some(q) => format!("{}{}", quota_text(&q.quota), from_plan(q.from_plan)),
+        Some(q) => {
+            let mut text = format!(
+                "{}{}",
+                quota_text(&q.quota),
+                from_plan(q.from_plan, q.shared)
+            );
+            if let (false, Some(shared)) = (q.from_plan, pool.quota) {
+                text += &format!(
+                    "; and {} across all of the owner's keys (plan {plan})",
+                    quota_text(&shared)
+                );
+            }
+            text
+        }
         None => "None".into(),
     };
     KeyDetailView {
