@@ -206,7 +206,50 @@ async fn key_changes_ask_for_a_fresh_code_after_the_step_up_window() {
     assert_eq!(location(&response), "/keys/new?api=orders");
     let code = seed.code_at(Utc::now().timestamp() as u64);
     let response = create_key(&app, "with code", &[("code", &code)]).await;
-    assert!(location(&response).starts_with("/keys/key_"));
+    let key_page = location(&response);
+    assert!(key_page.starts_with("/keys/key_"));
+
+    // Tying a key to a network needs no code; freeing it from its allowlist does.
+    let action = format!("{key_page}/action");
+    let allowlist = |list: &'static str, code: Option<String>| {
+        let mut form = vec![
+            ("action", "allowlist".to_owned()),
+            ("ip_allowlist", list.to_owned()),
+        ];
+        form.extend(code.map(|c| ("code", c)));
+        let app = &app;
+        let action = action.clone();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form(&action, &form).await
+        }
+    };
+    let stored = || async {
+        let id = key_page.trim_start_matches("/keys/");
+        app.state
+            .keys
+            .get(&domain::service::Actor::cli(), id)
+            .await
+            .unwrap()
+            .ip_allowlist
+    };
+    allowlist("10.0.0.0/8", None).await;
+    assert_eq!(stored().await, ["10.0.0.0/8"]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for list in ["", "0.0.0.0/0"] {
+        assert_eq!(location(&allowlist(list, None).await), key_page);
+        assert_eq!(
+            stored().await,
+            ["10.0.0.0/8"],
+            "{list:?} was saved without a code"
+        );
+    }
+    let next_step = seed.code_at(Utc::now().timestamp() as u64 + 30);
+    allowlist("", Some(next_step)).await;
+    assert!(
+        stored().await.is_empty(),
+        "with a fresh code the allowlist is removed"
+    );
     app.cleanup().await;
 }
 
