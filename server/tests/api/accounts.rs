@@ -951,6 +951,37 @@ async fn admin_changes_ask_for_a_fresh_code_after_the_step_up_window() {
     }
     let page = app.get("/admin/users").await.text().await.unwrap();
     assert!(page.contains("Confirm it is you"), "{page}");
+    // Disabling and resetting 2FA are guarded the same way.
+    for action in ["disable", "reset-2fa", "demote"] {
+        let r = app
+            .post_form(
+                "/admin/users/action",
+                &[("user_id", &dev.id), ("action", action)],
+            )
+            .await;
+        assert_eq!(location(&r), "/admin/users");
+    }
+    let after = accounts.find(&dev.id).await.unwrap().unwrap();
+    assert_eq!(after.status, Status::Active, "disabled without a code");
+    let audited = domain::audit::search(
+        &app.state.db,
+        &domain::audit::Filter {
+            target: Some(dev.id.clone()),
+            ..Default::default()
+        },
+        None,
+        50,
+    )
+    .await
+    .unwrap()
+    .0;
+    assert!(
+        !audited.iter().any(
+            |e| ["user.disable", "2fa.reset", "user.promote", "user.demote"]
+                .contains(&e.event.action.as_str())
+        ),
+        "an admin action was made without a code"
+    );
 
     // A plan change without the code changes nothing either.
     let plan = app

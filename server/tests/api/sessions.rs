@@ -225,3 +225,79 @@ async fn expired_sessions_are_pruned() {
     );
     assert!(rows.contains(&digest("live")));
 }
+
+/// An admin's "End sessions" also ends a session that has passed only the password step.
+#[tokio::test]
+async fn an_admin_ends_half_signed_in_sessions_too() {
+    let app = TestApp::spawn().await;
+    app.sign_up_and_enrol("victim@example.com").await;
+    let victim = app
+        .state
+        .accounts
+        .find_by_email("victim@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let attacker = app.another_browser();
+    let response = attacker
+        .post_form(
+            "/login",
+            &[
+                ("email", "victim@example.com"),
+                ("password", "glacier lantern pepper"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), "/login/code");
+
+    // The admin, in a third browser, signs in (enrolling at first sign-in) and ends them.
+    app.state
+        .accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    let admin = app.another_browser();
+    let r = admin
+        .post_form(
+            "/login",
+            &[
+                ("email", "root@example.com"),
+                ("password", "admin passphrase 4 keys"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/enroll");
+    let page = admin.get("/enroll").await.text().await.unwrap();
+    let key = page
+        .split("data-testid=\"setup-key\"")
+        .nth(1)
+        .and_then(|rest| rest.split('>').nth(1))
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .trim()
+        .to_owned();
+    let seed = domain::accounts::totp::Seed::from_base32(&key).unwrap();
+    let code = seed.code_at(chrono::Utc::now().timestamp() as u64 - 30);
+    assert_eq!(
+        location(&admin.post_form("/enroll", &[("code", &code)]).await),
+        "/enroll/recovery"
+    );
+    let r = admin
+        .post_form(
+            "/admin/users/action",
+            &[("user_id", &victim.id), ("action", "end-sessions")],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin/users");
+    assert_eq!(
+        location(&attacker.get("/login/code").await),
+        "/login",
+        "the half-signed-in session survived the admin's End sessions"
+    );
+    assert!(
+        domain::sessions::list_for_user(&app.state.db, &victim.id, chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
