@@ -386,12 +386,7 @@ impl Accounts {
         // The address's counter exists whether or not an account has it, so a real and an
         // unknown address answer alike, message and delay.
         let email_key = throttle::email_key(email);
-        let mut keys = vec![(email_key.clone(), throttle::ACCOUNT)];
-        keys.extend(
-            ctx.ip
-                .as_deref()
-                .map(|ip| (throttle::ip_key(ip), throttle::CLIENT_IP)),
-        );
+        let keys = throttle::account_and_client(email_key.clone(), ctx);
         let actor = row.as_ref().map(|r| r.id.clone());
         let reservation = match throttle::reserve(&self.db, &keys, now).await? {
             Ok(reservation) => reservation,
@@ -465,12 +460,7 @@ impl Accounts {
             return Err(SignInError::NotEnrolled);
         }
         let totp_key = throttle::totp_key(user_id);
-        let mut keys = vec![(totp_key.clone(), throttle::ACCOUNT)];
-        keys.extend(
-            ctx.ip
-                .as_deref()
-                .map(|ip| (throttle::ip_key(ip), throttle::CLIENT_IP)),
-        );
+        let keys = throttle::account_and_client(totp_key.clone(), ctx);
         let reservation = match throttle::reserve(&self.db, &keys, now).await? {
             Ok(reservation) => reservation,
             Err(throttled) => {
@@ -724,12 +714,7 @@ impl Accounts {
         // A wrong current password counts against the account like a failed sign-in: a stolen
         // session must not become an unthrottled password oracle.
         let email_key = throttle::email_key(&row.email);
-        let mut keys = vec![(email_key.clone(), throttle::ACCOUNT)];
-        keys.extend(
-            ctx.ip
-                .as_deref()
-                .map(|ip| (throttle::ip_key(ip), throttle::CLIENT_IP)),
-        );
+        let keys = throttle::account_and_client(email_key.clone(), ctx);
         let reservation = match throttle::reserve(&self.db, &keys, now).await? {
             Ok(reservation) => reservation,
             Err(throttled) => return Err(ChangePasswordError::Throttled(throttled)),
@@ -794,12 +779,7 @@ impl Accounts {
         failure_action: &str,
     ) -> Result<(), SignInError> {
         let totp_key = throttle::totp_key(&row.id);
-        let mut keys = vec![(totp_key.clone(), throttle::ACCOUNT)];
-        keys.extend(
-            ctx.ip
-                .as_deref()
-                .map(|ip| (throttle::ip_key(ip), throttle::CLIENT_IP)),
-        );
+        let keys = throttle::account_and_client(totp_key.clone(), ctx);
         let reservation = match throttle::reserve(&self.db, &keys, now).await? {
             Ok(reservation) => reservation,
             Err(throttled) => return Err(SignInError::Throttled(throttled)),

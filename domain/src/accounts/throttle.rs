@@ -88,6 +88,17 @@ pub fn ip_key(ip: &str) -> String {
     }
 }
 
+/// The counters one attempt is reserved on: the account's `key` (under [`ACCOUNT`]) and, when
+/// known, the client's address (under [`CLIENT_IP`]).
+pub fn account_and_client(
+    key: String,
+    ctx: &crate::audit::RequestContext,
+) -> Vec<(String, Policy)> {
+    let mut keys = vec![(key, ACCOUNT)];
+    keys.extend(ctx.ip.as_deref().map(|ip| (ip_key(ip), CLIENT_IP)));
+    keys
+}
+
 /// Refused because of earlier failures; try again after `retry_after`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Throttled {
