@@ -316,6 +316,8 @@ pub enum PageData {
     Settings {
         sessions: Vec<SessionRow>,
         unused_recovery_codes: u64,
+        /// Of those, codes from before 120-bit codes (the page asks for new ones).
+        legacy_recovery_codes: u64,
     },
     AdminUsers {
         users: Vec<AdminUserRow>,

@@ -10,10 +10,14 @@ use sea_orm::{
 
 use crate::DomainError;
 
+/// The PostgreSQL advisory lock migrations run under ("keyport" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6b_6579_706f_7274;
+
 /// A pooled connection to Keyport's database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Database {
     conn: DatabaseConnection,
+    url: std::sync::Arc<str>,
 }
 
 impl Database {
@@ -49,7 +53,10 @@ impl Database {
             options.max_connections(16);
         }
         let conn = sea_orm::Database::connect(options).await?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            url: url.into(),
+        })
     }
 
     /// Connects and brings the schema up to date.
@@ -59,10 +66,30 @@ impl Database {
         Ok(db)
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration. On PostgreSQL, under an advisory lock held on a
+    /// connection of its own: instances (or `keyport migrate`) started at the same moment take
+    /// turns, and the later ones find nothing left to do.
     pub async fn migrate(&self) -> Result<(), DomainError> {
-        Migrator::up(&self.conn, None).await?;
-        Ok(())
+        if self.backend() != DatabaseBackend::Postgres {
+            Migrator::up(&self.conn, None).await?;
+            return Ok(());
+        }
+        let mut options = ConnectOptions::new(self.url.to_string());
+        options
+            .sqlx_logging(false)
+            .max_connections(1)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10));
+        let lock = sea_orm::Database::connect(options).await?;
+        lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .await?;
+        let result = Migrator::up(&self.conn, None).await;
+        // Closing the lock's only connection releases the lock in any case.
+        lock.execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            .await
+            .ok();
+        lock.close().await.ok();
+        Ok(result?)
     }
 
     /// Names of the migrations applied so far, oldest first.
@@ -90,6 +117,12 @@ impl Database {
 
     pub fn backend(&self) -> DatabaseBackend {
         self.conn.get_database_backend()
+    }
+
+    /// The URL this database was opened with (for connections outside the pool, such as the
+    /// change feed's listener). Contains the password, if any: never log it unredacted.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub fn conn(&self) -> &DatabaseConnection {

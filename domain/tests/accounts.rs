@@ -771,6 +771,72 @@ async fn wrong_current_passwords_count_like_sign_ins(db: Database) {
     assert!(matches!(err, SignInError::Throttled(_)), "{err:?}");
 }
 
+/// Codes issued before 120-bit codes (10 characters, 50 bits) were stored as unsalted SHA-256.
+/// Migration 8 marks them `legacy:`; the background job rewraps them as salted argon2id, after
+/// which nothing stored reveals a code's SHA-256, and they still sign in once each.
+async fn legacy_recovery_codes_are_rewrapped_and_still_work(db: Database) {
+    use domain::{accounts::recovery, entities::recovery_code};
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+    let (accounts, id, _seed, codes) = enrolled(&db, "old@example.com").await;
+    let old = ["abcde-fghjk", "mnpqr-stuvw", "xyz23-45678"];
+    recovery_code::Entity::insert_many(old.iter().map(|code| recovery_code::ActiveModel {
+        user_id: Set(id.clone()),
+        code_hash: Set(format!("legacy:{}", recovery::digest(code))),
+        used_at: Set(None),
+        created_at: Set(t0()),
+        ..Default::default()
+    }))
+    .exec_without_returning(db.conn())
+    .await
+    .unwrap();
+    let now = t0() + Duration::minutes(5);
+    let context = ctx();
+    let code = |code: &'static str| accounts.sign_in_code(&id, code, &context, now);
+    // Not rewrapped yet: a legacy code works once.
+    code(old[0]).await.unwrap();
+    assert!(matches!(code(old[0]).await, Err(SignInError::InvalidCode)));
+
+    assert_eq!(accounts.rewrap_legacy_recovery_codes(2).await.unwrap(), 2);
+    assert_eq!(accounts.rewrap_legacy_recovery_codes(100).await.unwrap(), 1);
+    assert_eq!(accounts.rewrap_legacy_recovery_codes(100).await.unwrap(), 0);
+    let stored: Vec<String> = recovery_code::Entity::find()
+        .filter(recovery_code::Column::UserId.eq(id.as_str()))
+        .all(db.conn())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.code_hash)
+        .collect();
+    for code in old {
+        let digest = recovery::digest(code);
+        assert!(stored.iter().all(|h| !h.contains(&digest)), "{stored:?}");
+    }
+    let wrapped: Vec<&String> = stored
+        .iter()
+        .filter(|h| h.starts_with("$argon2id$"))
+        .collect();
+    assert_eq!(wrapped.len(), 3, "{stored:?}");
+    // Each has its own salt: the PHC strings differ although the inputs have the same shape.
+    assert_ne!(wrapped[0].split('$').nth(4), wrapped[1].split('$').nth(4));
+    // The 120-bit codes of the enrolment are untouched (plain SHA-256 of 120 random bits).
+    assert_eq!(stored.iter().filter(|h| h.len() == 64).count(), 10);
+
+    // Rewrapped: the other legacy codes work once each; the used one, a wrong one, do not.
+    code(old[1]).await.unwrap();
+    assert!(matches!(code(old[1]).await, Err(SignInError::InvalidCode)));
+    assert!(matches!(code(old[0]).await, Err(SignInError::InvalidCode)));
+    assert!(matches!(
+        code("zzzzz-zzzzz").await,
+        Err(SignInError::InvalidCode)
+    ));
+    let upper: &'static str = old[2].to_uppercase().leak();
+    code(upper).await.unwrap();
+    // And the new codes still do.
+    let new: &'static str = codes[0].clone().leak();
+    code(new).await.unwrap();
+    assert_eq!(accounts.unused_recovery_codes(&id).await.unwrap(), 9);
+}
+
 macro_rules! on_both_databases {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -799,6 +865,7 @@ macro_rules! on_both_databases {
 on_both_databases!(
     full_flow_with_replay_protection,
     recovery_codes_work_once,
+    legacy_recovery_codes_are_rewrapped_and_still_work,
     sign_in_does_not_reveal_which_emails_exist,
     sign_up_rules,
     failures_slow_down_then_lock_the_account,

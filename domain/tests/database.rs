@@ -269,3 +269,78 @@ async fn postgres_usage_minutes_survive_the_rollup_migration() {
     usage_minutes_survive_the_rollup_migration(&t.db).await;
     t.cleanup().await;
 }
+
+/// Upgrading marks the recovery codes that exist as legacy (to be rewrapped as argon2id), and
+/// PostgreSQL's column then holds a PHC string.
+async fn recovery_codes_are_marked_legacy_by_the_upgrade(db: &Database) {
+    use migrations::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = db.conn();
+    let backend = conn.get_database_backend();
+    let run = |sql: String| async move {
+        conn.execute_raw(Statement::from_string(backend, sql))
+            .await
+            .unwrap()
+    };
+    Migrator::up(conn, Some(7)).await.unwrap();
+    let sha = "a".repeat(64);
+    run(
+        "INSERT INTO users (id, email, password_hash, role, status, created_at) \
+         VALUES ('usr_a', 'a@example.com', 'x', 'developer', 'active', '2026-11-28T00:00:00Z')"
+            .into(),
+    )
+    .await;
+    run(format!("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ('usr_a', '{sha}', '2026-11-28T00:00:00Z')")).await;
+    Migrator::up(conn, None).await.unwrap();
+    assert_fully_migrated(db).await;
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT code_hash FROM recovery_codes",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let stored: String = row.try_get("", "code_hash").unwrap();
+    assert_eq!(stored, format!("legacy:{sha}"));
+    let phc = format!(
+        "$argon2id$v=19$m=19456,t=2,p=1${}${}",
+        "s".repeat(22),
+        "h".repeat(43)
+    );
+    run(format!("UPDATE recovery_codes SET code_hash = '{phc}'")).await;
+}
+
+#[tokio::test]
+async fn sqlite_recovery_codes_are_marked_legacy_by_the_upgrade() {
+    let db = Database::connect("sqlite::memory:").await.unwrap();
+    recovery_codes_are_marked_legacy_by_the_upgrade(&db).await;
+}
+
+#[tokio::test]
+async fn postgres_recovery_codes_are_marked_legacy_by_the_upgrade() {
+    let Some(t) = TestDb::postgres_empty().await else {
+        return;
+    };
+    recovery_codes_are_marked_legacy_by_the_upgrade(&t.db).await;
+    t.cleanup().await;
+}
+
+/// Several instances started at the same moment on one empty PostgreSQL database each apply the
+/// migrations: they take turns under an advisory lock, and every one ends fully migrated.
+#[tokio::test]
+async fn postgres_instances_migrating_at_once_do_not_race() {
+    let t = TestDb::postgres_empty()
+        .await
+        .expect("KEYPORT_TEST_POSTGRES_URL must be set for PostgreSQL tests");
+    let starts = (0..4).map(|_| {
+        let url = t.url.clone();
+        tokio::spawn(async move { Database::connect_and_migrate(&url).await })
+    });
+    for started in starts.collect::<Vec<_>>() {
+        let db = started.await.unwrap().expect("every instance starts");
+        assert_fully_migrated(&db).await;
+        db.close().await.unwrap();
+    }
+    t.cleanup().await;
+}

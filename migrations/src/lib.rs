@@ -9,6 +9,7 @@ mod m20261128_000004_usage;
 mod m20261128_000005_usage_rollups;
 mod m20261202_000006_verify_scope;
 mod m20261202_000007_plan_limit_scope;
+mod m20261202_000008_legacy_recovery_codes;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_usage_rollups::Migration),
             Box::new(m20261202_000006_verify_scope::Migration),
             Box::new(m20261202_000007_plan_limit_scope::Migration),
+            Box::new(m20261202_000008_legacy_recovery_codes::Migration),
         ]
     }
 }

@@ -3,7 +3,9 @@
 # outside: starts it on a free port with a throwaway data directory, and prints one line per
 # probe (forward auth without an API, verify's cost range, privilege minting, the CSP header,
 # list query errors, throttling without enumeration, concurrent guesses, IPv6 /64 grouping,
-# session ids at rest). Usage: scripts/probes/hardening.sh target/release/keyport
+# session ids at rest, verification callers, where the server key lives), then runs
+# hardening_portal.py for the rules that need signed-in browsers.
+# Usage: scripts/probes/hardening.sh target/release/keyport
 # Not part of ./dev.sh test (the Rust tests assert each rule); it shows before/after figures.
 set -uo pipefail
 BIN=$1
@@ -45,3 +47,16 @@ cookie = [l.split("\t")[-1].strip() for l in open(sys.argv[2]) if "keyport_sessi
 c = cookie[-1] if cookie else ""
 print("P8 sessions table holds the cookie value itself:", c in ids, "| its SHA-256:", hashlib.sha256(c.encode()).hexdigest() in ids)
 PY
+
+# A second server with verification callers required and the server key outside the data
+# directory (both set through the environment, which an older binary ignores).
+DATA2=$(mktemp -d); KEYS=$(mktemp -d); PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+KEYPORT_ADMIN_PASSWORD='probe admin passphrase' KEYPORT_SECRET_KEY_FILE=$KEYS/server.key $BIN admin create --email root@example.com --data-dir $DATA2 >/dev/null 2>&1
+KEYPORT_SECRET_KEY_FILE=$KEYS/server.key KEYPORT_VERIFY_REQUIRES_TOKEN=true $BIN serve --addr 127.0.0.1:$PORT2 --data-dir $DATA2 > $DATA2/log 2>&1 & S2=$!
+trap 'kill $S $S2; rm -rf $DATA $DATA2 $KEYS' EXIT
+for _ in $(seq 100); do curl -fs http://127.0.0.1:$PORT2/readyz >/dev/null && break; sleep 0.1; done
+KEY2=$(KEYPORT_SECRET_KEY_FILE=$KEYS/server.key $BIN keys create --owner root@example.com --api keyport --scopes keys:read --name probe --expires-in-days 1 --data-dir $DATA2 2>/dev/null)
+sleep 6
+echo "P18 (16) KEYPORT_VERIFY_REQUIRES_TOKEN=true, verify called without a caller token: HTTP $(code -H 'Content-Type: application/json' -d "{\"key\":\"$KEY2\"}" http://127.0.0.1:$PORT2/v1/keys/verify)"
+echo "P19 (17) KEYPORT_SECRET_KEY_FILE elsewhere: key files in the data directory: $(ls $DATA2 | grep -c 'secret' || true); at the configured path: $(ls $KEYS | wc -l)"
+python3 "$(dirname "$0")/hardening_portal.py" "$BIN"

@@ -291,9 +291,11 @@ pub(crate) async fn settings_page(
             .then(b.last_seen.cmp(&a.last_seen))
     });
     let unused_recovery_codes = state.accounts.unused_recovery_codes(user_id).await?;
+    let legacy_recovery_codes = state.accounts.legacy_recovery_codes(user_id).await?;
     Ok(PageData::Settings {
         sessions,
         unused_recovery_codes,
+        legacy_recovery_codes,
     })
 }
 

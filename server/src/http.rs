@@ -263,9 +263,13 @@ impl Server {
     }
 }
 
+/// Legacy recovery codes rewrapped per minute: each costs one argon2id hash on the blocking
+/// pool (tens of milliseconds), so an upgrade spreads the work instead of stalling start-up.
+const LEGACY_CODES_PER_MINUTE: u64 = 200;
+
 /// Every few seconds: write usage and quota use, and pick up keys changed by other instances
 /// sharing the database. At start and every minute: compact the usage rollups, prune expired
-/// sessions and look for usage anomalies.
+/// sessions, rewrap legacy recovery codes and look for usage anomalies.
 async fn background(state: AppState) {
     let mut tick = tokio::time::interval(state.usage_flush);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -291,6 +295,15 @@ async fn background(state: AppState) {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(sessions = n, "expired sessions pruned"),
                 Err(error) => tracing::error!(%error, "cannot prune expired sessions"),
+            }
+            match state
+                .accounts
+                .rewrap_legacy_recovery_codes(LEGACY_CODES_PER_MINUTE)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(codes = n, "legacy recovery codes rewrapped as argon2id"),
+                Err(error) => tracing::error!(%error, "cannot rewrap legacy recovery codes"),
             }
             match state.alerts.run(chrono::Utc::now()).await {
                 Ok(0) => {}

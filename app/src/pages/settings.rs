@@ -24,12 +24,13 @@ pub fn Settings() -> impl IntoView {
     let flash = view.flash;
     let totp_enabled = view.user.as_ref().is_some_and(|u| u.totp_enabled);
     let email = view.user.map(|u| u.email).unwrap_or_default();
-    let (sessions, unused) = match view.page {
+    let (sessions, unused, legacy) = match view.page {
         PageData::Settings {
             sessions,
             unused_recovery_codes,
-        } => (sessions, unused_recovery_codes),
-        _ => (Vec::new(), 0),
+            legacy_recovery_codes,
+        } => (sessions, unused_recovery_codes, legacy_recovery_codes),
+        _ => (Vec::new(), 0, 0),
     };
     let others = sessions.iter().filter(|s| !s.current).count();
     view! {
@@ -64,6 +65,11 @@ pub fn Settings() -> impl IntoView {
                 <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">
                     {format!("On, with an authenticator app. {unused} of 10 recovery codes unused.")}
                 </p>
+                {(legacy > 0).then(|| view! {
+                    <p class="mt-3 rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-200" role="status">
+                        "Your recovery codes come from an earlier version of Keyport and are shorter than today's. They still work, but make new ones below and keep those instead."
+                    </p>
+                })}
                 <div class="mt-4 grid gap-6 sm:grid-cols-2">
                     <form method="post" action="/settings/recovery-codes" class="space-y-3">
                         <h3 class="text-sm font-medium">"New recovery codes"</h3>

@@ -9,8 +9,8 @@ pub mod totp;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, TransactionTrait,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QuerySelect,
+    TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 
@@ -571,20 +571,73 @@ impl Accounts {
         Ok(result.rows_affected == 1)
     }
 
+    /// Marks an unused recovery code of this user as used, if `code` is one. Codes issued since
+    /// 120-bit codes are found by their SHA-256 in one query; codes from before are tried
+    /// against their argon2id hash (at most ten per user, only for users who still have them).
     async fn use_recovery_code(
         &self,
         user_id: &str,
         code: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, DomainError> {
-        let result = recovery_code::Entity::update_many()
-            .col_expr(recovery_code::Column::UsedAt, Expr::value(now))
-            .filter(recovery_code::Column::UserId.eq(user_id))
-            .filter(recovery_code::Column::CodeHash.eq(recovery::digest(code)))
-            .filter(recovery_code::Column::UsedAt.is_null())
+        let digest = recovery::digest(code);
+        let unused = || {
+            recovery_code::Entity::update_many()
+                .col_expr(recovery_code::Column::UsedAt, Expr::value(now))
+                .filter(recovery_code::Column::UserId.eq(user_id))
+                .filter(recovery_code::Column::UsedAt.is_null())
+        };
+        let result = unused()
+            .filter(recovery_code::Column::CodeHash.is_in([
+                digest.clone(),
+                format!("{}{digest}", recovery::LEGACY_PREFIX),
+            ]))
             .exec(self.db.conn())
             .await?;
-        Ok(result.rows_affected == 1)
+        if result.rows_affected == 1 {
+            return Ok(true);
+        }
+        let rewrapped = recovery_code::Entity::find()
+            .filter(recovery_code::Column::UserId.eq(user_id))
+            .filter(recovery_code::Column::UsedAt.is_null())
+            .filter(recovery_code::Column::CodeHash.starts_with(recovery::REWRAPPED_PREFIX))
+            .all(self.db.conn())
+            .await?;
+        for row in rewrapped {
+            if password::verify_secret(digest.clone(), row.code_hash.clone()).await? {
+                let result = unused()
+                    .filter(recovery_code::Column::Id.eq(row.id))
+                    .exec(self.db.conn())
+                    .await?;
+                return Ok(result.rows_affected == 1);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Rewraps up to `limit` legacy recovery codes (see `recovery`) as argon2id hashes; returns
+    /// how many were rewrapped. A code used meanwhile is rewrapped all the same (it stays used).
+    pub async fn rewrap_legacy_recovery_codes(&self, limit: u64) -> Result<u64, DomainError> {
+        let rows = recovery_code::Entity::find()
+            .filter(recovery_code::Column::CodeHash.starts_with(recovery::LEGACY_PREFIX))
+            .limit(limit)
+            .all(self.db.conn())
+            .await?;
+        let mut rewrapped = 0;
+        for row in rows {
+            let Some(digest) = row.code_hash.strip_prefix(recovery::LEGACY_PREFIX) else {
+                continue;
+            };
+            let wrapped = password::hash_secret(digest.to_owned()).await?;
+            let result = recovery_code::Entity::update_many()
+                .col_expr(recovery_code::Column::CodeHash, Expr::value(wrapped))
+                .filter(recovery_code::Column::Id.eq(row.id))
+                .filter(recovery_code::Column::CodeHash.eq(row.code_hash.as_str()))
+                .exec(self.db.conn())
+                .await?;
+            rewrapped += result.rows_affected;
+        }
+        Ok(rewrapped)
     }
 
     /// Starts (or restarts) TOTP enrolment: a new seed, stored encrypted, not active until a code
@@ -694,6 +747,22 @@ impl Accounts {
         Ok(recovery_code::Entity::find()
             .filter(recovery_code::Column::UserId.eq(user_id))
             .filter(recovery_code::Column::UsedAt.is_null())
+            .count(self.db.conn())
+            .await?)
+    }
+
+    /// Unused recovery codes issued before 120-bit codes (shorter, 50 bits): the settings page
+    /// asks their owner to make new ones.
+    pub async fn legacy_recovery_codes(&self, user_id: &str) -> Result<u64, DomainError> {
+        use sea_orm::{Condition, PaginatorTrait};
+        Ok(recovery_code::Entity::find()
+            .filter(recovery_code::Column::UserId.eq(user_id))
+            .filter(recovery_code::Column::UsedAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(recovery_code::Column::CodeHash.starts_with(recovery::LEGACY_PREFIX))
+                    .add(recovery_code::Column::CodeHash.starts_with(recovery::REWRAPPED_PREFIX)),
+            )
             .count(self.db.conn())
             .await?)
     }

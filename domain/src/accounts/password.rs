@@ -126,6 +126,28 @@ pub async fn verify(candidate: &str, stored: Option<&str>) -> Result<bool, Domai
     .map_err(|e| DomainError::Internal(format!("verification task failed: {e}")))?
 }
 
+/// Hashes a secret that is not a password (a legacy recovery code's digest) as argon2id with
+/// its own salt, on the blocking pool.
+pub(crate) async fn hash_secret(secret: String) -> Result<String, DomainError> {
+    tokio::task::spawn_blocking(move || hash_blocking(&secret))
+        .await
+        .map_err(|e| DomainError::Internal(format!("hashing task failed: {e}")))?
+}
+
+/// Checks a secret against one of `hash_secret`'s PHC strings, on the blocking pool. An
+/// unreadable string never matches.
+pub(crate) async fn verify_secret(candidate: String, phc: String) -> Result<bool, DomainError> {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&phc).is_ok_and(|parsed| {
+            argon2()
+                .verify_password(candidate.as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .map_err(|e| DomainError::Internal(format!("verification task failed: {e}")))
+}
+
 /// Forces the dummy hash now, so the first sign-in with an unknown email is not faster.
 pub fn warm_up() {
     LazyLock::force(&DUMMY_HASH);

@@ -2,7 +2,10 @@
 //! (24 characters of a 32-letter alphabet without look-alike characters), single use, stored
 //! only as SHA-256. ASVS 6.5.2 allows an approved fast hash for secrets of at least 112 bits of
 //! entropy: nothing can be guessed from a dictionary, and 2^120 SHA-256 digests are out of reach.
-//! Codes issued before (10 characters, 50 bits) still work until they are used or regenerated.
+//! Codes issued before (10 characters, 50 bits) still work until they are used or regenerated,
+//! but are not kept as fast hashes: migration 8 marks every code that existed at upgrade as
+//! `legacy:<sha256>`, and `Accounts::rewrap_legacy_recovery_codes` (run by the server's background
+//! job) replaces each with an argon2id hash, salted per code, of that SHA-256.
 use chacha20poly1305::aead::{OsRng, rand_core::RngCore};
 use sha2::{Digest, Sha256};
 
@@ -47,6 +50,11 @@ pub fn digest(code: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// How migration 8 marks a code that existed before the upgrade and is not rewrapped yet.
+pub const LEGACY_PREFIX: &str = "legacy:";
+/// How a rewrapped legacy code starts (a PHC string).
+pub const REWRAPPED_PREFIX: &str = "$argon2";
 
 /// Whether `input` looks like a recovery code rather than a TOTP code.
 pub fn looks_like_recovery_code(input: &str) -> bool {

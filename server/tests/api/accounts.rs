@@ -1026,3 +1026,46 @@ async fn admin_changes_ask_for_a_fresh_code_after_the_step_up_window() {
     assert_eq!(location(&r), "/admin/users");
     assert_eq!(role().await, domain::accounts::Role::Admin);
 }
+
+/// Someone who still has recovery codes from before 120-bit codes is asked, on the settings page,
+/// to make new ones: before the background job rewraps them and after.
+#[tokio::test]
+async fn settings_ask_for_new_codes_while_legacy_ones_remain() {
+    use domain::{accounts::recovery, entities::recovery_code};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let app = TestApp::spawn().await;
+    app.sign_up_and_enrol("legacy@example.com").await;
+    const NOTICE: &str = "come from an earlier version of Keyport";
+    let page = app.get("/settings").await.text().await.unwrap();
+    assert!(!page.contains(NOTICE), "no notice with today's codes");
+    let user = app
+        .state
+        .accounts
+        .find_by_email("legacy@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    recovery_code::Entity::insert_many([recovery_code::ActiveModel {
+        user_id: Set(user.id.clone()),
+        code_hash: Set(format!("legacy:{}", recovery::digest("abcde-fghjk"))),
+        used_at: Set(None),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }])
+    .exec_without_returning(app.state.db.conn())
+    .await
+    .unwrap();
+    let page = app.get("/settings").await.text().await.unwrap();
+    assert!(page.contains(NOTICE), "{page}");
+    assert_eq!(
+        app.state
+            .accounts
+            .rewrap_legacy_recovery_codes(10)
+            .await
+            .unwrap(),
+        1
+    );
+    let page = app.get("/settings").await.text().await.unwrap();
+    assert!(page.contains(NOTICE), "still asked after the rewrap");
+    app.cleanup().await;
+}
