@@ -8,6 +8,7 @@ pub mod changes;
 pub mod db;
 pub mod entities;
 pub mod error;
+pub mod feed;
 pub mod id;
 pub mod keys;
 pub mod limits;

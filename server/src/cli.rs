@@ -295,7 +295,12 @@ async fn create_key(
         owner_id: Some(user.id),
         ..Default::default()
     };
-    match Keys::new(db.clone()).create(&actor, new).await {
+    // Serving instances on the same PostgreSQL database hear of the new key at once.
+    let mut keys = Keys::new(db.clone());
+    if let Some(feed) = domain::feed::PgFeed::listener(db, "cli") {
+        keys = keys.with_changes(feed);
+    }
+    match keys.create(&actor, new).await {
         Ok(created) => Ok(created.plaintext.expose().to_owned()),
         Err(ServiceError::Invalid(errors)) => Err(anyhow::anyhow!(
             "{}",
@@ -317,7 +322,10 @@ async fn plans(db: &domain::Database, command: PlansCommand) -> anyhow::Result<S
         catalog::{Catalog, PlanInput, Quota, QuotaPeriod, RateLimit},
         service::{Actor, ServiceError},
     };
-    let catalog = Catalog::new(db.clone());
+    let mut catalog = Catalog::new(db.clone());
+    if let Some(feed) = domain::feed::PgFeed::listener(db, "cli") {
+        catalog = catalog.with_changes(feed);
+    }
     let actor = Actor::cli();
     let explain = |e: ServiceError| match e {
         ServiceError::Invalid(errors) => anyhow::anyhow!(

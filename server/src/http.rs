@@ -171,6 +171,8 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     pub state: AppState,
+    /// This instance's name on the PostgreSQL change feed (`None` on SQLite).
+    feed: Option<String>,
 }
 
 impl Server {
@@ -194,8 +196,16 @@ impl Server {
         let changes: std::sync::Arc<dyn domain::changes::KeyChanges> =
             std::sync::Arc::new(verifier.clone());
         let secret_key = config.secret_key()?;
-        let accounts = Accounts::new(db.clone(), secret_key.clone()).with_changes(changes.clone());
-        let keys = Keys::new(db.clone()).with_changes(changes);
+        let mut accounts =
+            Accounts::new(db.clone(), secret_key.clone()).with_changes(changes.clone());
+        let mut keys = Keys::new(db.clone()).with_changes(changes);
+        // On PostgreSQL, other instances sharing the database hear of each change at once.
+        let instance = domain::feed::instance_id();
+        let feed = domain::feed::PgFeed::listener(&db, &instance);
+        if let Some(feed) = &feed {
+            accounts = accounts.with_changes(feed.clone());
+            keys = keys.with_changes(feed.clone());
+        }
         let state = AppState {
             usage: Usage::new(db.clone(), keys.clone()),
             alerts: domain::usage::alerts::Alerts::new(db.clone()),
@@ -225,6 +235,7 @@ impl Server {
             listener,
             router,
             state,
+            feed: feed.map(|_| instance),
         })
     }
 
@@ -245,6 +256,13 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let background = tokio::spawn(background(self.state.clone()));
+        let feed = self.feed.map(|origin| {
+            tokio::spawn(domain::feed::follow(
+                self.state.db.url().to_owned(),
+                origin,
+                self.state.verifier.clone(),
+            ))
+        });
         let served = axum::serve(
             self.listener,
             self.router
@@ -254,6 +272,9 @@ impl Server {
         .await
         .context("the HTTP server failed");
         background.abort();
+        if let Some(feed) = feed {
+            feed.abort();
+        }
         // Whatever was counted since the last flush is written before the process exits.
         match self.state.verifier.flush().await {
             Ok(n) => tracing::info!(verifications = n, "usage flushed at shutdown"),

@@ -28,6 +28,7 @@ macro_rules! on_both_databases {
 }
 mod accounts;
 mod caller_verified;
+mod change_feed;
 mod cli;
 mod client_address;
 mod gateways;

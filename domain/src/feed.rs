@@ -1,0 +1,191 @@
+//! The change feed between instances that share one PostgreSQL database, through PostgreSQL's
+//! own `LISTEN/NOTIFY` (no extra engine). Each instance publishes every committed key change on
+//! the `keyport_changes` channel ([`PgFeed`], a [`KeyChanges`] listener beside the verifier) and
+//! applies the changes of the others as they arrive ([`follow`]), so a key revoked on one
+//! instance is refused on every other within milliseconds instead of at the next poll.
+//!
+//! NOTIFY is delivered only to connected listeners: a change sent while an instance's listening
+//! connection is down is lost. [`follow`] therefore re-reads the keys changed meanwhile each time
+//! it (re)connects, and the server's periodic `updated_at` poll stays as the safety net.
+//!
+//! The listener holds its own connection, opened from the database URL (not taken from the
+//! pool): LISTEN needs a session, so this URL must not go through a transaction-mode pooler.
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, sqlx::postgres::PgListener};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Database,
+    changes::{Applied, Change, KeyChanges},
+    verification::verifier::Verifier,
+};
+
+/// The PostgreSQL channel Keyport's instances talk on.
+pub const CHANNEL: &str = "keyport_changes";
+
+/// One message on the channel: which instance made the change (it skips its own), and what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub origin: String,
+    pub change: Change,
+}
+
+/// A random name for this process, so it can tell its own messages from the others'.
+pub fn instance_id() -> String {
+    use rand::Rng;
+    let n: u64 = rand::rng().random();
+    format!("{n:016x}")
+}
+
+/// Publishes every change this instance makes (after its commit) to the other instances.
+#[derive(Clone, Debug)]
+pub struct PgFeed {
+    db: Database,
+    origin: Arc<str>,
+}
+
+impl PgFeed {
+    /// A publisher on `db`, which must be PostgreSQL (`None` on SQLite: a single node needs no
+    /// feed).
+    pub fn new(db: Database, origin: &str) -> Option<Self> {
+        (db.backend() == DatabaseBackend::Postgres).then(|| Self {
+            db,
+            origin: origin.into(),
+        })
+    }
+
+    /// The same, ready to hand to services' `with_changes`.
+    pub fn listener(db: &Database, origin: &str) -> Option<Arc<dyn KeyChanges>> {
+        Self::new(db.clone(), origin).map(|feed| Arc::new(feed) as Arc<dyn KeyChanges>)
+    }
+
+    async fn publish(&self, change: Change) -> Result<(), sea_orm::DbErr> {
+        let payload = serde_json::to_string(&Message {
+            origin: self.origin.to_string(),
+            change,
+        })
+        .expect("a change serializes");
+        self.db
+            .conn()
+            .execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), payload.into()],
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
+impl KeyChanges for PgFeed {
+    fn apply(&self, change: Change) -> Applied<'_> {
+        Box::pin(async move {
+            if let Err(error) = self.publish(change.clone()).await {
+                // The other instances' poll picks the change up a few seconds later.
+                tracing::warn!(%error, ?change, "cannot publish a key change to other instances");
+            }
+        })
+    }
+}
+
+/// Follows the other instances' changes for as long as the process runs: listens on
+/// [`CHANNEL`] over its own connection to `url`, applies each change (not our own) to the
+/// verifier, and after every (re)connection re-reads the keys changed while it was not
+/// listening. Never returns; reconnects with a pause after an error.
+pub async fn follow(url: String, origin: String, verifier: Verifier) {
+    let mut listening_since: Option<DateTime<Utc>> = None;
+    let mut logged_down = false;
+    loop {
+        let lost_at = Utc::now();
+        match listen(&url).await {
+            Ok(mut listener) => {
+                if std::mem::take(&mut logged_down) {
+                    tracing::info!("listening to other instances' key changes again");
+                }
+                // Whatever changed while not listening (or since start) is read once now.
+                catch_up(&verifier, listening_since.unwrap_or(lost_at)).await;
+                listening_since = Some(Utc::now());
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(notification)) => {
+                            apply(&verifier, &origin, notification.payload()).await;
+                            listening_since = Some(Utc::now());
+                        }
+                        // The connection dropped and sqlx listened again: messages in between
+                        // are lost, so read what changed.
+                        Ok(None) => {
+                            let since = listening_since.unwrap_or_else(Utc::now);
+                            catch_up(&verifier, since).await;
+                            listening_since = Some(Utc::now());
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "the key change feed's connection failed; reconnecting");
+                            logged_down = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                if !logged_down {
+                    tracing::warn!(%error, "cannot listen to other instances' key changes; \
+                        relying on the periodic refresh until it works");
+                    logged_down = true;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn listen(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
+    let mut listener = PgListener::connect(url).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Re-reads keys changed since a little before `since` (clocks of instances differ slightly).
+async fn catch_up(verifier: &Verifier, since: DateTime<Utc>) {
+    if let Err(error) = verifier
+        .refresh_changed_since(since - chrono::Duration::seconds(5))
+        .await
+    {
+        tracing::error!(%error, "cannot re-read keys changed while not listening");
+    }
+}
+
+async fn apply(verifier: &Verifier, origin: &str, payload: &str) {
+    match serde_json::from_str::<Message>(payload) {
+        Ok(message) if message.origin == origin => {}
+        Ok(message) => verifier.apply(message.change).await,
+        Err(error) => tracing::warn!(%error, payload, "ignoring an unreadable key change message"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_small_tagged_json() {
+        let text = serde_json::to_string(&Message {
+            origin: "a1".into(),
+            change: Change::Key("key_1".into()),
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            r#"{"origin":"a1","change":{"kind":"key","id":"key_1"}}"#
+        );
+        let all: Message =
+            serde_json::from_str(r#"{"origin":"b","change":{"kind":"all"}}"#).unwrap();
+        assert_eq!(all.change, Change::All);
+    }
+
+    #[test]
+    fn instance_ids_differ() {
+        assert_ne!(instance_id(), instance_id());
+    }
+}
