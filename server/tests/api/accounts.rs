@@ -33,7 +33,8 @@ async fn steady_now() -> u64 {
     now
 }
 
-fn text_between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+/// The text of the element whose opening tag contains `start`, up to `end`.
+pub(crate) fn text_between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     let from = html
         .find(start)
         .unwrap_or_else(|| panic!("{start} not in page"))
@@ -77,6 +78,33 @@ impl TestApp {
             .collect();
         assert_eq!(codes.len(), 10, "{list}");
         (seed, codes)
+    }
+
+    /// Creates the admin `root@example.com` (as on the command line) and signs it in, enrolling
+    /// at first sign-in with a code of the previous step; returns the authenticator seed.
+    pub async fn sign_in_new_admin(&self) -> Seed {
+        self.state
+            .accounts
+            .create_admin("root@example.com", "admin passphrase 4 keys")
+            .await
+            .unwrap();
+        let r = self
+            .post_form(
+                "/login",
+                &[
+                    ("email", "root@example.com"),
+                    ("password", "admin passphrase 4 keys"),
+                ],
+            )
+            .await;
+        assert_eq!(location(&r), "/enroll");
+        let page = self.get("/enroll").await.text().await.unwrap();
+        let seed =
+            Seed::from_base32(text_between(&page, "data-testid=\"setup-key\"", "<")).unwrap();
+        let code = seed.code_at(steady_now().await - 30);
+        let r = self.post_form("/enroll", &[("code", &code)]).await;
+        assert_eq!(location(&r), "/enroll/recovery");
+        seed
     }
 
     pub async fn sign_in(&self, email: &str, code: &str) -> Response {
@@ -515,27 +543,7 @@ async fn admins_manage_users_and_developers_cannot() {
     app.post_form("/logout", &[]).await;
 
     // An admin (created on the command line, enrolled at first sign-in) sees and manages users.
-    app.state
-        .accounts
-        .create_admin("root@example.com", "admin passphrase 4 keys")
-        .await
-        .unwrap();
-    let r = app
-        .post_form(
-            "/login",
-            &[
-                ("email", "root@example.com"),
-                ("password", "admin passphrase 4 keys"),
-            ],
-        )
-        .await;
-    assert_eq!(location(&r), "/enroll");
-    let page = app.get("/enroll").await.text().await.unwrap();
-    let seed = Seed::from_base32(text_between(&page, "data-testid=\"setup-key\"", "<")).unwrap();
-    let r = app
-        .post_form("/enroll", &[("code", &seed.code_at(steady_now().await))])
-        .await;
-    assert_eq!(location(&r), "/enroll/recovery");
+    app.sign_in_new_admin().await;
 
     let page = app.get("/admin/users?q=dev").await.text().await.unwrap();
     assert!(
@@ -911,29 +919,7 @@ async fn admin_changes_ask_for_a_fresh_code_after_the_step_up_window() {
         .sign_up("dev@example.com", PASSWORD, &Default::default())
         .await
         .unwrap();
-    accounts
-        .create_admin("root@example.com", "admin passphrase 4 keys")
-        .await
-        .unwrap();
-    let r = app
-        .post_form(
-            "/login",
-            &[
-                ("email", "root@example.com"),
-                ("password", "admin passphrase 4 keys"),
-            ],
-        )
-        .await;
-    assert_eq!(location(&r), "/enroll");
-    let page = app.get("/enroll").await.text().await.unwrap();
-    let seed = Seed::from_base32(text_between(&page, "data-testid=\"setup-key\"", "<")).unwrap();
-    let r = app
-        .post_form(
-            "/enroll",
-            &[("code", &seed.code_at(steady_now().await - 30))],
-        )
-        .await;
-    assert_eq!(location(&r), "/enroll/recovery");
+    let seed = app.sign_in_new_admin().await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let page = app.get("/admin/users").await.text().await.unwrap();

@@ -95,3 +95,26 @@ impl TestApp {
         }
     }
 }
+
+/// A port nothing listens on right now (for a gateway the test starts).
+pub async fn free_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The protected API behind a gateway: answers with who the gateway said the caller is.
+pub async fn upstream() -> std::net::SocketAddr {
+    use axum::{Router, http::HeaderMap, routing::get};
+    let app = Router::new().fallback(get(|headers: HeaderMap| async move {
+        let key_id = headers
+            .get("x-keyport-key-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_owned();
+        format!("upstream ok for {key_id}")
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}

@@ -7,10 +7,12 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, http::HeaderMap, routing::get};
 use domain::keys::NewKey;
 
-use crate::{helpers::TestApp, verify_support::*};
+use crate::{
+    helpers::{TestApp, free_port, upstream},
+    verify_support::*,
+};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
@@ -24,27 +26,6 @@ impl Drop for Nginx {
             .status();
         let _ = self.0.wait();
     }
-}
-
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// The protected API: answers with who nginx said the caller is.
-async fn upstream() -> SocketAddr {
-    let app = Router::new().fallback(get(|headers: HeaderMap| async move {
-        let key_id = headers
-            .get("x-keyport-key-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("none")
-            .to_owned();
-        format!("upstream ok for {key_id}")
-    }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
 }
 
 async fn start_nginx(keyport: &str, upstream: SocketAddr) -> (Nginx, u16, tempfile::TempDir) {

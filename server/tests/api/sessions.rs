@@ -11,7 +11,7 @@ use tower_sessions::{
     session::{Id, Record},
 };
 
-use crate::helpers::TestApp;
+use crate::{accounts::text_between, helpers::TestApp};
 
 #[tokio::test]
 async fn records_round_trip_and_remember_their_user() {
@@ -100,25 +100,14 @@ async fn the_sessions_table_holds_no_usable_secret() {
 
     // Enrol, then look at the table before the recovery codes page is shown.
     let page = app.get("/enroll").await.text().await.unwrap();
-    let key = page
-        .split("data-testid=\"setup-key\"")
-        .nth(1)
-        .and_then(|rest| rest.split('>').nth(1))
-        .and_then(|rest| rest.split('<').next())
-        .unwrap()
-        .trim()
-        .to_owned();
-    let seed = domain::accounts::totp::Seed::from_base32(&key).unwrap();
+    let key = text_between(&page, "data-testid=\"setup-key\"", "<");
+    let seed = domain::accounts::totp::Seed::from_base32(key).unwrap();
     let code = seed.code_at(chrono::Utc::now().timestamp() as u64 - 30);
     let response = app.post_form("/enroll", &[("code", &code)]).await;
     assert_eq!(location(&response), "/enroll/recovery");
     let before_display = all_session_data(&app).await;
     let page = app.get("/enroll/recovery").await.text().await.unwrap();
-    let list = page
-        .split("data-testid=\"recovery-codes\"")
-        .nth(1)
-        .and_then(|rest| rest.split("</ul>").next())
-        .unwrap();
+    let list = text_between(&page, "data-testid=\"recovery-codes\"", "</ul>");
     let codes: Vec<&str> = list
         .split("<li>")
         .skip(1)
@@ -251,37 +240,8 @@ async fn an_admin_ends_half_signed_in_sessions_too() {
     assert_eq!(location(&response), "/login/code");
 
     // The admin, in a third browser, signs in (enrolling at first sign-in) and ends them.
-    app.state
-        .accounts
-        .create_admin("root@example.com", "admin passphrase 4 keys")
-        .await
-        .unwrap();
     let admin = app.another_browser();
-    let r = admin
-        .post_form(
-            "/login",
-            &[
-                ("email", "root@example.com"),
-                ("password", "admin passphrase 4 keys"),
-            ],
-        )
-        .await;
-    assert_eq!(location(&r), "/enroll");
-    let page = admin.get("/enroll").await.text().await.unwrap();
-    let key = page
-        .split("data-testid=\"setup-key\"")
-        .nth(1)
-        .and_then(|rest| rest.split('>').nth(1))
-        .and_then(|rest| rest.split('<').next())
-        .unwrap()
-        .trim()
-        .to_owned();
-    let seed = domain::accounts::totp::Seed::from_base32(&key).unwrap();
-    let code = seed.code_at(chrono::Utc::now().timestamp() as u64 - 30);
-    assert_eq!(
-        location(&admin.post_form("/enroll", &[("code", &code)]).await),
-        "/enroll/recovery"
-    );
+    admin.sign_in_new_admin().await;
     let r = admin
         .post_form(
             "/admin/users/action",
