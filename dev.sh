@@ -141,13 +141,17 @@ cmd_test() {
   step "clippy: browser crate (hydrate, wasm32)"
   cargo clippy -p frontend --target wasm32-unknown-unknown --locked -- -D warnings
 
-  local filter=()
-  if [ -n "${KEYPORT_TEST_POSTGRES_URL:-}" ]; then
-    step "Rust tests on SQLite and on PostgreSQL ($KEYPORT_TEST_POSTGRES_URL)"
-  else
-    step "Rust tests on SQLite (PostgreSQL tests not run: KEYPORT_TEST_POSTGRES_URL is unset)"
-    filter=(-E 'not test(/postgres/)')
+  # Tests named `postgres` need KEYPORT_TEST_POSTGRES_URL, tests named `redis` also
+  # KEYPORT_TEST_REDIS_URL; the others run everywhere.
+  local filter=() skipped=()
+  [ -n "${KEYPORT_TEST_POSTGRES_URL:-}" ] || skipped+=("test(/postgres/)")
+  [ -n "${KEYPORT_TEST_REDIS_URL:-}" ] || skipped+=("test(/redis/)")
+  if [ ${#skipped[@]} -gt 0 ]; then
+    local expr
+    expr=$(IFS='|'; echo "${skipped[*]}")
+    filter=(-E "not (${expr//|/ | })")
   fi
+  step "Rust tests (PostgreSQL: ${KEYPORT_TEST_POSTGRES_URL:-not set, its tests skipped}; Redis: ${KEYPORT_TEST_REDIS_URL:-not set, its tests skipped})"
   cargo nextest run --workspace --exclude frontend --locked --no-fail-fast "${filter[@]}"
 
   build_release

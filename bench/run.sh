@@ -18,7 +18,7 @@ WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/server.log" "$KEEP_LOG"; rm -rf "$WORK"' EXIT
 PORT=$((20000 + RANDOM % 20000))
 URL="http://127.0.0.1:$PORT"
-export KEYPORT_LOG=${KEYPORT_LOG:-warn} KEYPORT_BENCH_BASELINE=1
+export KEYPORT_LOG=${KEYPORT_LOG:-warn} KEYPORT_BENCH_BASELINE=1 KEYPORT_SHUTDOWN_GRACE_SECONDS=0
 
 rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 start() {

@@ -10,6 +10,9 @@
 //!
 //! The listener holds its own connection, opened from the database URL (not taken from the
 //! pool): LISTEN needs a session, so this URL must not go through a transaction-mode pooler.
+//!
+//! With Redis configured, [`RedisFeed`] and [`follow_redis`] carry the same messages over a Redis
+//! channel instead (PUBLISH / SUBSCRIBE), with the same catch-up after every reconnection.
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
@@ -17,7 +20,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, sqlx::postgres::PgLis
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Database,
+    Database, DomainError,
     changes::{Applied, Change, KeyChanges},
     verification::verifier::Verifier,
 };
@@ -47,20 +50,6 @@ pub struct PgFeed {
 }
 
 impl PgFeed {
-    /// A publisher on `db`, which must be PostgreSQL (`None` on SQLite: a single node needs no
-    /// feed).
-    pub fn new(db: Database, origin: &str) -> Option<Self> {
-        (db.backend() == DatabaseBackend::Postgres).then(|| Self {
-            db,
-            origin: origin.into(),
-        })
-    }
-
-    /// The same, ready to hand to services' `with_changes`.
-    pub fn listener(db: &Database, origin: &str) -> Option<Arc<dyn KeyChanges>> {
-        Self::new(db.clone(), origin).map(|feed| Arc::new(feed) as Arc<dyn KeyChanges>)
-    }
-
     async fn publish(&self, change: Change) -> Result<(), sea_orm::DbErr> {
         let payload = serde_json::to_string(&Message {
             origin: self.origin.to_string(),
@@ -161,6 +150,182 @@ async fn apply(verifier: &Verifier, origin: &str, payload: &str) {
         Ok(message) if message.origin == origin => {}
         Ok(message) => verifier.apply(message.change).await,
         Err(error) => tracing::warn!(%error, payload, "ignoring an unreadable key change message"),
+    }
+}
+
+/// The change feed an instance uses: Redis when configured, else PostgreSQL's NOTIFY on
+/// PostgreSQL, else none (one SQLite node has no one to tell).
+#[derive(Clone, Debug)]
+pub enum Feed {
+    Postgres { url: String },
+    Redis(redis::Client),
+}
+
+impl Feed {
+    pub fn choose(db: &Database, redis_url: Option<&str>) -> Result<Option<Feed>, DomainError> {
+        if let Some(url) = redis_url.map(str::trim).filter(|u| !u.is_empty()) {
+            let client = redis::Client::open(url).map_err(|e| {
+                DomainError::Config(format!(
+                    "the Redis URL {} is not usable: {e}",
+                    crate::db::redact_url(url)
+                ))
+            })?;
+            return Ok(Some(Feed::Redis(client)));
+        }
+        Ok(
+            (db.backend() == DatabaseBackend::Postgres).then(|| Feed::Postgres {
+                url: db.url().to_owned(),
+            }),
+        )
+    }
+
+    /// The listener that publishes this instance's changes, for the services' `with_changes`.
+    pub fn publisher(
+        &self,
+        db: &Database,
+        origin: &str,
+    ) -> Result<Arc<dyn KeyChanges>, DomainError> {
+        Ok(match self {
+            Feed::Postgres { .. } => Arc::new(PgFeed {
+                db: db.clone(),
+                origin: origin.into(),
+            }),
+            Feed::Redis(client) => Arc::new(
+                RedisFeed::new(client.clone(), origin)
+                    .map_err(|e| DomainError::Config(format!("cannot use Redis: {e}")))?,
+            ),
+        })
+    }
+
+    /// Applies the other instances' changes to `verifier` for as long as the process runs.
+    pub async fn follow(self, origin: String, verifier: Verifier) {
+        match self {
+            Feed::Postgres { url } => follow(url, origin, verifier).await,
+            Feed::Redis(client) => follow_redis(client, origin, verifier).await,
+        }
+    }
+}
+
+/// The Redis channel Keyport's instances talk on, when Redis is configured.
+pub const REDIS_CHANNEL: &str = "keyport:changes";
+
+/// How long publishing a change may wait for Redis: a change is made by a request, which must not
+/// hang on an unreachable Redis (the other instances' poll is the safety net).
+const REDIS_PUBLISH_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Publishes every change this instance makes on [`REDIS_CHANNEL`]. Connects lazily and
+/// reconnects by itself, so an unreachable Redis at start is not an error.
+#[derive(Clone)]
+pub struct RedisFeed {
+    conn: redis::aio::ConnectionManager,
+    origin: Arc<str>,
+}
+
+impl std::fmt::Debug for RedisFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisFeed")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisFeed {
+    pub fn new(client: redis::Client, origin: &str) -> Result<Self, redis::RedisError> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_PUBLISH_TIMEOUT))
+            .set_response_timeout(Some(REDIS_PUBLISH_TIMEOUT))
+            .set_number_of_retries(1);
+        Ok(Self {
+            conn: redis::aio::ConnectionManager::new_lazy_with_config(client, config)?,
+            origin: origin.into(),
+        })
+    }
+
+    async fn publish(&self, change: Change) -> Result<(), redis::RedisError> {
+        let payload = serde_json::to_string(&Message {
+            origin: self.origin.to_string(),
+            change,
+        })
+        .expect("a change serializes");
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(
+            REDIS_PUBLISH_TIMEOUT,
+            redis::cmd("PUBLISH")
+                .arg(REDIS_CHANNEL)
+                .arg(payload)
+                .query_async::<i64>(&mut conn),
+        )
+        .await
+        {
+            Ok(result) => result.map(|_| ()),
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "Redis did not answer in time",
+            ))),
+        }
+    }
+}
+
+impl KeyChanges for RedisFeed {
+    fn apply(&self, change: Change) -> Applied<'_> {
+        Box::pin(async move {
+            if let Err(error) = self.publish(change.clone()).await {
+                tracing::warn!(%error, ?change, "cannot publish a key change on Redis");
+            }
+        })
+    }
+}
+
+/// [`follow`] over Redis: subscribes to [`REDIS_CHANNEL`], applies the other instances'
+/// changes, and re-reads the keys changed while it was not subscribed after every reconnection.
+/// Never returns.
+pub async fn follow_redis(client: redis::Client, origin: String, verifier: Verifier) {
+    use futures_util::StreamExt;
+    let mut listening_since: Option<DateTime<Utc>> = None;
+    let mut logged_down = false;
+    loop {
+        let lost_at = Utc::now();
+        let subscribed = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(REDIS_CHANNEL).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(Duration::from_secs(2), subscribed).await {
+            Ok(Ok(pubsub)) => {
+                if std::mem::take(&mut logged_down) {
+                    tracing::info!("following other instances' key changes on Redis again");
+                }
+                catch_up(&verifier, listening_since.unwrap_or(lost_at)).await;
+                listening_since = Some(Utc::now());
+                let mut messages = pubsub.into_on_message();
+                while let Some(message) = messages.next().await {
+                    match message.get_payload::<String>() {
+                        Ok(payload) => apply(&verifier, &origin, &payload).await,
+                        Err(error) => {
+                            tracing::warn!(%error, "ignoring an unreadable Redis message")
+                        }
+                    }
+                    listening_since = Some(Utc::now());
+                }
+                tracing::warn!("the Redis change feed's connection ended; reconnecting");
+                logged_down = true;
+            }
+            Ok(Err(error)) => {
+                if !std::mem::replace(&mut logged_down, true) {
+                    tracing::warn!(%error, "cannot subscribe to key changes on Redis; \
+                        relying on the periodic refresh until it works");
+                }
+            }
+            Err(_) => {
+                if !std::mem::replace(&mut logged_down, true) {
+                    tracing::warn!(
+                        "Redis did not answer a subscription within 2 s; \
+                        relying on the periodic refresh until it works"
+                    );
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -238,7 +238,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 }
             };
             let db = crate::http::open_database(&config).await?;
-            let result = plans(&db, command).await;
+            let publisher = cli_publisher(&db, &config)?;
+            let result = plans(&db, publisher, command).await;
             db.close().await?;
             println!("{}", result?);
             Ok(())
@@ -255,7 +256,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
         } => {
             let db = crate::http::open_database(&config).await?;
-            let result = create_key(&db, &owner, &api, scopes, &name, expires_in_days).await;
+            let publisher = cli_publisher(&db, &config)?;
+            let result =
+                create_key(&db, publisher, &owner, &api, scopes, &name, expires_in_days).await;
             db.close().await?;
             println!("{}", result?);
             Ok(())
@@ -266,6 +269,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// Creates a key as the command line (an admin actor named `cli`); returns the plaintext.
 async fn create_key(
     db: &domain::Database,
+    publisher: Option<Publisher>,
     owner: &str,
     api: &str,
     scopes: Vec<String>,
@@ -295,10 +299,9 @@ async fn create_key(
         owner_id: Some(user.id),
         ..Default::default()
     };
-    // Serving instances on the same PostgreSQL database hear of the new key at once.
     let mut keys = Keys::new(db.clone());
-    if let Some(feed) = domain::feed::PgFeed::listener(db, "cli") {
-        keys = keys.with_changes(feed);
+    if let Some(publisher) = publisher {
+        keys = keys.with_changes(publisher);
     }
     match keys.create(&actor, new).await {
         Ok(created) => Ok(created.plaintext.expose().to_owned()),
@@ -317,14 +320,18 @@ async fn create_key(
 
 /// `keyport plans ...` as the command line (an admin actor named `cli`, audited); returns what
 /// to print.
-async fn plans(db: &domain::Database, command: PlansCommand) -> anyhow::Result<String> {
+async fn plans(
+    db: &domain::Database,
+    publisher: Option<Publisher>,
+    command: PlansCommand,
+) -> anyhow::Result<String> {
     use domain::{
         catalog::{Catalog, PlanInput, Quota, QuotaPeriod, RateLimit},
         service::{Actor, ServiceError},
     };
     let mut catalog = Catalog::new(db.clone());
-    if let Some(feed) = domain::feed::PgFeed::listener(db, "cli") {
-        catalog = catalog.with_changes(feed);
+    if let Some(publisher) = publisher {
+        catalog = catalog.with_changes(publisher);
     }
     let actor = Actor::cli();
     let explain = |e: ServiceError| match e {
@@ -386,6 +393,19 @@ async fn plans(db: &domain::Database, command: PlansCommand) -> anyhow::Result<S
             Ok(format!("{email} is on the plan {}", found.name))
         }
     }
+}
+
+type Publisher = std::sync::Arc<dyn domain::changes::KeyChanges>;
+
+/// What announces the CLI's changes to serving instances at once: the feed they follow (Redis,
+/// or PostgreSQL's NOTIFY), if any.
+fn cli_publisher(db: &domain::Database, config: &Config) -> anyhow::Result<Option<Publisher>> {
+    Ok(
+        match domain::feed::Feed::choose(db, config.redis_url.as_deref())? {
+            Some(feed) => Some(feed.publisher(db, "cli")?),
+            None => None,
+        },
+    )
 }
 
 /// Creates an admin account in the configured database.

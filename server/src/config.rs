@@ -85,6 +85,22 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_USAGE_FLUSH_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub usage_flush_seconds: u64,
 
+    /// Redis (or Valkey) shared by several instances, e.g. redis://10.0.0.5:6379: key changes
+    /// reach the other instances through it. Unset: through PostgreSQL's NOTIFY on PostgreSQL.
+    #[arg(long, env = "KEYPORT_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Where to serve Prometheus metrics (`GET /metrics`), e.g. 127.0.0.1:9100: a listener of its
+    /// own, so the public address never exposes them. Unset: no metrics are recorded.
+    #[arg(long, env = "KEYPORT_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// Seconds between a shutdown signal and closing the listener: meanwhile `/readyz` answers
+    /// 503 so a load balancer takes the instance out of its pool, and requests are still served.
+    /// Then requests in flight finish and usage is flushed.
+    #[arg(long, env = "KEYPORT_SHUTDOWN_GRACE_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub shutdown_grace_seconds: u64,
+
     /// Hours of per-minute usage kept (charts of up to 3 hours read minutes).
     #[arg(long, env = "KEYPORT_USAGE_KEEP_MINUTES_HOURS", default_value_t = 48, value_parser = clap::value_parser!(i64).range(2..=24 * 31))]
     pub usage_keep_minutes_hours: i64,
@@ -137,6 +153,9 @@ impl Config {
             auth_default_api: None,
             verify_requires_token: false,
             usage_flush_seconds: 5,
+            shutdown_grace_seconds: 0,
+            metrics_addr: None,
+            redis_url: None,
             usage_keep_minutes_hours: 48,
             usage_keep_hours_days: 90,
             usage_keep_days_days: 730,

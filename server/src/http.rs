@@ -87,6 +87,9 @@ pub fn build_router(state: AppState, config: &Config) -> Router {
         .merge(bench_routes())
         .merge(portal)
         .with_state(state);
+    if config.metrics_addr.is_some() {
+        router = router.layer(middleware::from_fn(crate::metrics::track));
+    }
     // Security headers on every response that did not set its own (pages set their CSP).
     let https = config
         .public_url
@@ -171,8 +174,13 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     pub state: AppState,
-    /// This instance's name on the PostgreSQL change feed (`None` on SQLite).
-    feed: Option<String>,
+    /// The change feed between instances and this instance's name on it (`None` on SQLite
+    /// without Redis).
+    feed: Option<(domain::feed::Feed, String)>,
+    /// How long `/readyz` answers 503 before the listener closes.
+    shutdown_grace: Duration,
+    /// The Prometheus listener, when `--metrics-addr` is set.
+    metrics: Option<TcpListener>,
 }
 
 impl Server {
@@ -199,18 +207,21 @@ impl Server {
         let mut accounts =
             Accounts::new(db.clone(), secret_key.clone()).with_changes(changes.clone());
         let mut keys = Keys::new(db.clone()).with_changes(changes);
-        // On PostgreSQL, other instances sharing the database hear of each change at once.
+        // Other instances sharing the database hear of each change at once: through Redis when
+        // it is configured, else through PostgreSQL's NOTIFY.
         let instance = domain::feed::instance_id();
-        let feed = domain::feed::PgFeed::listener(&db, &instance);
+        let feed = domain::feed::Feed::choose(&db, config.redis_url.as_deref())?;
         if let Some(feed) = &feed {
-            accounts = accounts.with_changes(feed.clone());
-            keys = keys.with_changes(feed.clone());
+            let publisher = feed.publisher(&db, &instance)?;
+            accounts = accounts.with_changes(publisher.clone());
+            keys = keys.with_changes(publisher);
         }
         let state = AppState {
             usage: Usage::new(db.clone(), keys.clone()),
             alerts: domain::usage::alerts::Alerts::new(db.clone()),
             keys,
             verifier,
+            draining: Default::default(),
             usage_retention: config.usage_retention(),
             trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),
             embedded_site,
@@ -231,11 +242,17 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
         let router = build_router(state.clone(), config);
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(crate::metrics::bind(addr).await?),
+            None => None,
+        };
         Ok(Server {
             listener,
             router,
             state,
-            feed: feed.map(|_| instance),
+            feed: feed.map(|feed| (feed, instance)),
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_seconds),
+            metrics,
         })
     }
 
@@ -244,36 +261,55 @@ impl Server {
         self.router.clone()
     }
 
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    /// Serves until `shutdown` resolves; then answers `/readyz` with 503 for the grace period
+    /// while still serving, finishes the requests in flight and flushes usage.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let background = tokio::spawn(background(self.state.clone()));
-        let feed = self.feed.map(|origin| {
-            tokio::spawn(domain::feed::follow(
-                self.state.db.url().to_owned(),
-                origin,
-                self.state.verifier.clone(),
-            ))
-        });
+        let metrics = self
+            .metrics
+            .map(|listener| tokio::spawn(crate::metrics::serve(listener, self.state.clone())));
+        let feed = self
+            .feed
+            .map(|(feed, origin)| tokio::spawn(feed.follow(origin, self.state.verifier.clone())));
         let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown({
+            let draining = self.state.draining.clone();
+            let grace = self.shutdown_grace;
+            async move {
+                shutdown.await;
+                draining.store(true, std::sync::atomic::Ordering::Relaxed);
+                if !grace.is_zero() {
+                    tracing::info!(
+                        seconds = grace.as_secs(),
+                        "draining: /readyz answers 503 until the listener closes"
+                    );
+                    tokio::time::sleep(grace).await;
+                }
+            }
+        })
         .await
         .context("the HTTP server failed");
         background.abort();
-        if let Some(feed) = feed {
-            feed.abort();
+        for task in [feed, metrics].into_iter().flatten() {
+            task.abort();
         }
         // Whatever was counted since the last flush is written before the process exits.
         match self.state.verifier.flush().await {
@@ -298,7 +334,10 @@ async fn background(state: AppState) {
     let mut last_compaction: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
-        if let Err(error) = state.verifier.flush().await {
+        let started = std::time::Instant::now();
+        let flushed = state.verifier.flush().await;
+        crate::metrics::flushed(started.elapsed(), flushed.is_ok());
+        if let Err(error) = flushed {
             tracing::error!(%error, "cannot flush usage; keeping it for the next try");
         }
         if last_compaction.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {

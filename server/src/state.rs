@@ -15,6 +15,8 @@ pub struct AppState {
     pub accounts: Accounts,
     pub keys: Keys,
     pub verifier: Verifier,
+    /// Set when shutdown starts: `/readyz` answers 503 from then on.
+    pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub usage: Usage,
     pub alerts: Alerts,
     /// Peers whose forwarding headers are believed.

@@ -228,6 +228,7 @@ pub async fn verify(
             ApiError::invalid("ip", format!("{text:?} is not an IPv4 or IPv6 address"))
         })?),
     };
+    let started = std::time::Instant::now();
     let outcome = state
         .verifier
         .verify(
@@ -242,6 +243,7 @@ pub async fn verify(
             Utc::now(),
         )
         .await;
+    crate::metrics::verified("verify", outcome.code, started);
     Ok(Json(VerifyResponse::from(&outcome)))
 }
 
@@ -325,6 +327,7 @@ pub async fn forward_auth(
                 .collect()
         })
         .unwrap_or_default();
+    let started = std::time::Instant::now();
     let outcome = state
         .verifier
         .verify(
@@ -339,6 +342,7 @@ pub async fn forward_auth(
             Utc::now(),
         )
         .await;
+    crate::metrics::verified("auth", outcome.code, started);
     let status = auth_status(outcome.code);
     let mut response = if status == StatusCode::OK {
         let mut r = StatusCode::OK.into_response();

@@ -1,17 +1,25 @@
-//! `/healthz` (the process answers) and `/readyz` (the database answers too), for load balancers
-//! and orchestrators.
+//! `/healthz` (the process answers) and `/readyz` (the database answers too, and the instance is
+//! not shutting down), for load balancers and orchestrators.
 use std::time::Duration;
 
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
-use domain::Database;
 use serde_json::json;
+
+use crate::AppState;
 
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-pub async fn readyz(State(db): State<Database>) -> impl IntoResponse {
-    let ping = tokio::time::timeout(Duration::from_secs(2), db.ping()).await;
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    // Shutting down: the load balancer should send no new requests here.
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        );
+    }
+    let ping = tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await;
     match ping {
         Ok(Ok(())) => (
             StatusCode::OK,

@@ -6,6 +6,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub state: AppState,
+    /// `http://addr` of the metrics listener, when the config asked for one.
+    pub metrics_address: Option<String>,
     // Keeps the data directory alive as long as the app.
     _data_dir: tempfile::TempDir,
     postgres: Option<TestDb>,
@@ -38,10 +40,21 @@ impl TestApp {
         data_dir: tempfile::TempDir,
         postgres: Option<TestDb>,
     ) -> TestApp {
+        Self::spawn_until(config, data_dir, postgres, std::future::pending()).await
+    }
+
+    /// The app, shutting down when `shutdown` resolves (as on SIGTERM).
+    pub async fn spawn_until(
+        config: Config,
+        data_dir: tempfile::TempDir,
+        postgres: Option<TestDb>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> TestApp {
         let server = Server::bind(&config).await.expect("the app starts");
         let address = format!("http://{}", server.local_addr());
         let state = server.state.clone();
-        tokio::spawn(server.run(std::future::pending()));
+        let metrics_address = server.metrics_addr().map(|a| format!("http://{a}"));
+        tokio::spawn(server.run(shutdown));
         let client = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -51,6 +64,7 @@ impl TestApp {
             address,
             client,
             state,
+            metrics_address,
             _data_dir: data_dir,
             postgres,
         }
@@ -71,6 +85,7 @@ impl TestApp {
             address: self.address.clone(),
             client: Self::client_for(self),
             state: self.state.clone(),
+            metrics_address: self.metrics_address.clone(),
             _data_dir: tempfile::tempdir().unwrap(),
             postgres: None,
         }
