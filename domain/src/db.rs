@@ -13,8 +13,9 @@ use crate::DomainError;
 /// The PostgreSQL advisory lock migrations run under ("keyport" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6b_6579_706f_7274;
 
-/// A pooled connection to Keyport's database. Cheap to clone.
-#[derive(Clone, Debug)]
+/// A pooled connection to Keyport's database. Cheap to clone. Its `Debug` form shows the URL
+/// without its password.
+#[derive(Clone)]
 pub struct Database {
     conn: DatabaseConnection,
     url: std::sync::Arc<str>,
@@ -135,6 +136,14 @@ impl Database {
     }
 }
 
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("url", &redact_url(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
 fn backend_of(url: &str) -> Result<DatabaseBackend, DomainError> {
     if url.starts_with("sqlite:") {
         Ok(DatabaseBackend::Sqlite)
@@ -180,6 +189,20 @@ mod tests {
             redact_url("sqlite://data/keyport.db"),
             "sqlite://data/keyport.db"
         );
+    }
+
+    #[tokio::test]
+    async fn debug_output_hides_the_password() {
+        let db = Database {
+            conn: sea_orm::DatabaseConnection::default(),
+            url: "postgres://kp:s3cret@db:5432/keyport".into(),
+        };
+        let shown = format!("{db:?}");
+        assert!(
+            shown.contains("postgres://kp:***@db:5432/keyport"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 
     #[test]

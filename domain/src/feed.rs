@@ -154,11 +154,21 @@ async fn apply(verifier: &Verifier, origin: &str, payload: &str) {
 }
 
 /// The change feed an instance uses: Redis when configured, else PostgreSQL's NOTIFY on
-/// PostgreSQL, else none (one SQLite node has no one to tell).
-#[derive(Clone, Debug)]
+/// PostgreSQL, else none (one SQLite node has no one to tell). Its `Debug` form names only the
+/// engine (the URLs may hold passwords).
+#[derive(Clone)]
 pub enum Feed {
     Postgres { url: String },
     Redis(redis::Client),
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Feed::Postgres { .. } => "Feed::Postgres",
+            Feed::Redis(_) => "Feed::Redis",
+        })
+    }
 }
 
 impl Feed {
