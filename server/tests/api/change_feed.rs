@@ -312,10 +312,11 @@ async fn postgres_redis_the_feed_survives_redis_going_away_and_coming_back() {
             .is_some()
     );
     let started = Instant::now();
-    for _ in 0..20 {
+    // Ten, within the Free plan's burst of 20 (the wait above used some).
+    for _ in 0..10 {
         assert_eq!(verify(&b, json!({ "key": key })).await["code"], "VALID");
     }
-    println!("20 verifications with Redis down: {:?}", started.elapsed());
+    println!("10 verifications with Redis down: {:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(2));
     let slow = revocation_delay(&a, &b, &w, Duration::from_secs(10)).await;
     println!("with Redis down, revocation reached B by the poll in {slow:?}");

@@ -38,6 +38,7 @@ mod keys_api;
 mod nginx;
 mod pages;
 mod portal_keys;
+mod processes;
 mod sessions;
 mod verify_denied;
 mod verify_limits;
