@@ -65,12 +65,7 @@ async fn postgres_a_key_revoked_on_one_instance_is_refused_by_the_other_within_a
             panic!("trial {trial}: B still accepts a key revoked on A after 1 s")
         }));
     }
-    delays.sort();
-    println!(
-        "revocation reached the other instance in p50 {:?}, worst {:?} (20 trials)",
-        delays[delays.len() / 2],
-        delays[delays.len() - 1]
-    );
+    crate::helpers::print_delays("revocation reached the other instance", delays);
     // A's own answer changed at once, without the feed.
     let (key, id) = key(&a, &w.dev, orders_key()).await;
     a.state.keys.revoke(&w.dev, &id, None).await.unwrap();
@@ -282,11 +277,9 @@ async fn postgres_redis_a_key_revoked_on_one_instance_is_refused_by_the_other_wi
             delay.unwrap_or_else(|| panic!("trial {trial}: B still accepts the key after 1 s")),
         );
     }
-    delays.sort();
-    println!(
-        "through Redis, revocation reached the other instance in p50 {:?}, worst {:?} (20 trials)",
-        delays[delays.len() / 2],
-        delays[delays.len() - 1]
+    crate::helpers::print_delays(
+        "through Redis, revocation reached the other instance",
+        delays,
     );
     b.cleanup().await;
     a.cleanup().await;

@@ -133,3 +133,14 @@ pub async fn upstream() -> std::net::SocketAddr {
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
+
+/// Prints the median and worst of `delays` (trials of a propagation test), for the notes.
+pub fn print_delays(what: &str, mut delays: Vec<std::time::Duration>) {
+    delays.sort();
+    println!(
+        "{what}: p50 {:?}, worst {:?} ({} trials)",
+        delays[delays.len() / 2],
+        delays[delays.len() - 1],
+        delays.len()
+    );
+}

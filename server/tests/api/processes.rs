@@ -213,11 +213,9 @@ async fn postgres_three_processes_refuse_a_key_revoked_on_one_within_a_second() 
             panic!("trial {trial}: another instance still accepts the key 1 s after its revocation")
         }));
     }
-    delays.sort();
-    println!(
-        "three processes: revocation refused by both other instances in p50 {:?}, worst {:?} (20 trials)",
-        delays[delays.len() / 2],
-        delays[delays.len() - 1]
+    crate::helpers::print_delays(
+        "three processes: revocation refused by both other instances",
+        delays,
     );
     drop(instances);
     pg.cleanup().await;
