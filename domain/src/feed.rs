@@ -359,6 +359,24 @@ mod tests {
         assert_eq!(all.change, Change::All);
     }
 
+    #[tokio::test]
+    async fn an_unusable_redis_url_is_a_clear_error_without_its_password() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        let err = Feed::choose(&db, Some("http://user:s3cret@cache:6379")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("the Redis URL http://user:***@cache:6379 is not usable"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+        // No Redis and SQLite: no feed; a Redis URL: Redis, whatever the database.
+        assert!(Feed::choose(&db, None).unwrap().is_none());
+        assert!(matches!(
+            Feed::choose(&db, Some("redis://127.0.0.1:6379")).unwrap(),
+            Some(Feed::Redis(_))
+        ));
+    }
+
     #[test]
     fn instance_ids_differ() {
         assert_ne!(instance_id(), instance_id());
