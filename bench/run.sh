@@ -4,7 +4,14 @@
 #   (a) a bare handler in the same binary parsing the same JSON and answering the same size,
 #   (b) verify with valid keys spread over all 100k,  (c) verify with unknown checksum-valid keys,
 #   (d) /v1/auth with valid keys,                      (e) verify where every key is rate limited.
-# Prints requests/s, p50, p99, the ratios b/a, c/a, d/a, and the RSS with 100k keys vs none.
+#   (f) verify with keys that have a rate limit (never reached), limits kept in memory (local);
+# then, with Redis (KEYPORT_BENCH_REDIS_URL, default redis://127.0.0.1:6379, when it answers),
+# restarted in strict mode (limits in Redis, one round trip per verification of a limited key):
+#   (g) the baseline again, (h) the same keys as (f) in strict mode;
+# and restarted with a key cache of 20,000 (fewer than the 100,000 keys):
+#   (i) verify where 90% of requests use 10% of the keys (hot) and the rest any other (cold).
+# Prints requests/s, p50, p99, the ratios b/a, c/a, d/a, f/a, h/g and i/a, and the RSS with 100k
+# keys vs none.
 #
 #   bench/run.sh [seconds per scenario, default 10]
 set -euo pipefail
@@ -21,8 +28,9 @@ URL="http://127.0.0.1:$PORT"
 export KEYPORT_LOG=${KEYPORT_LOG:-warn} KEYPORT_BENCH_BASELINE=1 KEYPORT_SHUTDOWN_GRACE_SECONDS=0
 
 rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
-start() {
-  "$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$1" >"$WORK/server.log" 2>&1 &
+start() { # data-dir [extra serve args...]
+  local dir=$1; shift
+  "$BIN" serve "$@" --addr "127.0.0.1:$PORT" --data-dir "$dir" >"$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 200); do curl -fs "$URL/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "keyport did not start:"; cat "$WORK/server.log"; exit 1
@@ -33,7 +41,7 @@ echo "== $(nproc) cores; $DURATION s per scenario at $CONNECTIONS connections"
 start "$WORK/empty"; sleep 1; EMPTY_RSS=$(rss_kb $SERVER); kill $SERVER; wait $SERVER 2>/dev/null || true
 
 echo "== seeding 100,000 keys"
-"$BIN" bench seed --keys 100000 --limited-keys 1000 --out "$WORK/keys" --data-dir "$WORK/data" >/dev/null
+"$BIN" bench seed --keys 100000 --limited-keys 1000 --metered-keys 10000 --out "$WORK/keys" --data-dir "$WORK/data" >/dev/null
 start "$WORK/data"; sleep 1
 FULL_RSS=$(rss_kb $SERVER)
 # Use every rate-limited key once, so (e) measures only rejections.
@@ -57,9 +65,31 @@ run "b) verify, valid keys (100k)" verify.lua "$WORK/keys/valid.txt"
 run "c) verify, unknown keys" verify.lua "$WORK/keys/unknown.txt"
 run "d) /v1/auth, valid keys" auth.lua "$WORK/keys/valid.txt"
 run "e) verify, every key rate limited" verify.lua "$WORK/keys/limited.txt"
+run "f) verify, rate-limited keys, local mode" verify.lua "$WORK/keys/metered.txt"
 echo
-awk -v a="$RPS_a" -v b="$RPS_b" -v c="$RPS_c" -v d="$RPS_d" 'BEGIN {
-  printf "ratios: b/a = %.2f   c/a = %.2f   d/a = %.2f   (targets: b/a >= 0.8, c/a >= 0.8)\n", b/a, c/a, d/a }'
+awk -v a="$RPS_a" -v b="$RPS_b" -v c="$RPS_c" -v d="$RPS_d" -v f="$RPS_f" 'BEGIN {
+  printf "ratios: b/a = %.2f   c/a = %.2f   d/a = %.2f   f/a = %.2f   (targets: b/a >= 0.8, c/a >= 0.8)\n", b/a, c/a, d/a, f/a }'
+REDIS=${KEYPORT_BENCH_REDIS_URL:-redis://127.0.0.1:6379}
+REDIS_HOSTPORT=${REDIS#redis://}; REDIS_HOSTPORT=${REDIS_HOSTPORT%%/*}
+if command -v redis-cli >/dev/null && redis-cli -h "${REDIS_HOSTPORT%:*}" -p "${REDIS_HOSTPORT##*:}" ping >/dev/null 2>&1; then
+  kill -TERM $SERVER; wait $SERVER 2>/dev/null || true
+  start "$WORK/data" --redis-url "$REDIS" --ratelimit-mode strict; sleep 1
+  echo
+  echo "== restarted in strict mode, limits in Redis at $REDIS_HOSTPORT"
+  run "g) baseline again" verify.lua "$WORK/keys/valid.txt" /bench/baseline
+  run "h) verify, rate-limited keys, strict mode" verify.lua "$WORK/keys/metered.txt"
+  echo
+  awk -v g="$RPS_g" -v h="$RPS_h" 'BEGIN {
+    printf "ratio: h/g = %.2f   (target: strict >= 0.6x the baseline)\n", h/g }'
+else
+  echo "(no Redis answers at $REDIS_HOSTPORT: strict mode not measured)"
+fi
+kill -TERM $SERVER; wait $SERVER 2>/dev/null || true
+start "$WORK/data" --key-cache-capacity 20000; sleep 1
+echo
+echo "== restarted with a key cache of 20,000 for 100,000 keys"
+run "i) verify, 90% hot 10% cold keys" hotcold.lua "$WORK/keys/valid.txt"
+awk -v a="$RPS_a" -v i="$RPS_i" 'BEGIN { printf "ratio: i/a = %.2f\n", i/a }'
 awk -v e="$EMPTY_RSS" -v f="$FULL_RSS" 'BEGIN {
   printf "memory: RSS %.1f MiB empty, %.1f MiB with 100,000 keys: %.0f bytes per cached key\n", e/1024, f/1024, (f-e)*1024/100000 }'
 # The counted usage reaches the database at shutdown.

@@ -33,6 +33,21 @@ pub const CHANNEL: &str = "keyport_changes";
 pub struct Message {
     pub origin: String,
     pub change: Change,
+    /// When it was published (Unix milliseconds), for the feed's lag; absent in messages of
+    /// older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<i64>,
+}
+
+/// Messages applied from other instances, and the lag of the last one (publication to
+/// application, in milliseconds; clocks of instances differ slightly), for metrics.
+static APPLIED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static LAST_LAG_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// (messages applied since start, the last one's lag in milliseconds).
+pub fn applied() -> (u64, i64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (APPLIED.load(Relaxed), LAST_LAG_MS.load(Relaxed))
 }
 
 /// A random name for this process, so it can tell its own messages from the others'.
@@ -54,6 +69,7 @@ impl PgFeed {
         let payload = serde_json::to_string(&Message {
             origin: self.origin.to_string(),
             change,
+            at_ms: Some(Utc::now().timestamp_millis()),
         })
         .expect("a change serializes");
         self.db
@@ -148,7 +164,14 @@ async fn catch_up(verifier: &Verifier, since: DateTime<Utc>) {
 async fn apply(verifier: &Verifier, origin: &str, payload: &str) {
     match serde_json::from_str::<Message>(payload) {
         Ok(message) if message.origin == origin => {}
-        Ok(message) => verifier.apply(message.change).await,
+        Ok(message) => {
+            verifier.apply(message.change).await;
+            use std::sync::atomic::Ordering::Relaxed;
+            APPLIED.fetch_add(1, Relaxed);
+            if let Some(at) = message.at_ms {
+                LAST_LAG_MS.store(Utc::now().timestamp_millis() - at, Relaxed);
+            }
+        }
         Err(error) => tracing::warn!(%error, payload, "ignoring an unreadable key change message"),
     }
 }
@@ -255,6 +278,7 @@ impl RedisFeed {
         let payload = serde_json::to_string(&Message {
             origin: self.origin.to_string(),
             change,
+            at_ms: Some(Utc::now().timestamp_millis()),
         })
         .expect("a change serializes");
         let mut conn = self.conn.clone();
@@ -348,6 +372,7 @@ mod tests {
         let text = serde_json::to_string(&Message {
             origin: "a1".into(),
             change: Change::Key("key_1".into()),
+            at_ms: None,
         })
         .unwrap();
         assert_eq!(

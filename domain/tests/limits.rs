@@ -324,3 +324,61 @@ async fn a_per_developer_plan_is_shared_by_all_of_a_developers_keys() {
     assert_eq!(after.remaining, 2);
     t.cleanup().await;
 }
+
+/// Instances write the quota use they last saw; the database keeps the highest of the newest
+/// period, so a late write of a smaller count (another instance's, or one that saw Redis'
+/// count earlier) never hands quota back.
+async fn saved_quota_use_never_goes_backwards(t: TestDb) {
+    let db = t.db.clone();
+    let accounts = Accounts::new(db.clone(), SecretKey::generate());
+    let dev = accounts
+        .sign_up("dev@example.com", PASSWORD, &Default::default())
+        .await
+        .unwrap();
+    let dev = Actor::new(dev.id, false, Default::default());
+    let first = Verifier::new(db.clone(), Recorder::new(db.clone()));
+    let second = Verifier::new(db.clone(), Recorder::new(db.clone()));
+    let keys = Keys::new(db.clone())
+        .with_changes(Arc::new(first.clone()))
+        .with_changes(Arc::new(second.clone()));
+    let created = keys
+        .create(
+            &dev,
+            NewKey {
+                name: "metered".into(),
+                api: "keyport".into(),
+                scopes: vec!["keys:read".into()],
+                quota: Some(Quota {
+                    limit: 10,
+                    period: QuotaPeriod::Day,
+                }),
+                expires_at: Some(Utc::now() + Duration::days(30)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let key = created.plaintext.expose();
+    assert_eq!(burst(&first, key, 5).await, 5);
+    assert_eq!(burst(&second, key, 2).await, 2);
+    first.flush().await.unwrap();
+    second.flush().await.unwrap();
+    let restarted = Verifier::new(db.clone(), Recorder::new(db.clone()));
+    restarted.load().await.unwrap();
+    let shown = restarted.quota_use(&created.key.id, Utc::now()).unwrap();
+    assert_eq!(shown.remaining, 5, "the larger count (5) was kept");
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn saved_quota_use_never_goes_backwards_on_sqlite() {
+    saved_quota_use_never_goes_backwards(TestDb::sqlite_memory().await).await;
+}
+
+#[tokio::test]
+async fn postgres_saved_quota_use_never_goes_backwards() {
+    let t = TestDb::postgres()
+        .await
+        .expect("KEYPORT_TEST_POSTGRES_URL must be set for PostgreSQL tests");
+    saved_quota_use_never_goes_backwards(t).await;
+}

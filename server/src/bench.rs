@@ -38,7 +38,7 @@ pub async fn seed(
     db: &Database,
     config: &Config,
     keys: usize,
-    limited: usize,
+    (limited, metered): (usize, usize),
     out: &Path,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
@@ -99,12 +99,23 @@ pub async fn seed(
     )
     .await?;
     write("limited.txt", &slow)?;
+    let fast = domain::keys::seed::insert_keys(
+        db,
+        &user.id,
+        &api.id,
+        &["bench:read"],
+        metered,
+        Some((1_000_000, 1)),
+    )
+    .await?;
+    write("metered.txt", &fast)?;
     let unknown: Vec<String> = (0..keys)
         .map(|_| PlainKey::generate().expose().to_owned())
         .collect();
     write("unknown.txt", &unknown)?;
     println!(
-        "seeded {keys} valid keys, {limited} rate-limited keys, {keys} unknown keys into {}",
+        "seeded {keys} valid keys, {limited} rate-limited keys, {metered} metered keys, \
+         {keys} unknown keys into {}",
         out.display()
     );
     Ok(())

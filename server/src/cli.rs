@@ -96,7 +96,11 @@ pub enum BenchCommand {
         keys: usize,
         #[arg(long, default_value_t = 1_000)]
         limited_keys: usize,
-        /// Directory for valid.txt, limited.txt and unknown.txt.
+        /// Keys with a rate limit they never reach (a million a second), so every verification
+        /// of one is metered (in Redis, in strict mode) and VALID: metered.txt.
+        #[arg(long, default_value_t = 0)]
+        metered_keys: usize,
+        /// Directory for valid.txt, limited.txt, metered.txt and unknown.txt.
         #[arg(long)]
         out: std::path::PathBuf,
         #[command(flatten)]
@@ -213,12 +217,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 BenchCommand::Seed {
                     keys,
                     limited_keys,
+                    metered_keys,
                     out,
                     config,
                 },
         } => {
             let db = crate::http::open_database(&config).await?;
-            crate::bench::seed(&db, &config, keys, limited_keys, &out).await?;
+            crate::bench::seed(&db, &config, keys, (limited_keys, metered_keys), &out).await?;
             db.close().await?;
             Ok(())
         }

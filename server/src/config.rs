@@ -90,6 +90,25 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// The most keys each instance keeps in memory (about 2 KB each): all of them when they fit,
+    /// else the most recently used; the others are fetched from the database by hash on first
+    /// use. A key that leaves the cache in `local` mode starts again with a full burst.
+    #[arg(long, env = "KEYPORT_KEY_CACHE_CAPACITY", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub key_cache_capacity: u64,
+
+    /// Where rate limits and quotas are kept: `strict` (in Redis: exact across all instances,
+    /// one Redis round trip per verification of a limited key) or `local` (in each instance's
+    /// memory: a limit of N allows N per instance). Default: `strict` with `--redis-url`, else
+    /// `local`; `strict` needs `--redis-url`.
+    #[arg(long, env = "KEYPORT_RATELIMIT_MODE", value_parser = ["strict", "local"])]
+    pub ratelimit_mode: Option<String>,
+
+    /// What verification does with a limited key while Redis fails or is slower than 50 ms
+    /// (strict mode): `open` answers from this instance's own limiters, `closed` refuses it
+    /// with 503 until Redis answers again.
+    #[arg(long, env = "KEYPORT_REDIS_FAILURE", default_value = "open", value_parser = ["open", "closed"])]
+    pub redis_failure: String,
+
     /// Where to serve Prometheus metrics (`GET /metrics`), e.g. 127.0.0.1:9100: a listener of its
     /// own, so the public address never exposes them. Unset: no metrics are recorded.
     #[arg(long, env = "KEYPORT_METRICS_ADDR")]
@@ -156,6 +175,9 @@ impl Config {
             shutdown_grace_seconds: 0,
             metrics_addr: None,
             redis_url: None,
+            ratelimit_mode: None,
+            redis_failure: "open".into(),
+            key_cache_capacity: 1_000_000,
             usage_keep_minutes_hours: 48,
             usage_keep_hours_days: 90,
             usage_keep_days_days: 730,
@@ -170,6 +192,34 @@ impl Config {
             hours: self.usage_keep_hours_days * DAY,
             days: self.usage_keep_days_days * DAY,
         }
+    }
+
+    /// The Redis URL, when one is set.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// The rate-limit mode in effect: `--ratelimit-mode`, else strict with Redis and local
+    /// without. Strict without Redis is a configuration error.
+    pub fn ratelimit_mode(&self) -> anyhow::Result<domain::verification::global::RateLimitMode> {
+        use domain::verification::global::RateLimitMode;
+        let mode = match self.ratelimit_mode.as_deref() {
+            Some(text) => RateLimitMode::parse(text).ok_or_else(|| {
+                anyhow::anyhow!("--ratelimit-mode is strict or local, not {text:?}")
+            })?,
+            None if self.redis_url().is_some() => RateLimitMode::Strict,
+            None => RateLimitMode::Local,
+        };
+        if mode == RateLimitMode::Strict && self.redis_url().is_none() {
+            anyhow::bail!(
+                "--ratelimit-mode strict keeps limits in Redis: set --redis-url (KEYPORT_REDIS_URL) \
+                 or use --ratelimit-mode local"
+            );
+        }
+        Ok(mode)
     }
 
     /// The database URL in effect.
@@ -237,6 +287,30 @@ mod tests {
             "postgres://postgres@127.0.0.1/keyport"
         );
         assert!(!config.uses_embedded_sqlite());
+    }
+
+    #[test]
+    fn limits_are_strict_with_redis_and_strict_needs_redis() {
+        use domain::verification::global::RateLimitMode;
+        let plain = Config::for_data_dir("data");
+        assert_eq!(plain.ratelimit_mode().unwrap(), RateLimitMode::Local);
+        let redis = Config {
+            redis_url: Some("redis://127.0.0.1:6379".into()),
+            ..Config::for_data_dir("data")
+        };
+        assert_eq!(redis.ratelimit_mode().unwrap(), RateLimitMode::Strict);
+        let local = Config {
+            ratelimit_mode: Some("local".into()),
+            ..redis
+        };
+        assert_eq!(local.ratelimit_mode().unwrap(), RateLimitMode::Local);
+        let strict_alone = Config {
+            ratelimit_mode: Some("strict".into()),
+            redis_url: Some("  ".into()),
+            ..Config::for_data_dir("data")
+        };
+        let err = strict_alone.ratelimit_mode().unwrap_err().to_string();
+        assert!(err.contains("set --redis-url"), "{err}");
     }
 
     #[test]

@@ -169,6 +169,23 @@ async fn static_file_or_not_found(
     response
 }
 
+/// Limits kept in Redis, in strict mode (see `--ratelimit-mode`).
+fn global_limits(
+    config: &Config,
+) -> anyhow::Result<Option<domain::verification::global::GlobalLimits>> {
+    use domain::verification::global::{GlobalLimits, RateLimitMode, RedisFailure};
+    let (RateLimitMode::Strict, Some(url)) = (config.ratelimit_mode()?, config.redis_url()) else {
+        return Ok(None);
+    };
+    let failure = RedisFailure::parse(&config.redis_failure).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--redis-failure is open or closed, not {:?}",
+            config.redis_failure
+        )
+    })?;
+    Ok(Some(GlobalLimits::open(url, failure)?))
+}
+
 /// A bound, not yet serving, Keyport server.
 pub struct Server {
     listener: TcpListener,
@@ -197,9 +214,22 @@ impl Server {
         } else {
             warn_if_assets_missing(&leptos);
         }
-        let verifier = Verifier::new(db.clone(), Recorder::new(db.clone()));
+        let verifier = Verifier::with_options(
+            db.clone(),
+            Recorder::new(db.clone()),
+            domain::verification::verifier::Options {
+                global: global_limits(config)?,
+                key_cache_capacity: config.key_cache_capacity,
+            },
+        );
+        let loading = std::time::Instant::now();
         let loaded = verifier.load().await.context("cannot load the keys")?;
-        tracing::info!(keys = loaded, "verifier ready");
+        tracing::info!(
+            keys = loaded,
+            capacity = config.key_cache_capacity,
+            took_ms = loading.elapsed().as_millis() as u64,
+            "verifier ready"
+        );
         // Every committed change to a key, plan, version or user reaches the verifier at once.
         let changes: std::sync::Arc<dyn domain::changes::KeyChanges> =
             std::sync::Arc::new(verifier.clone());
@@ -210,7 +240,7 @@ impl Server {
         // Other instances sharing the database hear of each change at once: through Redis when
         // it is configured, else through PostgreSQL's NOTIFY.
         let instance = domain::feed::instance_id();
-        let feed = domain::feed::Feed::choose(&db, config.redis_url.as_deref())?;
+        let feed = domain::feed::Feed::choose(&db, config.redis_url())?;
         if let Some(feed) = &feed {
             let publisher = feed.publisher(&db, &instance)?;
             accounts = accounts.with_changes(publisher.clone());

@@ -8,6 +8,11 @@
 //! - `keyport_http_requests_total{route, status}` and `keyport_http_request_duration_seconds{route}`:
 //!   every request by matched route (`other` for unmatched paths, so made-up paths add no series);
 //! - `keyport_keys_cached`: keys in the verifier's index;
+//! - `keyport_negative_cache_hits_total`: unknown keys answered from the negative cache;
+//! - `keyport_redis_breaker_open` (1 while Redis is bypassed) and
+//!   `keyport_redis_breaker_trips_total`, in strict rate-limit mode;
+//! - `keyport_change_feed_applied_total` and `keyport_change_feed_lag_seconds`: other instances'
+//!   changes applied, and the last one's delay from publication;
 //! - `keyport_usage_flush_duration_seconds` and `keyport_usage_flush_failures_total`.
 use std::{
     net::SocketAddr,
@@ -70,6 +75,16 @@ pub async fn serve(listener: TcpListener, state: AppState) {
 
 async fn render(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("keyport_keys_cached").set(state.verifier.len() as f64);
+    metrics::counter!("keyport_negative_cache_hits_total")
+        .absolute(state.verifier.negative_cache_hits());
+    let (applied, lag_ms) = domain::feed::applied();
+    metrics::counter!("keyport_change_feed_applied_total").absolute(applied);
+    metrics::gauge!("keyport_change_feed_lag_seconds").set(lag_ms as f64 / 1000.0);
+    if let Some(global) = state.verifier.global_limits() {
+        metrics::gauge!("keyport_redis_breaker_open")
+            .set(f64::from(u8::from(global.breaker_open())));
+        metrics::counter!("keyport_redis_breaker_trips_total").absolute(global.breaker_trips());
+    }
     let handle = handle();
     handle.run_upkeep();
     (

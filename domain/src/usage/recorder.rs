@@ -201,9 +201,28 @@ impl Recorder {
                     .unwrap_or_default()),
                 used: Set(*used as i64),
             })
+            // Never backwards: several instances write the use they last saw (in strict mode,
+            // Redis' count as of their last request), so the highest of the newest period wins.
             .on_conflict(
                 OnConflict::column(key_quota::Column::KeyId)
-                    .update_columns([key_quota::Column::PeriodStart, key_quota::Column::Used])
+                    .value(
+                        key_quota::Column::Used,
+                        Expr::cust(
+                            "CASE WHEN excluded.period_start > key_quotas.period_start \
+                             THEN excluded.used \
+                             WHEN excluded.period_start < key_quotas.period_start \
+                             THEN key_quotas.used \
+                             WHEN excluded.used > key_quotas.used THEN excluded.used \
+                             ELSE key_quotas.used END",
+                        ),
+                    )
+                    .value(
+                        key_quota::Column::PeriodStart,
+                        Expr::cust(
+                            "CASE WHEN excluded.period_start > key_quotas.period_start \
+                             THEN excluded.period_start ELSE key_quotas.period_start END",
+                        ),
+                    )
                     .to_owned(),
             )
             .exec_without_returning(&txn)

@@ -1,14 +1,19 @@
-//! The verifier: the in-memory state behind verification. An index of every key by SHA-256
-//! (loaded at start, updated through [`KeyChanges`] by every change made with
-//! [`crate::keys::Keys`]), GCRA rate limiters (governor),
-//! quota counters; usage is counted by a [`Recorder`] it is given.
-//! The database stays the source of truth; a key unknown to this process is looked up once, and
-//! an unknown hash is remembered for a minute (bounded) so a flood of made-up keys cannot
-//! become a flood of queries.
+//! The verifier: the in-memory state behind verification. A bounded cache of the keys in use,
+//! by SHA-256 ([`cache`]: the most recently used are loaded at start, the others fetched by
+//! hash on first use, one query per hash however many requests ask at once), kept current
+//! through [`KeyChanges`] by every change made with [`crate::keys::Keys`]; GCRA rate limiters
+//! (governor) and quota counters, or [`GlobalLimits`] in Redis; usage is counted by a
+//! [`Recorder`] it is given. The database stays the source of truth. A hash that a filter of
+//! every known key hash says is surely no key costs a query only within a small budget, and an
+//! unknown hash is remembered for a minute (bounded), so a flood of made-up keys cannot become a
+//! flood of queries.
 use std::{
     collections::{HashMap, HashSet},
     num::NonZeroU32,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration as StdDuration, Instant},
 };
 
@@ -23,7 +28,12 @@ use ipnet::IpNet;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 
+mod cache;
+
+use cache::{KeyCache, Known};
+
 use super::{
+    global::{GlobalLimits, QuotaCheck, RateCheck, RedisFailure, Unavailable},
     outcome::{Code, Deprecation, QuotaInfo, RateInfo, Request},
     policy::{self, KeyFacts},
 };
@@ -39,6 +49,9 @@ use crate::{
 /// The answer, with everything a caller may want to pass on to its client.
 #[derive(Clone, Debug)]
 pub struct Outcome {
+    /// With `--redis-failure closed`: Redis is unavailable and the key has limits, so it is
+    /// refused (`code` is `RATE_LIMITED`, uncounted); callers answer 503.
+    pub limits_unavailable: bool,
     pub code: Code,
     /// Absent when the key is unknown (or malformed).
     pub key: Option<Arc<CachedKey>>,
@@ -49,9 +62,16 @@ pub struct Outcome {
     pub retry_after: Option<StdDuration>,
 }
 
+/// What [`Verifier::check`] leaves: a final answer, or a key to meter.
+enum Checked {
+    Done(Outcome),
+    Meter(Outcome, Arc<CachedKey>),
+}
+
 impl Outcome {
     fn bare(code: Code, key: Option<Arc<CachedKey>>) -> Outcome {
         Outcome {
+            limits_unavailable: false,
             code,
             key,
             ratelimit: None,
@@ -114,6 +134,15 @@ impl QuotaCounter {
             None
         }
     }
+    /// Takes the use counted elsewhere (Redis, shared by every instance) as this counter's.
+    fn observe(&self, period_start: i64, used: u64) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.period_start != period_start || s.used != used {
+            s.period_start = period_start;
+            s.used = used;
+            s.dirty = true;
+        }
+    }
     fn mark_dirty(&self) {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).dirty = true;
     }
@@ -148,6 +177,13 @@ pub struct CachedKey {
     /// When the rate limiter's burst is full again (Unix milliseconds), as of the last request:
     /// the portal's "available now" without touching the limiter.
     rate_full_at: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl CachedKey {
+    /// True when verifying this key is metered: its own limits or its owner's pool.
+    fn has_limits(&self) -> bool {
+        self.rate.is_some() || self.quota.is_some() || self.pool.is_some()
+    }
 }
 
 impl std::fmt::Debug for CachedKey {
@@ -227,14 +263,6 @@ fn hex_to_hash(hex: &str) -> Option<Hash32> {
     Some(out)
 }
 
-#[derive(Default)]
-struct Index {
-    by_hash: HashMap<Hash32, Arc<CachedKey>>,
-    hash_of_id: HashMap<String, Hash32>,
-    /// API id -> (version name -> status, sunset).
-    versions: HashMap<String, VersionMap>,
-}
-
 /// A bounded memory of hashes that are not keys, each for a limited time.
 struct NegativeCache {
     entries: Mutex<(HashSet<Hash32>, Instant)>,
@@ -269,6 +297,38 @@ impl NegativeCache {
     }
 }
 
+/// How many keys a verifier keeps in memory unless told otherwise (`--key-cache-capacity`).
+pub const DEFAULT_KEY_CACHE_CAPACITY: u64 = 1_000_000;
+
+/// How a verifier is set up.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Limits shared by every instance, in Redis (strict mode).
+    pub global: Option<GlobalLimits>,
+    /// The most keys kept in memory; the others are fetched by hash when used.
+    pub key_cache_capacity: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            global: None,
+            key_cache_capacity: DEFAULT_KEY_CACHE_CAPACITY,
+        }
+    }
+}
+
+/// One fetch of a key by hash, shared by the requests that asked for it meanwhile.
+type Loading = tokio::sync::OnceCell<Option<Arc<CachedKey>>>;
+
+/// Which keys a re-read updates: all the rows read, or only those already cached (a change to
+/// a key not in memory needs nothing: it is read fresh when used).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    All,
+    Cached,
+}
+
 /// Budget of database lookups for unknown hashes (keys created by another instance or the CLI
 /// since the last refresh). The periodic refresh finds those keys anyway within seconds.
 const LOOKUPS_PER_SECOND: u32 = 50;
@@ -284,12 +344,23 @@ struct Inner {
     /// Database lookups of hashes this process does not know, at most this many a second
     /// whatever the variety of made-up keys; beyond it they are answered NOT_FOUND from memory.
     lookups: RateLimiter<NotKeyed, InMemoryState, DefaultClock>,
-    index: RwLock<Index>,
+    /// The keys in use (bounded), and which hashes exist at all.
+    keys: KeyCache,
+    /// API id -> (version name -> status, sunset).
+    versions: RwLock<HashMap<String, VersionMap>>,
+    /// Keys being fetched by hash, so concurrent misses for one hash make one query.
+    loading: Mutex<HashMap<Hash32, Arc<Loading>>>,
+    /// Set when the filter of known hashes is fuller than it was sized for.
+    relearn: std::sync::atomic::AtomicBool,
     negative: NegativeCache,
     /// Where each verification of a known key is counted.
     recorder: Recorder,
     /// Owner id -> the plan limits all their keys share (plans that apply per developer).
     pools: Mutex<HashMap<String, Arc<Pool>>>,
+    /// Limits shared by every instance (Redis, `--ratelimit-mode strict`).
+    global: Option<GlobalLimits>,
+    /// Unknown hashes answered from the negative cache (for metrics).
+    negative_hits: AtomicU64,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -302,6 +373,27 @@ impl Verifier {
     /// An empty verifier that counts usage with `recorder`; call [`Verifier::load`] to fill it
     /// from the database.
     pub fn new(db: Database, recorder: Recorder) -> Verifier {
+        Verifier::with_options(db, recorder, Options::default())
+    }
+
+    /// [`Verifier::new`], metering keys with limits in Redis when `global` is given.
+    pub fn with_global_limits(
+        db: Database,
+        recorder: Recorder,
+        global: Option<GlobalLimits>,
+    ) -> Verifier {
+        Verifier::with_options(
+            db,
+            recorder,
+            Options {
+                global,
+                ..Options::default()
+            },
+        )
+    }
+
+    pub fn with_options(db: Database, recorder: Recorder, options: Options) -> Verifier {
+        let global = options.global;
         Verifier {
             inner: Arc::new(Inner {
                 lookups: RateLimiter::direct(
@@ -311,7 +403,10 @@ impl Verifier {
                     .allow_burst(NonZeroU32::new(LOOKUPS_PER_SECOND).expect("non-zero")),
                 ),
                 db,
-                index: RwLock::new(Index::default()),
+                keys: KeyCache::new(Ord::max(options.key_cache_capacity, 1)),
+                versions: RwLock::default(),
+                loading: Mutex::default(),
+                relearn: Default::default(),
                 negative: NegativeCache {
                     entries: Mutex::new((HashSet::new(), Instant::now())),
                     capacity: 100_000,
@@ -319,8 +414,20 @@ impl Verifier {
                 },
                 recorder,
                 pools: Mutex::new(HashMap::new()),
+                global,
+                negative_hits: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// The global limits, when this verifier meters in Redis.
+    pub fn global_limits(&self) -> Option<&GlobalLimits> {
+        self.inner.global.as_ref()
+    }
+
+    /// How many unknown hashes were answered from the negative cache since start.
+    pub fn negative_cache_hits(&self) -> u64 {
+        self.inner.negative_hits.load(Ordering::Relaxed)
     }
 
     /// The recorder this verifier counts usage with.
@@ -328,26 +435,96 @@ impl Verifier {
         &self.inner.recorder
     }
 
-    /// Loads every key, the API versions and the persisted quota use.
+    /// Loads the API versions, the hash of every key (into the filter of known hashes), and
+    /// the keys themselves with their persisted quota use: all of them when they fit the cache,
+    /// else the most recently used. Returns how many keys were loaded.
     pub async fn load(&self) -> Result<usize, DomainError> {
-        use sea_orm::{QueryOrder, QuerySelect};
+        use sea_orm::{Order, QueryOrder, QuerySelect, sea_query::Expr};
         self.refresh_versions().await?;
-        // In pages, so loading many keys never holds every row in memory at once.
+        let total = self.relearn_hashes().await?;
+        let conn = self.inner.db.conn();
         let mut n = 0;
-        let mut after = 0i64;
-        loop {
-            let rows = api_key::Entity::find()
-                .filter(api_key::Column::Seq.gt(after))
-                .order_by_asc(api_key::Column::Seq)
-                .limit(5_000)
-                .all(self.inner.db.conn())
+        if total as u64 <= self.inner.keys.capacity() {
+            // In pages, so loading many keys never holds every row in memory at once.
+            let mut after = 0i64;
+            loop {
+                let rows = api_key::Entity::find()
+                    .filter(api_key::Column::Seq.gt(after))
+                    .order_by_asc(api_key::Column::Seq)
+                    .limit(5_000)
+                    .all(conn)
+                    .await?;
+                let Some(last) = rows.last() else { break };
+                after = last.seq;
+                n += self.upsert_rows(rows, Keep::All).await?.len();
+            }
+        } else {
+            let recent: Vec<i64> = api_key::Entity::find()
+                .select_only()
+                .column(api_key::Column::Seq)
+                .order_by(
+                    Expr::cust("COALESCE(last_used_at, created_at)"),
+                    Order::Desc,
+                )
+                .limit(self.inner.keys.capacity())
+                .into_tuple()
+                .all(conn)
                 .await?;
-            let Some(last) = rows.last() else { break };
-            after = last.seq;
-            n += rows.len();
-            self.upsert_rows(rows).await?;
+            for chunk in recent.chunks(1_000) {
+                let rows = api_key::Entity::find()
+                    .filter(api_key::Column::Seq.is_in(chunk.to_vec()))
+                    .all(conn)
+                    .await?;
+                n += self.upsert_rows(rows, Keep::All).await?.len();
+            }
         }
         Ok(n)
+    }
+
+    /// Rebuilds the filter of known hashes from every key in the database; returns how many
+    /// keys there are.
+    async fn relearn_hashes(&self) -> Result<usize, DomainError> {
+        use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
+        let conn = self.inner.db.conn();
+        let total = api_key::Entity::find().count(conn).await? as usize;
+        let mut known = Known::sized_for(total);
+        let mut after = 0i64;
+        loop {
+            let page: Vec<(i64, String)> = api_key::Entity::find()
+                .select_only()
+                .column(api_key::Column::Seq)
+                .column(api_key::Column::Hash)
+                .filter(api_key::Column::Seq.gt(after))
+                .order_by_asc(api_key::Column::Seq)
+                .limit(50_000)
+                .into_tuple()
+                .all(conn)
+                .await?;
+            let Some((last, _)) = page.last() else { break };
+            after = *last;
+            for (_, hex) in &page {
+                if let Some(hash) = hex_to_hash(hex) {
+                    known.add(&hash);
+                }
+            }
+        }
+        self.inner.keys.install(known);
+        self.inner
+            .relearn
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(total)
+    }
+
+    /// Re-reads every cached key (after a change to limits that many keys share).
+    pub async fn refresh_cached(&self) -> Result<(), DomainError> {
+        for chunk in self.inner.keys.ids().chunks(500) {
+            let rows = api_key::Entity::find()
+                .filter(api_key::Column::Id.is_in(chunk.to_vec()))
+                .all(self.inner.db.conn())
+                .await?;
+            self.upsert_rows(rows, Keep::Cached).await?;
+        }
+        Ok(())
     }
 
     /// Re-reads the versions of every API (after a catalog change).
@@ -365,21 +542,22 @@ impl Verifier {
                 ),
             );
         }
-        self.inner
-            .index
+        *self
+            .inner
+            .versions
             .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .versions = map;
+            .unwrap_or_else(|e| e.into_inner()) = map;
         Ok(())
     }
 
-    /// Re-reads one key (after a change to it).
+    /// Re-reads one key (after a change to it) and caches it.
     pub async fn refresh_key(&self, key_id: &str) -> Result<(), DomainError> {
         let rows = api_key::Entity::find()
             .filter(api_key::Column::Id.eq(key_id))
             .all(self.inner.db.conn())
             .await?;
-        self.upsert_rows(rows).await
+        // Cached even when it was not: a key just created or changed is likely used soon.
+        self.upsert_rows(rows, Keep::All).await.map(|_| ())
     }
 
     /// Re-reads every key of a user (after their status or plan changed).
@@ -388,7 +566,7 @@ impl Verifier {
             .filter(api_key::Column::OwnerId.eq(user_id))
             .all(self.inner.db.conn())
             .await?;
-        self.upsert_rows(rows).await
+        self.upsert_rows(rows, Keep::Cached).await.map(|_| ())
     }
 
     /// Re-reads keys changed since `since` (other instances' changes, on a shared database).
@@ -398,7 +576,14 @@ impl Verifier {
             .all(self.inner.db.conn())
             .await?;
         let n = rows.len();
-        self.upsert_rows(rows).await?;
+        self.upsert_rows(rows, Keep::Cached).await?;
+        if self
+            .inner
+            .relearn
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.relearn_hashes().await?;
+        }
         Ok(n)
     }
 
@@ -445,9 +630,28 @@ impl Verifier {
         pool
     }
 
-    async fn upsert_rows(&self, rows: Vec<api_key::Model>) -> Result<(), DomainError> {
+    /// Builds the verifier's view of these rows (all, or only those already cached) and caches
+    /// it; every row's hash becomes known. Returns the keys built.
+    async fn upsert_rows(
+        &self,
+        rows: Vec<api_key::Model>,
+        keep: Keep,
+    ) -> Result<Vec<Arc<CachedKey>>, DomainError> {
+        let mut rows = rows;
+        for row in &rows {
+            if let Some(hash) = hex_to_hash(&row.hash)
+                && self.inner.keys.learn(&hash)
+            {
+                self.inner
+                    .relearn
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        if keep == Keep::Cached {
+            rows.retain(|r| hex_to_hash(&r.hash).is_some_and(|h| self.inner.keys.contains(&h)));
+        }
         if rows.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let conn = self.inner.db.conn();
         let mut ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
@@ -464,7 +668,7 @@ impl Verifier {
                 saved_quota.insert(q.key_id.clone(), q);
             }
         }
-        let mut index = self.inner.index.write().unwrap_or_else(|e| e.into_inner());
+        let mut built = Vec::with_capacity(records.len());
         for r in records {
             let Some(hash) = hex_to_hash(&r.row.hash) else {
                 continue;
@@ -482,7 +686,7 @@ impl Verifier {
                     .map(|r| (r, Ord::max(p.burst.unwrap_or(r.limit), 1)));
                 self.pool(&r.row.owner_id, rate, p.quota, &saved_quota)
             });
-            let previous = index.by_hash.get(&hash).cloned();
+            let previous = self.inner.keys.get(&hash);
             let limiter = match &previous {
                 Some(p) if p.rate == rate => p.limiter.clone(),
                 _ => rate.and_then(|(r, b)| new_limiter(r, b)),
@@ -491,10 +695,16 @@ impl Verifier {
                 Some(p) => p.quota_counter.clone(),
                 None => {
                     let counter = Arc::new(QuotaCounter::default());
-                    if let Some(saved) = saved_quota.get(&r.row.id) {
+                    // The use of a key evicted before its use was written, else the saved use.
+                    let known = self.inner.keys.evicted_quota(&r.row.id).or_else(|| {
+                        saved_quota
+                            .get(&r.row.id)
+                            .map(|q| (q.period_start.timestamp(), Ord::max(q.used, 0) as u64))
+                    });
+                    if let Some((period_start, used)) = known {
                         let mut s = counter.state.lock().unwrap_or_else(|e| e.into_inner());
-                        s.period_start = saved.period_start.timestamp();
-                        s.used = Ord::max(saved.used, 0) as u64;
+                        s.period_start = period_start;
+                        s.used = used;
                     }
                     counter
                 }
@@ -533,20 +743,16 @@ impl Verifier {
                 api_id: r.row.api_id,
             };
             self.inner.negative.remove(&hash);
-            index.hash_of_id.insert(r.row.id, hash);
-            index.by_hash.insert(hash, Arc::new(cached));
+            let cached = Arc::new(cached);
+            self.inner.keys.insert(hash, cached.clone());
+            built.push(cached);
         }
-        Ok(())
+        Ok(built)
     }
 
-    /// How many keys the index holds.
+    /// How many keys are in memory.
     pub fn len(&self) -> usize {
-        self.inner
-            .index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_hash
-            .len()
+        self.inner.keys.len() as usize
     }
 
     pub fn is_empty(&self) -> bool {
@@ -554,68 +760,132 @@ impl Verifier {
     }
 
     /// Verifies a request; looks the key up in the database only when this process does not
-    /// know its hash and has not recently learned that no key has it.
+    /// know its hash and has not recently learned that no key has it. With global limits
+    /// (Redis), a key with a rate limit or quota is metered there, in one round trip.
     pub async fn verify(&self, req: &Request<'_>, now: DateTime<Utc>) -> Outcome {
-        match self.verify_cached(req, now) {
-            Ok(outcome) => outcome,
+        let checked = match self.check(req, now) {
+            Ok(checked) => checked,
             Err(hash) => {
-                if self.inner.lookups.check().is_err() {
+                // A hash surely unknown (not even created on another instance since this one
+                // last heard) costs a query only within the lookup budget; a known key that is
+                // not in memory is fetched at once.
+                if !self.inner.keys.may_exist(&hash) && self.inner.lookups.check().is_err() {
                     self.count(None, now, Code::NotFound);
                     return Outcome::bare(Code::NotFound, None);
                 }
-                let found = api_key::Entity::find()
-                    .filter(api_key::Column::Hash.eq(hex(&hash)))
-                    .all(self.inner.db.conn())
-                    .await;
-                match found {
-                    Ok(rows) if !rows.is_empty() => {
-                        if let Err(error) = self.upsert_rows(rows).await {
-                            tracing::error!(%error, "cannot load a key for verification");
-                        }
+                match self.load_by_hash(hash).await {
+                    Ok(Some(key)) => self.decide(key, req, now),
+                    Ok(None) => {
+                        self.inner.negative.insert(hash);
+                        self.count(None, now, Code::NotFound);
+                        return Outcome::bare(Code::NotFound, None);
                     }
-                    Ok(_) => self.inner.negative.insert(hash),
                     Err(error) => {
                         tracing::error!(%error, "cannot look up a key for verification");
+                        self.count(None, now, Code::NotFound);
+                        return Outcome::bare(Code::NotFound, None);
                     }
                 }
-                self.verify_cached(req, now).unwrap_or_else(|hash| {
-                    self.inner.negative.insert(hash);
-                    self.count(None, now, Code::NotFound);
-                    Outcome::bare(Code::NotFound, None)
-                })
+            }
+        };
+        let (mut outcome, key) = match checked {
+            Checked::Done(outcome) => return outcome,
+            Checked::Meter(outcome, key) => (outcome, key),
+        };
+        if let Some(global) = &self.inner.global
+            && key.has_limits()
+        {
+            // On `Err` nothing in `outcome` was changed yet.
+            match self
+                .meter_global(global, &mut outcome, &key, req.cost, now)
+                .await
+            {
+                Ok(()) => {
+                    self.count(Some(&key.id_shared), now, outcome.code);
+                    return outcome;
+                }
+                Err(Unavailable) if global.failure() == RedisFailure::Closed => {
+                    // Not anyone's usage: the request was not metered.
+                    outcome.code = Code::RateLimited;
+                    outcome.limits_unavailable = true;
+                    outcome.retry_after = Some(StdDuration::from_secs(1));
+                    return outcome;
+                }
+                // Fail open: the local limiters decide until Redis answers again.
+                Err(Unavailable) => {}
             }
         }
+        self.meter_local(outcome, &key, req.cost, now)
     }
 
-    /// Verifies from memory alone. `Err(hash)`: this process does not know the key, and it is
-    /// not in the negative cache either. The decision is [`policy::decide`]'s (its shape check, then
-    /// [`policy::decide_well_formed`]), then
-    /// [`policy::meter`]'s; this function only gathers the facts and keeps the counters.
+    /// The key with `hash`, fetched from the database (and cached); concurrent calls for one
+    /// hash share one query.
+    async fn load_by_hash(&self, hash: Hash32) -> Result<Option<Arc<CachedKey>>, DomainError> {
+        let cell = self
+            .inner
+            .loading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(hash)
+            .or_default()
+            .clone();
+        let loaded = cell
+            .get_or_try_init(|| async {
+                let rows = api_key::Entity::find()
+                    .filter(api_key::Column::Hash.eq(hex(&hash)))
+                    .all(self.inner.db.conn())
+                    .await?;
+                Ok::<_, DomainError>(self.upsert_rows(rows, Keep::All).await?.into_iter().next())
+            })
+            .await
+            .cloned();
+        let mut loading = self.inner.loading.lock().unwrap_or_else(|e| e.into_inner());
+        if loading.get(&hash).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            loading.remove(&hash);
+        }
+        loaded
+    }
+
+    /// Verifies from memory alone (local limiters, whatever the mode). `Err(hash)`: this
+    /// process does not know the key, and it is not in the negative cache either.
     pub fn verify_cached(&self, req: &Request<'_>, now: DateTime<Utc>) -> Result<Outcome, Hash32> {
+        Ok(match self.check(req, now)? {
+            Checked::Done(outcome) => outcome,
+            Checked::Meter(outcome, key) => self.meter_local(outcome, &key, req.cost, now),
+        })
+    }
+
+    /// Everything but the limits, from memory. The decision is [`policy::decide`]'s (its shape
+    /// check, then [`policy::decide_well_formed`]); this function only gathers the facts and
+    /// counts the refusals. A key that passes is left to metering.
+    fn check(&self, req: &Request<'_>, now: DateTime<Utc>) -> Result<Checked, Hash32> {
         if let Some(code) = policy::check_shape(req.key) {
             self.count(None, now, code);
-            return Ok(Outcome::bare(code, None));
+            return Ok(Checked::Done(Outcome::bare(code, None)));
         }
         let hash = hash_of(req.key);
-        let (key, version) = {
-            let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
-            let Some(key) = index.by_hash.get(&hash).cloned() else {
-                drop(index);
-                if self.inner.negative.contains(&hash) {
-                    self.count(None, now, Code::NotFound);
-                    return Ok(Outcome::bare(Code::NotFound, None));
-                }
-                return Err(hash);
-            };
-            let version = req.version.and_then(|v| {
-                index
-                    .versions
-                    .get(&key.api_id)
-                    .and_then(|m| m.get(v))
-                    .map(|(status, sunset)| (v, *status, *sunset))
-            });
-            (key, version)
+        let Some(key) = self.inner.keys.get(&hash) else {
+            if self.inner.negative.contains(&hash) {
+                self.inner.negative_hits.fetch_add(1, Ordering::Relaxed);
+                self.count(None, now, Code::NotFound);
+                return Ok(Checked::Done(Outcome::bare(Code::NotFound, None)));
+            }
+            return Err(hash);
         };
+        Ok(self.decide(key, req, now))
+    }
+
+    /// [`Verifier::check`] for a key in hand: the policy's decision, or the key to meter.
+    fn decide(&self, key: Arc<CachedKey>, req: &Request<'_>, now: DateTime<Utc>) -> Checked {
+        let version = req.version.and_then(|v| {
+            self.inner
+                .versions
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key.api_id)
+                .and_then(|m| m.get(v))
+                .map(|(status, sunset)| (v, *status, *sunset))
+        });
         let facts = KeyFacts {
             api: &key.api,
             lifecycle: key.lifecycle,
@@ -627,10 +897,10 @@ impl Verifier {
             if code == Code::NotFound {
                 // A key of another API is, for this API, no key at all: nobody's usage.
                 self.count(None, now, code);
-                return Ok(Outcome::bare(code, None));
+                return Checked::Done(Outcome::bare(code, None));
             }
             self.count(Some(&key.id_shared), now, code);
-            return Ok(Outcome::bare(code, Some(key)));
+            return Checked::Done(Outcome::bare(code, Some(key)));
         }
         let mut outcome = Outcome::bare(Code::Valid, Some(key.clone()));
         outcome.deprecation = version.and_then(|(v, status, sunset_at)| {
@@ -639,6 +909,18 @@ impl Verifier {
                 sunset_at,
             })
         });
+        Checked::Meter(outcome, key)
+    }
+
+    /// Meters a key that passed every other check with this process' own limiters and quota
+    /// counters ([`policy::meter`]: the rate limit first, then the quota), and counts the use.
+    fn meter_local(
+        &self,
+        mut outcome: Outcome,
+        key: &Arc<CachedKey>,
+        cost: u32,
+        now: DateTime<Utc>,
+    ) -> Outcome {
         let (mut ratelimit, mut quota_info, mut rate_wait, mut quota_wait) =
             (None, None, None, None);
         // One rate check: the key's own limiter, or its owner's pool (`full_at` is the key's
@@ -656,10 +938,7 @@ impl Verifier {
                         let refill = per_cell * (burst.saturating_sub(remaining));
                         let reset_at = now + Duration::from_std(refill).unwrap_or_default();
                         if let Some(full_at) = full_at {
-                            full_at.store(
-                                reset_at.timestamp_millis(),
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
+                            full_at.store(reset_at.timestamp_millis(), Ordering::Relaxed);
                         }
                         ratelimit = Some(RateInfo {
                             limit: burst,
@@ -675,7 +954,7 @@ impl Verifier {
                             full_at.store(
                                 (now + Duration::from_std(full).unwrap_or_default())
                                     .timestamp_millis(),
-                                std::sync::atomic::Ordering::Relaxed,
+                                Ordering::Relaxed,
                             );
                         }
                         rate_wait = Some(wait);
@@ -703,7 +982,7 @@ impl Verifier {
                 _ => true,
             }
         };
-        let cost = Ord::max(req.cost, 1) as u64;
+        let cost = Ord::max(cost, 1) as u64;
         let mut check_quota = |quota: Quota, counter: &QuotaCounter| {
             let (start, next) = quota_period(quota.period, now);
             let (fits, used) = match counter.consume(start.timestamp(), cost, quota.limit) {
@@ -745,7 +1024,90 @@ impl Verifier {
             _ => None,
         };
         self.count(Some(&key.id_shared), now, outcome.code);
-        Ok(outcome)
+        outcome
+    }
+
+    /// Meters a key in Redis: the same checks in the same order as [`Verifier::meter_local`],
+    /// shared by every instance. The quota counters here follow Redis' use (for the portal and
+    /// the database, and to re-create a counter Redis lost).
+    async fn meter_global(
+        &self,
+        global: &GlobalLimits,
+        outcome: &mut Outcome,
+        key: &CachedKey,
+        cost: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), Unavailable> {
+        let cost = Ord::max(cost, 1) as u64;
+        let pool = key.pool.as_deref();
+        let pool_name = || pool_quota_id(&key.owner_id);
+        let rate_check = |name: &str, (rate, burst): (RateLimit, u32)| RateCheck {
+            key: global.rate_key(name),
+            interval_us: rate.period_s as u64 * 1_000_000 / Ord::max(rate.limit, 1) as u64,
+            burst,
+        };
+        let mut rates = Vec::with_capacity(2);
+        if let Some(rate) = key.rate {
+            rates.push((rate_check(&key.id, rate), rate.1));
+        }
+        if let Some(rate) = pool.and_then(|p| p.rate) {
+            rates.push((rate_check(&pool_name(), rate), rate.1));
+        }
+        let mut quotas = Vec::with_capacity(2);
+        let mut quota_check = |name: &str, quota: Quota, counter: &Arc<QuotaCounter>| {
+            let (start, next) = quota_period(quota.period, now);
+            let check = QuotaCheck {
+                key: global.quota_key(name, start.timestamp()),
+                limit: quota.limit,
+                cost,
+                known_use: counter.used(start.timestamp()),
+                ttl_s: Ord::max((next - now).num_seconds(), 0) as u64 + 86_400,
+            };
+            quotas.push((check, quota, counter.clone(), start.timestamp(), next));
+        };
+        if let Some(quota) = key.quota {
+            quota_check(&key.id, quota, &key.quota_counter);
+        }
+        if let Some(p) = pool
+            && let Some(quota) = p.quota
+        {
+            quota_check(&pool_name(), quota, &p.quota_counter);
+        }
+        let rate_checks: Vec<RateCheck> = rates.iter().map(|(c, _)| c.clone()).collect();
+        let quota_checks: Vec<QuotaCheck> = quotas.iter().map(|q| q.0.clone()).collect();
+        let reply = global.decide(&rate_checks, &quota_checks).await?;
+        let at = |d: StdDuration| now + Duration::from_std(d).unwrap_or_default();
+        for (i, (r, (_, burst))) in reply.rates.iter().zip(&rates).enumerate() {
+            if i == 0 && key.rate.is_some() {
+                key.rate_full_at
+                    .store(at(r.full_in).timestamp_millis(), Ordering::Relaxed);
+            }
+            outcome.ratelimit = Some(RateInfo {
+                limit: *burst,
+                remaining: r.remaining,
+                reset_at: if r.allowed { at(r.full_in) } else { at(r.wait) },
+            });
+            if !r.allowed {
+                outcome.code = Code::RateLimited;
+                outcome.retry_after = Some(r.wait);
+                return Ok(());
+            }
+        }
+        for ((fitted, used), (_, quota, counter, start, next)) in reply.quotas.iter().zip(&quotas) {
+            counter.observe(*start, *used);
+            outcome.quota = Some(QuotaInfo {
+                limit: quota.limit,
+                remaining: quota.limit.saturating_sub(*used),
+                period: quota.period,
+                reset_at: *next,
+            });
+            if !fitted {
+                outcome.code = Code::QuotaExceeded;
+                outcome.retry_after = Some((*next - now).to_std().unwrap_or_default());
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     fn count(&self, key_id: Option<&Arc<str>>, now: DateTime<Utc>, code: Code) {
@@ -766,14 +1128,13 @@ impl Verifier {
     /// or when the key is not active). Read from the last request, so it costs the hot path
     /// one relaxed store.
     pub fn rate_use(&self, key_id: &str, now: DateTime<Utc>) -> Option<RateInfo> {
-        let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
-        let key = index.by_hash.get(index.hash_of_id.get(key_id)?)?;
+        let key = self.inner.keys.get_by_id(key_id)?;
         let (rate, burst) = key.rate?;
         let per_cell_ms = Ord::max(
             rate.period_s as i64 * 1000 / Ord::max(rate.limit, 1) as i64,
             1,
         );
-        let full_at = key.rate_full_at.load(std::sync::atomic::Ordering::Relaxed);
+        let full_at = key.rate_full_at.load(Ordering::Relaxed);
         let missing = Ord::max(full_at - now.timestamp_millis(), 0);
         let used = Ord::min((missing + per_cell_ms - 1) / per_cell_ms, burst as i64) as u32;
         Some(RateInfo {
@@ -789,8 +1150,7 @@ impl Verifier {
     /// A key's quota and its use in the current period, as verification counts it: its own,
     /// else the one its owner's keys share (`None` when there is none or the key is not active).
     pub fn quota_use(&self, key_id: &str, now: DateTime<Utc>) -> Option<QuotaInfo> {
-        let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
-        let key = index.by_hash.get(index.hash_of_id.get(key_id)?)?;
+        let key = self.inner.keys.get_by_id(key_id)?;
         // Its own quota, else the quota its owner's keys share.
         let (quota, counter) = match (key.quota, key.pool.as_deref()) {
             (Some(quota), _) => (quota, &key.quota_counter),
@@ -810,18 +1170,19 @@ impl Verifier {
 
 impl KeyState for Verifier {
     fn take_dirty_quotas(&self) -> Vec<QuotaUse> {
-        let mut dirty: Vec<QuotaUse> = {
-            let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
-            index
-                .by_hash
-                .values()
-                .filter_map(|k| {
-                    k.quota_counter
-                        .take_dirty()
-                        .map(|(p, u)| (k.id.clone(), p, u))
-                })
-                .collect()
-        };
+        let mut dirty: Vec<QuotaUse> = self
+            .inner
+            .keys
+            .keys()
+            .iter()
+            .filter_map(|k| {
+                k.quota_counter
+                    .take_dirty()
+                    .map(|(p, u)| (k.id.clone(), p, u))
+            })
+            .collect();
+        // Keys evicted since the last flush with use not yet written.
+        dirty.extend(self.inner.keys.take_evicted_quotas());
         // The pools' use is stored beside the keys', under `pool:<owner>`.
         let pools = self.inner.pools.lock().unwrap_or_else(|e| e.into_inner());
         dirty.extend(pools.iter().filter_map(|(owner, pool)| {
@@ -841,20 +1202,18 @@ impl KeyState for Verifier {
                 }
             }
         }
-        let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
         for id in key_ids {
-            if let Some(h) = index.hash_of_id.get(id)
-                && let Some(k) = index.by_hash.get(h)
-            {
+            if let Some(k) = self.inner.keys.get_by_id(id) {
                 k.quota_counter.mark_dirty();
             }
         }
     }
 
     fn last_used_minute(&self, key_id: &str) -> Option<Arc<std::sync::atomic::AtomicI64>> {
-        let index = self.inner.index.read().unwrap_or_else(|e| e.into_inner());
-        let hash = index.hash_of_id.get(key_id)?;
-        index.by_hash.get(hash).map(|k| k.last_used_minute.clone())
+        self.inner
+            .keys
+            .get_by_id(key_id)
+            .map(|k| k.last_used_minute.clone())
     }
 }
 
@@ -874,7 +1233,7 @@ impl KeyChanges for Verifier {
                 Change::Key(id) => self.refresh_key(id).await,
                 Change::Owner(id) => self.refresh_owner(id).await,
                 Change::Versions => self.refresh_versions().await,
-                Change::All => self.load().await.map(|_| ()),
+                Change::All => self.refresh_cached().await,
             };
             if let Err(error) = result {
                 // The periodic refresh picks the change up a few seconds later.

@@ -105,6 +105,9 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Caller, Api
             Utc::now(),
         )
         .await;
+    if outcome.limits_unavailable {
+        return Err(ApiError::limits_unavailable());
+    }
     let key = match (outcome.code, outcome.key) {
         (Code::Valid, Some(key)) => key,
         (Code::IpNotAllowed, _) => {

@@ -58,6 +58,17 @@ impl ApiError {
         e.retry_after = retry_after;
         e
     }
+    /// 503: the key has limits and they cannot be checked now (`--redis-failure closed` while
+    /// Redis is unavailable).
+    pub fn limits_unavailable() -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "limits_unavailable",
+            "This key's rate limit and quota cannot be checked right now; retry shortly.",
+        );
+        e.retry_after = Some(std::time::Duration::from_secs(1));
+        e
+    }
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }

@@ -35,6 +35,8 @@ enum CallerRefused {
     Unauthorized(&'static str),
     /// 429: the caller's own key is over its limits.
     Limited(Option<std::time::Duration>),
+    /// 503: the caller's own key has limits that cannot be checked now.
+    Unavailable,
 }
 
 /// With `--verify-requires-token`, only a caller presenting a key of the `keyport` API with the
@@ -78,6 +80,9 @@ async fn check_caller(
             Utc::now(),
         )
         .await;
+    if outcome.limits_unavailable {
+        return Err(CallerRefused::Unavailable);
+    }
     match outcome.code {
         Code::Valid => Ok(()),
         Code::RateLimited | Code::QuotaExceeded => Err(CallerRefused::Limited(outcome.retry_after)),
@@ -184,7 +189,8 @@ impl From<&Outcome> for VerifyResponse {
     responses((status = 200, body = VerifyResponse), (status = 400, body = super::error::ErrorBody, description = "Not JSON, or no key"),
         (status = 401, body = super::error::ErrorBody, description = "Only with --verify-requires-token: no caller key with the verify scope"),
         (status = 413, body = super::error::ErrorBody, description = "Body over 16 KiB"), (status = 422, body = super::error::ErrorBody),
-        (status = 429, body = super::error::ErrorBody, description = "Only with --verify-requires-token: the caller key is over its limits")))]
+        (status = 429, body = super::error::ErrorBody, description = "Only with --verify-requires-token: the caller key is over its limits"),
+        (status = 503, body = super::error::ErrorBody, description = "Only with --redis-failure closed: the key has limits and Redis is unavailable")))]
 pub async fn verify(
     State(state): State<AppState>,
     Peer(peer): Peer,
@@ -197,6 +203,7 @@ pub async fn verify(
                 "The verification token is over its rate limit or quota.",
                 wait,
             ),
+            CallerRefused::Unavailable => ApiError::limits_unavailable(),
             CallerRefused::Unauthorized(code) => ApiError::unauthorized(format!(
                 "Verification requires a Keyport key with the verify scope in X-Keyport-Token or Authorization: Bearer ({code})."
             )),
@@ -244,6 +251,9 @@ pub async fn verify(
         )
         .await;
     crate::metrics::verified("verify", outcome.code, started);
+    if outcome.limits_unavailable {
+        return Err(ApiError::limits_unavailable());
+    }
     Ok(Json(VerifyResponse::from(&outcome)))
 }
 
@@ -288,7 +298,8 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     responses((status = 200, description = "Valid: X-Keyport-Key-Id, X-Keyport-Owner-Id, RateLimit-* headers"),
         (status = 401, description = "Missing, malformed, unknown, disabled, revoked or expired key; no X-Keyport-Api header (MISSING_API); or, with --verify-requires-token, no valid X-Keyport-Token (MISSING_TOKEN, INVALID_TOKEN)"),
         (status = 403, description = "IP not allowed, insufficient scope, or a retired version"),
-        (status = 429, description = "Rate limited or over quota; Retry-After says when to retry")))]
+        (status = 429, description = "Rate limited or over quota; Retry-After says when to retry"),
+        (status = 503, description = "Only with --redis-failure closed: the key has limits and Redis is unavailable (LIMITS_UNAVAILABLE)")))]
 pub async fn forward_auth(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -302,6 +313,13 @@ pub async fn forward_auth(
         }
         Err(CallerRefused::Limited(wait)) => {
             return refuse(StatusCode::TOO_MANY_REQUESTS, "TOKEN_LIMITED", wait);
+        }
+        Err(CallerRefused::Unavailable) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "LIMITS_UNAVAILABLE",
+                Some(std::time::Duration::from_secs(1)),
+            );
         }
     }
     let key = header_text(&headers, "authorization")
@@ -343,6 +361,13 @@ pub async fn forward_auth(
         )
         .await;
     crate::metrics::verified("auth", outcome.code, started);
+    if outcome.limits_unavailable {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "LIMITS_UNAVAILABLE",
+            outcome.retry_after,
+        );
+    }
     let status = auth_status(outcome.code);
     let mut response = if status == StatusCode::OK {
         let mut r = StatusCode::OK.into_response();

@@ -160,70 +160,6 @@ async fn postgres_usage_counted_on_two_instances_merges_exactly() {
     a.cleanup().await;
 }
 
-/// A Redis server of the test's own, on a free port, that the test can stop and start again (the
-/// shared one stays untouched).
-struct OwnRedis {
-    child: Option<std::process::Child>,
-    port: u16,
-}
-
-impl OwnRedis {
-    async fn start() -> OwnRedis {
-        let mut redis = OwnRedis {
-            child: None,
-            port: crate::helpers::free_port().await,
-        };
-        redis.restart().await;
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn restart(&mut self) {
-        let port = self.port.to_string();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port,
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server runs (the machine that sets KEYPORT_TEST_REDIS_URL has it)");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server did not start on port {port}");
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// Creates a key on A and revokes it there; how long B took to refuse it once A's revocation
 /// returned (`None` after `limit`).
 async fn revocation_delay(
@@ -289,7 +225,7 @@ async fn postgres_redis_a_key_revoked_on_one_instance_is_refused_by_the_other_wi
 /// the poll; Redis started again: the instances follow each other through it again by themselves.
 #[tokio::test]
 async fn postgres_redis_the_feed_survives_redis_going_away_and_coming_back() {
-    let mut redis = OwnRedis::start().await;
+    let mut redis = crate::helpers::OwnRedis::start().await;
     let (a, b) = two_instances_with(Some(redis.url()), 3).await;
     let w = world(&a).await;
     assert!(

@@ -144,3 +144,67 @@ pub fn print_delays(what: &str, mut delays: Vec<std::time::Duration>) {
         delays.len()
     );
 }
+
+/// A Redis server of the test's own, on a free port, that the test can stop and start again (the
+/// shared one stays untouched).
+pub struct OwnRedis {
+    child: Option<std::process::Child>,
+    port: u16,
+}
+
+impl OwnRedis {
+    pub async fn start() -> OwnRedis {
+        let mut redis = OwnRedis {
+            child: None,
+            port: free_port().await,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn restart(&mut self) {
+        let port = self.port.to_string();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (the machine that sets KEYPORT_TEST_REDIS_URL has it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,7 +1,9 @@
 //! Three real `keyport serve` processes on one PostgreSQL database, as behind a load balancer
 //! (issue 13), set up and driven only through the command line and HTTP: a key created through one
 //! instance is accepted by all, and revoked through one is refused by all within a second (the
-//! PostgreSQL change feed; the periodic poll is set to five minutes).
+//! PostgreSQL change feed; the periodic poll is set to five minutes). With Redis (strict mode),
+//! rate limits and quotas hold exactly across the three, usage merges exactly, and a Redis that
+//! goes away and comes back costs no request more than the breaker's timeout.
 use std::{
     path::Path,
     process::{Child, Command, Stdio},
@@ -38,7 +40,13 @@ fn keyport(database: &str, dir: &Path) -> Command {
     command
 }
 
-async fn start(database: &str, dir: &Path, client: &reqwest::Client) -> Instance {
+/// `keyport serve` on a free port with these extra environment variables, once it is ready.
+async fn start_with(
+    database: &str,
+    dir: &Path,
+    client: &reqwest::Client,
+    env: &[(&str, String)],
+) -> Instance {
     let port = crate::helpers::free_port().await;
     let data = dir.join(format!("instance-{port}"));
     let child = keyport(database, dir)
@@ -47,6 +55,7 @@ async fn start(database: &str, dir: &Path, client: &reqwest::Client) -> Instance
         .arg(&data)
         .env("KEYPORT_USAGE_FLUSH_SECONDS", "300")
         .env("KEYPORT_SHUTDOWN_GRACE_SECONDS", "0")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -132,6 +141,69 @@ async fn until_all(
     None
 }
 
+/// Runs `keyport` with `args` on the shared database; its standard output.
+fn cli(database: &str, dir: &Path, args: &[&str]) -> String {
+    let output = keyport(database, dir)
+        .args(args)
+        .env("KEYPORT_ADMIN_PASSWORD", "admin passphrase 4 keys")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "keyport {args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// An admin, `before` run on the command line, three instances with `env`, a management key
+/// minted on the command line (returned), and an `orders` API created through the first.
+async fn cluster(
+    database: &str,
+    dir: &Path,
+    client: &reqwest::Client,
+    before: &[&[&str]],
+    env: impl Fn(usize) -> Vec<(&'static str, String)>,
+) -> ([Instance; 3], String) {
+    cli(
+        database,
+        dir,
+        &["admin", "create", "--email", "root@example.com"],
+    );
+    for args in before {
+        cli(database, dir, args);
+    }
+    let instances = [
+        start_with(database, dir, client, &env(0)).await,
+        start_with(database, dir, client, &env(1)).await,
+        start_with(database, dir, client, &env(2)).await,
+    ];
+    // A management key minted on the command line works at once on A (the feed, or a lookup
+    // of a hash A does not know).
+    let token = cli(
+        database,
+        dir,
+        &[
+            "keys",
+            "create",
+            "--owner",
+            "root@example.com",
+            "--api",
+            "keyport",
+            "--scopes",
+            "admin",
+            "--name",
+            "ops",
+        ],
+    );
+    call(
+        client,
+        &instances[0],
+        &token,
+        "/v1/apis",
+        json!({ "slug": "orders", "name": "Orders", "description": "",
+                "scopes": [{ "name": "orders:read", "description": "" }], "versions": [] }),
+    )
+    .await;
+    (instances, token)
+}
+
 #[tokio::test]
 async fn postgres_three_processes_refuse_a_key_revoked_on_one_within_a_second() {
     let pg = TestDb::postgres()
@@ -141,44 +213,7 @@ async fn postgres_three_processes_refuse_a_key_revoked_on_one_within_a_second() 
     let client = reqwest::Client::new();
     let database = pg.url.clone();
 
-    let admin = keyport(&database, dir.path())
-        .args(["admin", "create", "--email", "root@example.com"])
-        .env("KEYPORT_ADMIN_PASSWORD", "admin passphrase 4 keys")
-        .output()
-        .unwrap();
-    assert!(admin.status.success(), "{admin:?}");
-    let instances = [
-        start(&database, dir.path(), &client).await,
-        start(&database, dir.path(), &client).await,
-        start(&database, dir.path(), &client).await,
-    ];
-    let a = &instances[0];
-    // A management key minted on the command line reaches the running instances through the
-    // feed too: it works at once on A.
-    let minted = keyport(&database, dir.path())
-        .args([
-            "keys",
-            "create",
-            "--owner",
-            "root@example.com",
-            "--api",
-            "keyport",
-        ])
-        .args(["--scopes", "admin", "--name", "ops"])
-        .output()
-        .unwrap();
-    assert!(minted.status.success(), "{minted:?}");
-    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
-    call(
-        &client,
-        a,
-        &token,
-        "/v1/apis",
-        json!({ "slug": "orders", "name": "Orders", "description": "",
-                "scopes": [{ "name": "orders:read", "description": "" }], "versions": [] }),
-    )
-    .await;
-
+    let (instances, token) = cluster(&database, dir.path(), &client, &[], |_| vec![]).await;
     let mut delays = Vec::new();
     for trial in 0..20 {
         // Created and revoked through a different instance each time.
@@ -217,6 +252,191 @@ async fn postgres_three_processes_refuse_a_key_revoked_on_one_within_a_second() 
         "three processes: revocation refused by both other instances",
         delays,
     );
+    drop(instances);
+    pg.cleanup().await;
+}
+
+/// `n` verifications of `key` sent at once, spread over the instances in turn: the codes.
+async fn spread(
+    client: &reqwest::Client,
+    instances: &[Instance],
+    key: &str,
+    n: usize,
+) -> Vec<String> {
+    let calls = (0..n).map(|i| code(client, &instances[i % instances.len()], key));
+    futures_util::future::join_all(calls).await
+}
+
+fn count(codes: &[String], code: &str) -> usize {
+    codes.iter().filter(|c| *c == code).count()
+}
+
+async fn create_key(
+    client: &reqwest::Client,
+    instance: &Instance,
+    token: &str,
+    limits: Value,
+) -> (String, String) {
+    let mut body = json!({ "name": "limited", "api": "orders", "scopes": ["orders:read"] });
+    body.as_object_mut()
+        .unwrap()
+        .extend(limits.as_object().unwrap().clone());
+    let created = call(client, instance, token, "/v1/keys", body).await;
+    (
+        created["key"].as_str().unwrap().to_owned(),
+        created["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The Redis breaker's state on `metrics` (`Some(true)` while open).
+async fn breaker_open(client: &reqwest::Client, metrics: &str) -> Option<bool> {
+    let text = client
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("keyport_redis_breaker_open "))
+        .map(|v| v.trim() == "1")
+}
+
+#[tokio::test]
+async fn postgres_redis_three_processes_share_limits_quotas_and_usage_exactly() {
+    let pg = TestDb::postgres()
+        .await
+        .expect("KEYPORT_TEST_POSTGRES_URL must be set for PostgreSQL tests");
+    let mut redis = crate::helpers::OwnRedis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let database = pg.url.clone();
+    let mut metrics = Vec::new();
+    for _ in 0..3 {
+        metrics.push(format!("127.0.0.1:{}", crate::helpers::free_port().await));
+    }
+    // Everyone on a plan without limits, so only each key's own limits apply.
+    let unlimited: &[&str] = &["plans", "create", "--name", "Open"];
+    let on_it: &[&str] = &[
+        "plans",
+        "assign",
+        "--email",
+        "root@example.com",
+        "--plan",
+        "Open",
+    ];
+    let (instances, token) = cluster(&database, dir.path(), &client, &[unlimited, on_it], |i| {
+        vec![
+            ("KEYPORT_REDIS_URL", redis.url()),
+            ("KEYPORT_USAGE_FLUSH_SECONDS", "1".to_owned()),
+            ("KEYPORT_METRICS_ADDR", metrics[i].clone()),
+        ]
+    })
+    .await;
+    let hourly = json!({ "ratelimit": { "limit": 20, "period_s": 3600 } });
+
+    // 20 an hour (burst 20): exactly 20 VALID of 60 sent at once over the three.
+    let (limited, limited_id) = create_key(&client, &instances[1], &token, hourly.clone()).await;
+    let codes = spread(&client, &instances, &limited, 60).await;
+    assert_eq!(count(&codes, "VALID"), 20, "{codes:?}");
+    assert_eq!(count(&codes, "RATE_LIMITED"), 40, "{codes:?}");
+    // 30 a day: exactly 30.
+    let (metered, _) = create_key(
+        &client,
+        &instances[2],
+        &token,
+        json!({ "quota": { "limit": 30, "period": "day" } }),
+    )
+    .await;
+    let codes = spread(&client, &instances, &metered, 60).await;
+    assert_eq!(count(&codes, "VALID"), 30, "{codes:?}");
+    assert_eq!(count(&codes, "QUOTA_EXCEEDED"), 30, "{codes:?}");
+
+    // Usage counted on all three (each flushing every second) merges exactly.
+    let started = Instant::now();
+    let counts = loop {
+        let usage = client
+            .get(format!("{}/v1/keys/{limited_id}/usage", instances[0].url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        let mut counts = std::collections::BTreeMap::<String, u64>::new();
+        for bucket in usage["buckets"].as_array().unwrap_or(&Vec::new()) {
+            for (code, n) in bucket["counts"].as_object().unwrap() {
+                *counts.entry(code.clone()).or_default() += n.as_u64().unwrap();
+            }
+        }
+        if counts.values().sum::<u64>() >= 60 || started.elapsed() > Duration::from_secs(10) {
+            break counts;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(counts.get("VALID"), Some(&20), "{counts:?}");
+    assert_eq!(counts.get("RATE_LIMITED"), Some(&40), "{counts:?}");
+
+    // Redis stops: every instance answers from its own limiter (20 each), none waits for Redis.
+    redis.stop();
+    let (alone, _) = create_key(&client, &instances[0], &token, hourly.clone()).await;
+    let mut slowest = Duration::ZERO;
+    let mut valid = [0; 3];
+    for i in 0..90 {
+        let at = Instant::now();
+        let code = code(&client, &instances[i % 3], &alone).await;
+        slowest = slowest.max(at.elapsed());
+        valid[i % 3] += usize::from(code == "VALID");
+    }
+    println!("Redis down: 90 verifications over three instances, the slowest took {slowest:?}");
+    assert_eq!(valid, [20, 20, 20], "each instance's local limit decides");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a verification waited {slowest:?}"
+    );
+    for address in &metrics {
+        assert_eq!(
+            breaker_open(&client, address).await,
+            Some(true),
+            "{address}"
+        );
+    }
+
+    // Redis comes back (empty): within seconds every instance decides in Redis again.
+    redis.restart().await;
+    let back = Instant::now();
+    let (warm, _) = create_key(
+        &client,
+        &instances[0],
+        &token,
+        json!({ "ratelimit": { "limit": 100000, "period_s": 3600 } }),
+    )
+    .await;
+    loop {
+        // Requests are what prompt an open breaker to probe Redis.
+        spread(&client, &instances, &warm, 3).await;
+        let mut open = 0;
+        for address in &metrics {
+            open += usize::from(breaker_open(&client, address).await != Some(false));
+        }
+        if open == 0 {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "{open} instances still bypass Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "Redis back: limits global again on all three after {:?}",
+        back.elapsed()
+    );
+    let (again, _) = create_key(&client, &instances[1], &token, hourly).await;
+    let codes = spread(&client, &instances, &again, 60).await;
+    assert_eq!(count(&codes, "VALID"), 20, "{codes:?}");
     drop(instances);
     pg.cleanup().await;
 }

@@ -161,3 +161,56 @@ async fn a_restart_keeps_quota_use() {
         "QUOTA_EXCEEDED"
     );
 }
+
+/// With `--redis-failure closed`, a key with limits is refused with 503 (and Retry-After) while
+/// Redis cannot be asked, on the JSON endpoint and in forward auth alike; nothing is counted as
+/// the key's use.
+#[tokio::test]
+async fn failing_closed_answers_503_while_limits_cannot_be_checked() {
+    let nowhere = crate::helpers::free_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = server::Config {
+        redis_url: Some(format!("redis://127.0.0.1:{nowhere}")),
+        redis_failure: "closed".into(),
+        ..server::Config::for_data_dir(dir.path())
+    };
+    let app = TestApp::spawn_with(config, dir, None).await;
+    let w = world(&app).await;
+    let (k, id) = key(&app, &w.dev, limited(Some((100, 60)), None)).await;
+    let response = app
+        .client
+        .post(app.url("/v1/keys/verify"))
+        .json(&json!({ "key": k }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "limits_unavailable", "{body}");
+    let response = app
+        .client
+        .get(app.url("/v1/auth"))
+        .bearer_auth(&k)
+        .header("x-keyport-api", "orders")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["x-keyport-code"], "LIMITS_UNAVAILABLE");
+    app.state.verifier.flush().await.unwrap();
+    let counted = {
+        use domain::entities::usage_bucket;
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        usage_bucket::Entity::find()
+            .filter(usage_bucket::Column::KeyId.eq(id))
+            .count(app.state.db.conn())
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        counted, 0,
+        "a refusal for want of Redis is not the key's use"
+    );
+    app.cleanup().await;
+}

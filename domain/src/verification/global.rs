@@ -1,0 +1,402 @@
+//! Rate limits and quotas shared by every instance, in Redis: one Lua script per decision (one
+//! round trip), so a key limited to 20 requests gets 20 whichever instances its requests reach.
+//!
+//! The script checks, in order, the key's own rate limit and its owner's pool (GCRA: one
+//! "theoretical arrival time" per limiter, in Redis' own clock so instances' clocks do not
+//! matter), then the key's quota and the pool's (a counter per period, `INCRBY`, expiring a day
+//! after its period). It stops at the first refusal, exactly as the local limiters do: a
+//! rate-limited request spends no quota. A quota counter that Redis lost (restart, eviction) is
+//! re-created from the use this instance knows (loaded from the database, kept up to date by
+//! every answer), so a lost Redis never hands out a fresh quota.
+//!
+//! A circuit breaker keeps Redis off the hot path when it fails: any error, or no answer within
+//! [`TIMEOUT`], opens it; while open the verifier uses its local limiters (or, with
+//! `--redis-failure closed`, refuses limited keys), and a probe every [`PROBE_EVERY`] closes it
+//! again once Redis answers. A warning is logged once per change of state.
+//!
+//! Written here rather than taken from a crate: the GCRA crates for Redis cover one limiter per
+//! call, not a key and its owner's pool with quotas in one atomic step.
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+/// How long a decision may wait for Redis before the breaker opens.
+pub const TIMEOUT: Duration = Duration::from_millis(50);
+/// How often an open breaker checks whether Redis answers again.
+pub const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// Where limits are kept when several instances share a database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimitMode {
+    /// In Redis: limits hold exactly across all instances.
+    Strict,
+    /// In each instance's memory: a limit of N allows N per instance.
+    Local,
+}
+
+impl RateLimitMode {
+    pub fn parse(s: &str) -> Option<RateLimitMode> {
+        match s {
+            "strict" => Some(RateLimitMode::Strict),
+            "local" => Some(RateLimitMode::Local),
+            _ => None,
+        }
+    }
+}
+
+/// What the verifier does with a limited key while Redis is unavailable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedisFailure {
+    /// Fail open: answer from the local limiters (a limit of N allows N per instance meanwhile).
+    Open,
+    /// Fail closed: refuse keys that have a rate limit or quota (HTTP 503) until Redis is back.
+    Closed,
+}
+
+impl RedisFailure {
+    pub fn parse(s: &str) -> Option<RedisFailure> {
+        match s {
+            "open" => Some(RedisFailure::Open),
+            "closed" => Some(RedisFailure::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// One GCRA limiter to check: its Redis key, the time per request and the burst.
+#[derive(Clone, Debug)]
+pub struct RateCheck {
+    pub key: String,
+    pub interval_us: u64,
+    pub burst: u32,
+}
+
+/// One quota counter to charge: its Redis key (which names the period), the limit, this
+/// request's cost, the use known without Redis (to re-create a lost counter) and how long the
+/// counter lives.
+#[derive(Clone, Debug)]
+pub struct QuotaCheck {
+    pub key: String,
+    pub limit: u64,
+    pub cost: u64,
+    pub known_use: u64,
+    pub ttl_s: u64,
+}
+
+/// A limiter's state after the decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateReply {
+    pub allowed: bool,
+    /// Requests left in the burst.
+    pub remaining: u32,
+    /// When refused: how long until one request is allowed.
+    pub wait: Duration,
+    /// How long until the burst is full again.
+    pub full_in: Duration,
+}
+
+/// The decision: one entry per check made, in order (checks after a refusal are not made).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reply {
+    pub rates: Vec<RateReply>,
+    /// Per quota checked: whether it fitted, and the use after this request (or the use that
+    /// left no room).
+    pub quotas: Vec<(bool, u64)>,
+}
+
+/// Redis was not asked or did not answer in time; the caller decides locally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unavailable;
+
+/// The decision script. KEYS: the rate keys, then the quota keys. ARGV: the number of rate
+/// checks, then per rate check (µs per request, burst), then per quota check (limit, cost,
+/// known use, TTL in seconds). Returns a flat list: per rate check made (allowed 0/1,
+/// remaining, wait µs, full in µs), then per quota check made (fitted 0/1, use).
+const SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local nr = tonumber(ARGV[1])
+local out = {}
+local a = 2
+for i = 1, nr do
+  local interval = tonumber(ARGV[a])
+  local burst = tonumber(ARGV[a + 1])
+  a = a + 2
+  local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or 0), now)
+  local new_tat = tat + interval
+  if new_tat - now > burst * interval then
+    for _, v in ipairs({0, 0, new_tat - burst * interval - now, tat - now}) do out[#out + 1] = v end
+    return out
+  end
+  redis.call('SET', KEYS[i], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1)
+  local remaining = math.floor((burst * interval - (new_tat - now)) / interval)
+  for _, v in ipairs({1, remaining, 0, new_tat - now}) do out[#out + 1] = v end
+end
+for i = nr + 1, #KEYS do
+  local limit = tonumber(ARGV[a])
+  local cost = tonumber(ARGV[a + 1])
+  local known = tonumber(ARGV[a + 2])
+  local ttl = tonumber(ARGV[a + 3])
+  a = a + 4
+  local used = tonumber(redis.call('GET', KEYS[i]) or -1)
+  if used < 0 then
+    used = known
+    redis.call('SET', KEYS[i], known, 'EX', ttl)
+  end
+  if used + cost > limit then
+    out[#out + 1] = 0
+    out[#out + 1] = used
+    return out
+  end
+  out[#out + 1] = 1
+  out[#out + 1] = redis.call('INCRBY', KEYS[i], cost)
+end
+return out
+"#;
+
+/// Global limits in Redis, behind a circuit breaker. Cheap to clone.
+#[derive(Clone)]
+pub struct GlobalLimits {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: redis::aio::ConnectionManager,
+    script: redis::Script,
+    failure: RedisFailure,
+    prefix: String,
+    breaker: Breaker,
+}
+
+impl std::fmt::Debug for GlobalLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalLimits")
+            .field("failure", &self.inner.failure)
+            .field("open", &self.breaker_open())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Open while Redis fails; closed again by a probe.
+struct Breaker {
+    open: AtomicBool,
+    probing: AtomicBool,
+    /// Milliseconds since `epoch` of the last probe.
+    last_probe_ms: AtomicU64,
+    epoch: Instant,
+    /// Times it opened (for metrics).
+    trips: AtomicU64,
+}
+
+impl GlobalLimits {
+    /// Global limits on the Redis at `url` (a clear error, without its password, when the URL
+    /// is not usable).
+    pub fn open(url: &str, failure: RedisFailure) -> Result<Self, crate::DomainError> {
+        redis::Client::open(url)
+            .and_then(|client| GlobalLimits::new(client, failure))
+            .map_err(|e| {
+                crate::DomainError::Config(format!(
+                    "the Redis URL {} is not usable: {e}",
+                    crate::db::redact_url(url)
+                ))
+            })
+    }
+
+    /// Global limits on `client`'s Redis. Connects lazily: an unreachable Redis at start only
+    /// opens the breaker at the first decision.
+    pub fn new(client: redis::Client, failure: RedisFailure) -> Result<Self, redis::RedisError> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT))
+            .set_number_of_retries(0);
+        Ok(GlobalLimits {
+            inner: Arc::new(Inner {
+                conn: redis::aio::ConnectionManager::new_lazy_with_config(client, config)?,
+                script: redis::Script::new(SCRIPT),
+                failure,
+                prefix: "keyport:".to_owned(),
+                breaker: Breaker {
+                    open: AtomicBool::new(false),
+                    probing: AtomicBool::new(false),
+                    last_probe_ms: AtomicU64::new(0),
+                    epoch: Instant::now(),
+                    trips: AtomicU64::new(0),
+                },
+            }),
+        })
+    }
+
+    pub fn failure(&self) -> RedisFailure {
+        self.inner.failure
+    }
+
+    /// True while Redis is considered unavailable.
+    pub fn breaker_open(&self) -> bool {
+        self.inner.breaker.open.load(Ordering::Relaxed)
+    }
+
+    /// How many times the breaker opened since start.
+    pub fn breaker_trips(&self) -> u64 {
+        self.inner.breaker.trips.load(Ordering::Relaxed)
+    }
+
+    /// The Redis key of a limiter or counter named `name` (a key id, or `pool:<owner>`).
+    pub fn rate_key(&self, name: &str) -> String {
+        format!("{}rl:{name}", self.inner.prefix)
+    }
+    pub fn quota_key(&self, name: &str, period_start: i64) -> String {
+        format!("{}q:{name}:{period_start}", self.inner.prefix)
+    }
+
+    /// Decides in Redis, or `Err(Unavailable)` at once while the breaker is open, or after at
+    /// most [`TIMEOUT`] when Redis fails (which opens it).
+    pub async fn decide(
+        &self,
+        rates: &[RateCheck],
+        quotas: &[QuotaCheck],
+    ) -> Result<Reply, Unavailable> {
+        if self.breaker_open() {
+            self.probe_soon();
+            return Err(Unavailable);
+        }
+        let mut invocation = self.inner.script.prepare_invoke();
+        invocation.arg(rates.len());
+        for r in rates {
+            invocation
+                .key(&r.key)
+                .arg(Ord::max(r.interval_us, 1))
+                .arg(r.burst);
+        }
+        for q in quotas {
+            invocation
+                .key(&q.key)
+                .arg(q.limit)
+                .arg(q.cost)
+                .arg(q.known_use)
+                .arg(q.ttl_s);
+        }
+        let mut conn = self.inner.conn.clone();
+        let answer = tokio::time::timeout(TIMEOUT, invocation.invoke_async::<Vec<i64>>(&mut conn));
+        let values = match answer.await {
+            Ok(Ok(values)) => values,
+            Ok(Err(error)) => {
+                self.trip(&error.to_string());
+                return Err(Unavailable);
+            }
+            Err(_) => {
+                self.trip(&format!("no answer within {} ms", TIMEOUT.as_millis()));
+                return Err(Unavailable);
+            }
+        };
+        parse_reply(&values, rates.len()).ok_or_else(|| {
+            self.trip(&format!("an unexpected answer {values:?}"));
+            Unavailable
+        })
+    }
+
+    fn trip(&self, why: &str) {
+        let breaker = &self.inner.breaker;
+        breaker.last_probe_ms.store(
+            breaker.epoch.elapsed().as_millis() as u64,
+            Ordering::Relaxed,
+        );
+        if !breaker.open.swap(true, Ordering::AcqRel) {
+            breaker.trips.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                error = why,
+                "Redis failed: rate limits and quotas are per instance until it answers again"
+            );
+        }
+    }
+
+    /// Starts one probe when the last is older than [`PROBE_EVERY`]: a PING answered in time
+    /// closes the breaker.
+    fn probe_soon(&self) {
+        let breaker = &self.inner.breaker;
+        let now_ms = breaker.epoch.elapsed().as_millis() as u64;
+        if now_ms.saturating_sub(breaker.last_probe_ms.load(Ordering::Relaxed))
+            < PROBE_EVERY.as_millis() as u64
+            || breaker.probing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        breaker.last_probe_ms.store(now_ms, Ordering::Relaxed);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut conn = this.inner.conn.clone();
+            let cmd = redis::cmd("PING");
+            let ping = cmd.query_async::<String>(&mut conn);
+            let ok = matches!(tokio::time::timeout(TIMEOUT, ping).await, Ok(Ok(_)));
+            let breaker = &this.inner.breaker;
+            if ok && breaker.open.swap(false, Ordering::AcqRel) {
+                tracing::info!("Redis answers again: rate limits and quotas are global again");
+            }
+            breaker.probing.store(false, Ordering::Release);
+        });
+    }
+}
+
+fn parse_reply(values: &[i64], rate_checks: usize) -> Option<Reply> {
+    let mut reply = Reply::default();
+    let mut rest = values;
+    while reply.rates.len() < rate_checks && rest.len() >= 4 {
+        let (r, tail) = rest.split_at(4);
+        let us = |v: i64| Duration::from_micros(Ord::max(v, 0) as u64);
+        reply.rates.push(RateReply {
+            allowed: r[0] == 1,
+            remaining: u32::try_from(Ord::max(r[1], 0)).ok()?,
+            wait: us(r[2]),
+            full_in: us(r[3]),
+        });
+        rest = tail;
+        if r[0] != 1 {
+            return rest.is_empty().then_some(reply);
+        }
+    }
+    if reply.rates.len() < rate_checks {
+        return None;
+    }
+    for q in rest.chunks(2) {
+        let [fitted, used] = q else { return None };
+        reply.quotas.push((*fitted == 1, Ord::max(*used, 0) as u64));
+    }
+    Some(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_read_check_by_check() {
+        let ok = parse_reply(&[1, 19, 0, 3_000_000, 1, 0, 0, 5_000, 1, 7], 2).unwrap();
+        assert_eq!(ok.rates.len(), 2);
+        assert_eq!(ok.rates[0].remaining, 19);
+        assert_eq!(ok.rates[0].full_in, Duration::from_secs(3));
+        assert_eq!(ok.quotas, vec![(true, 7)]);
+        // A refusal ends the reply.
+        let limited = parse_reply(&[0, 0, 250_000, 9_000_000], 2).unwrap();
+        assert!(!limited.rates[0].allowed);
+        assert_eq!(limited.rates[0].wait, Duration::from_millis(250));
+        assert!(limited.quotas.is_empty());
+        assert_eq!(parse_reply(&[1, 0], 0).unwrap().quotas, vec![(true, 0)]);
+        // Answers of the wrong shape are errors, not guesses.
+        assert!(parse_reply(&[1, 19, 0], 1).is_none());
+        assert!(parse_reply(&[1, 5], 1).is_none());
+        assert!(parse_reply(&[1, 2, 3], 0).is_none());
+    }
+
+    #[test]
+    fn modes_parse_from_their_names() {
+        assert_eq!(RateLimitMode::parse("strict"), Some(RateLimitMode::Strict));
+        assert_eq!(RateLimitMode::parse("local"), Some(RateLimitMode::Local));
+        assert_eq!(RateLimitMode::parse("exact"), None);
+        assert_eq!(RedisFailure::parse("closed"), Some(RedisFailure::Closed));
+        assert_eq!(RedisFailure::parse("open"), Some(RedisFailure::Open));
+        assert_eq!(RedisFailure::parse(""), None);
+    }
+}

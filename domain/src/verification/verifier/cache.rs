@@ -1,0 +1,180 @@
+//! The verifier's memory of keys: a bounded cache of the keys in use (moka, TinyLFU admission and
+//! LRU eviction), an index from key id to hash for the keys it holds, and a Bloom filter of every
+//! key hash in the database, so a hash that is surely no key costs no query while a real key
+//! that fell out of the cache is fetched again at once.
+//!
+//! A key evicted with quota use not yet written keeps that use here until the next flush (and a
+//! key loaded again before then starts from it), so eviction never hands quota back.
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+};
+
+use moka::{notification::RemovalCause, sync::Cache};
+
+use super::{CachedKey, Hash32};
+
+/// The false-positive rate of the filter of known hashes: one made-up hash in a thousand costs a
+/// query (the others are refused from memory).
+const FALSE_POSITIVES: f64 = 0.001;
+
+pub(super) struct KeyCache {
+    keys: Cache<Hash32, Arc<CachedKey>>,
+    /// Key id -> hash, for the keys in `keys` (kept in step by the eviction listener).
+    ids: Arc<Mutex<HashMap<Arc<str>, Hash32>>>,
+    /// Quota use of evicted keys not yet written: key id -> (period start, use).
+    evicted_quotas: Arc<Mutex<HashMap<String, (i64, u64)>>>,
+    known: RwLock<Known>,
+    capacity: u64,
+}
+
+/// Every key hash this process knows to exist.
+pub(super) struct Known {
+    filter: fastbloom::BloomFilter,
+    items: usize,
+    expected: usize,
+}
+
+impl Known {
+    /// An empty filter for about `items` hashes (room for twice as many).
+    pub(super) fn sized_for(items: usize) -> Known {
+        let expected = Ord::max(items.saturating_mul(2), 100_000);
+        Known {
+            filter: fastbloom::BloomFilter::with_false_pos(FALSE_POSITIVES)
+                .expected_items(expected),
+            items: 0,
+            expected,
+        }
+    }
+
+    pub(super) fn add(&mut self, hash: &Hash32) {
+        if !self.filter.insert(hash) {
+            self.items += 1;
+        }
+    }
+}
+
+impl KeyCache {
+    pub(super) fn new(capacity: u64) -> KeyCache {
+        let ids: Arc<Mutex<HashMap<Arc<str>, Hash32>>> = Arc::default();
+        let evicted_quotas: Arc<Mutex<HashMap<String, (i64, u64)>>> = Arc::default();
+        let keys = {
+            let ids = ids.clone();
+            let evicted_quotas = evicted_quotas.clone();
+            Cache::builder()
+                .max_capacity(capacity)
+                .eviction_listener(move |hash: Arc<Hash32>, key: Arc<CachedKey>, cause| {
+                    if cause == RemovalCause::Replaced {
+                        return;
+                    }
+                    let mut ids = ids.lock().unwrap_or_else(|e| e.into_inner());
+                    if ids.get(&key.id_shared) == Some(&*hash) {
+                        ids.remove(&key.id_shared);
+                    }
+                    drop(ids);
+                    if let Some(dirty) = key.quota_counter.take_dirty() {
+                        evicted_quotas
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(key.id.clone(), dirty);
+                    }
+                })
+                .build()
+        };
+        KeyCache {
+            keys,
+            ids,
+            evicted_quotas,
+            known: RwLock::new(Known::sized_for(0)),
+            capacity,
+        }
+    }
+
+    pub(super) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub(super) fn get(&self, hash: &Hash32) -> Option<Arc<CachedKey>> {
+        self.keys.get(hash)
+    }
+
+    pub(super) fn get_by_id(&self, id: &str) -> Option<Arc<CachedKey>> {
+        let hash = *self.ids.lock().unwrap_or_else(|e| e.into_inner()).get(id)?;
+        self.keys.get(&hash)
+    }
+
+    pub(super) fn contains(&self, hash: &Hash32) -> bool {
+        self.keys.contains_key(hash)
+    }
+
+    pub(super) fn insert(&self, hash: Hash32, key: Arc<CachedKey>) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.id_shared.clone(), hash);
+        self.keys.insert(hash, key);
+    }
+
+    /// How many keys are cached (after pending evictions are applied).
+    pub(super) fn len(&self) -> u64 {
+        self.keys.run_pending_tasks();
+        self.keys.entry_count()
+    }
+
+    pub(super) fn keys(&self) -> Vec<Arc<CachedKey>> {
+        self.keys.iter().map(|(_, key)| key).collect()
+    }
+
+    pub(super) fn ids(&self) -> Vec<String> {
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .map(|id| id.to_string())
+            .collect()
+    }
+
+    /// The quota use of evicted keys not yet written (taken: the caller writes it).
+    pub(super) fn take_evicted_quotas(&self) -> Vec<(String, i64, u64)> {
+        std::mem::take(
+            &mut *self
+                .evicted_quotas
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+        .into_iter()
+        .map(|(id, (period, used))| (id, period, used))
+        .collect()
+    }
+
+    /// The unwritten quota use of an evicted key loaded again.
+    pub(super) fn evicted_quota(&self, id: &str) -> Option<(i64, u64)> {
+        self.evicted_quotas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .copied()
+    }
+
+    /// False when `hash` is surely not a key this process has heard of.
+    pub(super) fn may_exist(&self, hash: &Hash32) -> bool {
+        self.known
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .filter
+            .contains(hash)
+    }
+
+    /// Remembers that a key has `hash`. True when the filter is now fuller than it was sized for
+    /// (time to rebuild it).
+    pub(super) fn learn(&self, hash: &Hash32) -> bool {
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        known.add(hash);
+        known.items > known.expected
+    }
+
+    /// Replaces the filter (with one built from the database).
+    pub(super) fn install(&self, known: Known) {
+        *self.known.write().unwrap_or_else(|e| e.into_inner()) = known;
+    }
+}
