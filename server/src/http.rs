@@ -246,7 +246,7 @@ impl Server {
             accounts = accounts.with_changes(publisher.clone());
             keys = keys.with_changes(publisher);
         }
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             usage: Usage::new(db.clone(), keys.clone()),
             alerts: domain::usage::alerts::Alerts::new(db.clone()),
             keys,
@@ -267,7 +267,7 @@ impl Server {
             auth_default_api: config.auth_default_api.as_deref().map(std::sync::Arc::from),
             verify_requires_token: config.verify_requires_token,
             secret_key,
-        };
+        });
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;

@@ -13,7 +13,8 @@
 //!   `keyport_redis_breaker_trips_total`, in strict rate-limit mode;
 //! - `keyport_change_feed_applied_total` and `keyport_change_feed_lag_seconds`: other instances'
 //!   changes applied, and the last one's delay from publication;
-//! - `keyport_usage_flush_duration_seconds` and `keyport_usage_flush_failures_total`.
+//! - `keyport_usage_flush_duration_seconds`, `keyport_usage_flush_failures_total` and
+//!   `keyport_usage_flush_age_seconds` (time since usage was last written: the flush's lag);
 use std::{
     net::SocketAddr,
     sync::OnceLock,
@@ -77,6 +78,11 @@ async fn render(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("keyport_keys_cached").set(state.verifier.len() as f64);
     metrics::counter!("keyport_negative_cache_hits_total")
         .absolute(state.verifier.negative_cache_hits());
+    let last_flush = LAST_FLUSH_MS.load(std::sync::atomic::Ordering::Relaxed);
+    if last_flush > 0 {
+        let age_ms = chrono::Utc::now().timestamp_millis() - last_flush;
+        metrics::gauge!("keyport_usage_flush_age_seconds").set(age_ms as f64 / 1000.0);
+    }
     let (applied, lag_ms) = domain::feed::applied();
     metrics::counter!("keyport_change_feed_applied_total").absolute(applied);
     metrics::gauge!("keyport_change_feed_lag_seconds").set(lag_ms as f64 / 1000.0);
@@ -96,6 +102,9 @@ async fn render(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// When usage was last written (Unix milliseconds; 0 before the first flush).
+static LAST_FLUSH_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 /// Counts one verification and the time it took.
 pub fn verified(endpoint: &'static str, code: Code, started: Instant) {
     metrics::counter!("keyport_verifications_total", "endpoint" => endpoint, "code" => code.as_str())
@@ -109,6 +118,11 @@ pub fn flushed(took: Duration, ok: bool) {
     metrics::histogram!("keyport_usage_flush_duration_seconds").record(took);
     if !ok {
         metrics::counter!("keyport_usage_flush_failures_total").increment(1);
+    } else {
+        LAST_FLUSH_MS.store(
+            chrono::Utc::now().timestamp_millis(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 }
 

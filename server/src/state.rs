@@ -1,4 +1,6 @@
-//! The state shared by every request: the database pool and the Leptos options.
+//! The state shared by every request: the database pool, the services and the settings. Behind
+//! one `Arc`, so handing it to a request (axum clones the state for each) costs one atomic
+//! increment rather than a clone of every service.
 use axum::extract::FromRef;
 use domain::{
     Database,
@@ -10,7 +12,24 @@ use domain::{
 use leptos::config::LeptosOptions;
 
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(std::sync::Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Shared {
     pub db: Database,
     pub accounts: Accounts,
     pub keys: Keys,

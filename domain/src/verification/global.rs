@@ -9,6 +9,10 @@
 //! re-created from the use this instance knows (loaded from the database, kept up to date by
 //! every answer), so a lost Redis never hands out a fresh quota.
 //!
+//! Decisions are queued to one task that sends all those waiting as one pipeline (up to 256
+//! `EVALSHA`), so under load many decisions share a write, a read and a wake-up instead of each
+//! paying its own; a lone decision goes out at once.
+//!
 //! A circuit breaker keeps Redis off the hot path when it fails: any error, or no answer within
 //! [`TIMEOUT`], opens it; while open the verifier uses its local limiters (or, with
 //! `--redis-failure closed`, refuses limited keys), and a probe every [`PROBE_EVERY`] closes it
@@ -170,7 +174,19 @@ struct Inner {
     failure: RedisFailure,
     prefix: String,
     breaker: Breaker,
+    /// Decisions waiting for Redis, sent by one task as pipelines (started on first use).
+    queue: std::sync::OnceLock<tokio::sync::mpsc::Sender<Job>>,
 }
+
+/// One decision for the batching task: the script's keys and arguments, and where to answer.
+struct Job {
+    keys: Vec<String>,
+    args: Vec<u64>,
+    answer: tokio::sync::oneshot::Sender<Result<Vec<i64>, String>>,
+}
+
+/// How many decisions one pipeline carries at most.
+const BATCH: usize = 256;
 
 impl std::fmt::Debug for GlobalLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -226,6 +242,7 @@ impl GlobalLimits {
                     epoch: Instant::now(),
                     trips: AtomicU64::new(0),
                 },
+                queue: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -263,28 +280,30 @@ impl GlobalLimits {
             self.probe_soon();
             return Err(Unavailable);
         }
-        let mut invocation = self.inner.script.prepare_invoke();
-        invocation.arg(rates.len());
+        let mut keys = Vec::with_capacity(rates.len() + quotas.len());
+        let mut args = Vec::with_capacity(1 + 2 * rates.len() + 4 * quotas.len());
+        args.push(rates.len() as u64);
         for r in rates {
-            invocation
-                .key(&r.key)
-                .arg(Ord::max(r.interval_us, 1))
-                .arg(r.burst);
+            keys.push(r.key.clone());
+            args.extend([Ord::max(r.interval_us, 1), u64::from(r.burst)]);
         }
         for q in quotas {
-            invocation
-                .key(&q.key)
-                .arg(q.limit)
-                .arg(q.cost)
-                .arg(q.known_use)
-                .arg(q.ttl_s);
+            keys.push(q.key.clone());
+            args.extend([q.limit, q.cost, q.known_use, q.ttl_s]);
         }
-        let mut conn = self.inner.conn.clone();
-        let answer = tokio::time::timeout(TIMEOUT, invocation.invoke_async::<Vec<i64>>(&mut conn));
-        let values = match answer.await {
-            Ok(Ok(values)) => values,
-            Ok(Err(error)) => {
-                self.trip(&error.to_string());
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        if self.queue().try_send(Job { keys, args, answer }).is_err() {
+            self.trip("too many decisions waiting for Redis");
+            return Err(Unavailable);
+        }
+        let values = match tokio::time::timeout(TIMEOUT, answered).await {
+            Ok(Ok(Ok(values))) => values,
+            Ok(Ok(Err(error))) => {
+                self.trip(&error);
+                return Err(Unavailable);
+            }
+            Ok(Err(_)) => {
+                self.trip("the Redis task stopped");
                 return Err(Unavailable);
             }
             Err(_) => {
@@ -295,6 +314,17 @@ impl GlobalLimits {
         parse_reply(&values, rates.len()).ok_or_else(|| {
             self.trip(&format!("an unexpected answer {values:?}"));
             Unavailable
+        })
+    }
+
+    /// The queue of the task that sends decisions to Redis, started on first use: it takes
+    /// every decision waiting (up to [`BATCH`]) and sends them as one pipeline of `EVALSHA`, so
+    /// under load many decisions share one write, one read and one wake-up.
+    fn queue(&self) -> &tokio::sync::mpsc::Sender<Job> {
+        self.inner.queue.get_or_init(|| {
+            let (queue, jobs) = tokio::sync::mpsc::channel(16 * BATCH);
+            tokio::spawn(send_batches(self.inner.clone(), jobs));
+            queue
         })
     }
 
@@ -337,6 +367,64 @@ impl GlobalLimits {
             }
             breaker.probing.store(false, Ordering::Release);
         });
+    }
+}
+
+async fn send_batches(inner: Arc<Inner>, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while jobs.recv_many(&mut batch, BATCH).await > 0 {
+        // Decisions whose caller gave up (timed out) are not sent.
+        batch.retain(|job| !job.answer.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let pipeline = |batch: &[Job]| {
+            let mut pipe = redis::pipe();
+            for job in batch {
+                pipe.cmd("EVALSHA")
+                    .arg(inner.script.get_hash())
+                    .arg(job.keys.len())
+                    .arg(&job.keys)
+                    .arg(&job.args);
+            }
+            pipe
+        };
+        let mut conn = inner.conn.clone();
+        let mut result = pipeline(&batch)
+            .query_async::<Vec<Vec<i64>>>(&mut conn)
+            .await;
+        if let Err(error) = &result
+            && error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+        {
+            // First use on this Redis (or after its restart): load the script, send again.
+            result = match inner.script.load_async(&mut conn).await {
+                Ok(_) => {
+                    pipeline(&batch)
+                        .query_async::<Vec<Vec<i64>>>(&mut conn)
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+        }
+        match result {
+            Ok(replies) if replies.len() == batch.len() => {
+                for (job, reply) in batch.drain(..).zip(replies) {
+                    let _ = job.answer.send(Ok(reply));
+                }
+            }
+            Ok(replies) => {
+                let why = format!("{} answers to {} decisions", replies.len(), batch.len());
+                for job in batch.drain(..) {
+                    let _ = job.answer.send(Err(why.clone()));
+                }
+            }
+            Err(error) => {
+                let why = error.to_string();
+                for job in batch.drain(..) {
+                    let _ = job.answer.send(Err(why.clone()));
+                }
+            }
+        }
     }
 }
 

@@ -160,6 +160,11 @@ async fn metrics_count_verifications_and_requests_on_their_own_listener() {
         verify(&app, serde_json::json!({ "key": key })).await;
     }
     verify(&app, serde_json::json!({ "key": "kp_nothing" })).await;
+    // A well-formed key that does not exist: looked up once, then answered from memory.
+    let made_up = domain::keys::PlainKey::generate();
+    for _ in 0..2 {
+        verify(&app, serde_json::json!({ "key": made_up.expose() })).await;
+    }
     assert_eq!(forward(&app, &key, &[]).await.status(), 200);
     app.get("/no/such/page/4711").await;
 
@@ -201,12 +206,18 @@ async fn metrics_count_verifications_and_requests_on_their_own_listener() {
         1.0
     );
     assert_eq!(
+        value(r#"keyport_verifications_total{endpoint="verify",code="NOT_FOUND"}"#),
+        2.0
+    );
+    assert_eq!(value("keyport_negative_cache_hits_total "), 1.0);
+    assert_eq!(value("keyport_change_feed_applied_total "), 0.0);
+    assert_eq!(
         value(r#"keyport_verify_duration_seconds_count{endpoint="verify"}"#),
-        4.0
+        6.0
     );
     assert_eq!(
         value(r#"keyport_http_requests_total{route="/v1/keys/verify",status="200"}"#),
-        4.0
+        6.0
     );
     // A made-up path is one series, not one per path.
     assert!(!text.contains("4711"), "{text}");

@@ -195,6 +195,18 @@ impl OwnRedis {
         panic!("redis-server did not start on port {port}");
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: connected, but answering nothing.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(child) = &self.child {
+            let signal = if frozen { "-STOP" } else { "-CONT" };
+            let status = std::process::Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -204,6 +204,50 @@ async fn cluster(
     (instances, token)
 }
 
+/// 20 trials: a key created through one instance (a different one each time) is accepted by
+/// the two others within 1 s, then revoked through it; how long the others took to refuse it.
+async fn revocation_trials(
+    client: &reqwest::Client,
+    instances: &[Instance],
+    token: &str,
+) -> Vec<Duration> {
+    let mut delays = Vec::new();
+    for trial in 0..20 {
+        // Created and revoked through a different instance each time.
+        let through = &instances[trial % 3];
+        let others: Vec<&Instance> = instances.iter().filter(|i| i.url != through.url).collect();
+        let created = call(
+            client,
+            through,
+            token,
+            "/v1/keys",
+            json!({ "name": format!("trial {trial}"), "api": "orders", "scopes": ["orders:read"] }),
+        )
+        .await;
+        let key = created["key"].as_str().unwrap();
+        let id = created["id"].as_str().unwrap();
+        assert!(
+            until_all(client, &others, key, "VALID", Duration::from_secs(1))
+                .await
+                .is_some(),
+            "trial {trial}: the other instances do not accept a new key within 1 s"
+        );
+        call(
+            client,
+            through,
+            token,
+            &format!("/v1/keys/{id}/revoke"),
+            json!({}),
+        )
+        .await;
+        let refused = until_all(client, &others, key, "REVOKED", Duration::from_secs(1)).await;
+        delays.push(refused.unwrap_or_else(|| {
+            panic!("trial {trial}: another instance still accepts the key 1 s after its revocation")
+        }));
+    }
+    delays
+}
+
 #[tokio::test]
 async fn postgres_three_processes_refuse_a_key_revoked_on_one_within_a_second() {
     let pg = TestDb::postgres()
@@ -214,40 +258,7 @@ async fn postgres_three_processes_refuse_a_key_revoked_on_one_within_a_second() 
     let database = pg.url.clone();
 
     let (instances, token) = cluster(&database, dir.path(), &client, &[], |_| vec![]).await;
-    let mut delays = Vec::new();
-    for trial in 0..20 {
-        // Created and revoked through a different instance each time.
-        let through = &instances[trial % 3];
-        let others: Vec<&Instance> = instances.iter().filter(|i| i.url != through.url).collect();
-        let created = call(
-            &client,
-            through,
-            &token,
-            "/v1/keys",
-            json!({ "name": format!("trial {trial}"), "api": "orders", "scopes": ["orders:read"] }),
-        )
-        .await;
-        let key = created["key"].as_str().unwrap();
-        let id = created["id"].as_str().unwrap();
-        assert!(
-            until_all(&client, &others, key, "VALID", Duration::from_secs(1))
-                .await
-                .is_some(),
-            "trial {trial}: the other instances do not accept a new key within 1 s"
-        );
-        call(
-            &client,
-            through,
-            &token,
-            &format!("/v1/keys/{id}/revoke"),
-            json!({}),
-        )
-        .await;
-        let refused = until_all(&client, &others, key, "REVOKED", Duration::from_secs(1)).await;
-        delays.push(refused.unwrap_or_else(|| {
-            panic!("trial {trial}: another instance still accepts the key 1 s after its revocation")
-        }));
-    }
+    let delays = revocation_trials(&client, &instances, &token).await;
     crate::helpers::print_delays(
         "three processes: revocation refused by both other instances",
         delays,
@@ -303,6 +314,32 @@ async fn breaker_open(client: &reqwest::Client, metrics: &str) -> Option<bool> {
         .map(|v| v.trim() == "1")
 }
 
+/// Waits (at most 5 s) until every instance's breaker is closed, verifying `warm` meanwhile:
+/// requests are what prompt an open breaker to probe Redis.
+async fn until_global(
+    client: &reqwest::Client,
+    instances: &[Instance],
+    warm: &str,
+    metrics: &[String],
+) {
+    let started = Instant::now();
+    loop {
+        spread(client, instances, warm, 3).await;
+        let mut open = 0;
+        for address in metrics {
+            open += usize::from(breaker_open(client, address).await != Some(false));
+        }
+        if open == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{open} instances still bypass Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn postgres_redis_three_processes_share_limits_quotas_and_usage_exactly() {
     let pg = TestDb::postgres()
@@ -334,6 +371,14 @@ async fn postgres_redis_three_processes_share_limits_quotas_and_usage_exactly() 
         ]
     })
     .await;
+    // Changes travel through Redis (the poll runs every second here for the usage below, so
+    // the p50 shows which one carried them).
+    let delays = revocation_trials(&client, &instances, &token).await;
+    assert!(delays.iter().all(|d| *d < Duration::from_secs(1)));
+    crate::helpers::print_delays(
+        "three processes with Redis: revocation refused by both others",
+        delays,
+    );
     let hourly = json!({ "ratelimit": { "limit": 20, "period_s": 3600 } });
 
     // 20 an hour (burst 20): exactly 20 VALID of 60 sent at once over the three.
@@ -414,29 +459,39 @@ async fn postgres_redis_three_processes_share_limits_quotas_and_usage_exactly() 
         json!({ "ratelimit": { "limit": 100000, "period_s": 3600 } }),
     )
     .await;
-    loop {
-        // Requests are what prompt an open breaker to probe Redis.
-        spread(&client, &instances, &warm, 3).await;
-        let mut open = 0;
-        for address in &metrics {
-            open += usize::from(breaker_open(&client, address).await != Some(false));
-        }
-        if open == 0 {
-            break;
-        }
-        assert!(
-            back.elapsed() < Duration::from_secs(5),
-            "{open} instances still bypass Redis"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_global(&client, &instances, &warm, &metrics).await;
     println!(
         "Redis back: limits global again on all three after {:?}",
         back.elapsed()
     );
-    let (again, _) = create_key(&client, &instances[1], &token, hourly).await;
+    let (again, _) = create_key(&client, &instances[1], &token, hourly.clone()).await;
     let codes = spread(&client, &instances, &again, 60).await;
     assert_eq!(count(&codes, "VALID"), 20, "{codes:?}");
+
+    // Redis hangs (frozen: connections open, no answers): each instance waits at most the
+    // breaker's 50 ms once, then answers from its own limiter; thawed, limits are global again.
+    redis.freeze(true);
+    let (frozen, _) = create_key(&client, &instances[2], &token, hourly).await;
+    let mut slowest = Duration::ZERO;
+    let mut valid = 0;
+    for i in 0..30 {
+        let at = Instant::now();
+        valid += usize::from(code(&client, &instances[i % 3], &frozen).await == "VALID");
+        slowest = slowest.max(at.elapsed());
+    }
+    println!("Redis frozen: 30 verifications, the slowest took {slowest:?}");
+    assert_eq!(valid, 30, "within each instance's local burst of 20");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a verification waited {slowest:?}"
+    );
+    redis.freeze(false);
+    let thawed = Instant::now();
+    until_global(&client, &instances, &warm, &metrics).await;
+    println!(
+        "Redis thawed: limits global again after {:?}",
+        thawed.elapsed()
+    );
     drop(instances);
     pg.cleanup().await;
 }
