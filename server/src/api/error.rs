@@ -228,6 +228,18 @@ pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    json_object(body)
+}
+
+/// A JSON body that must be an object: serde would also read a struct from an array of its
+/// fields in order (`[]` for a struct whose fields are all optional), which no client means.
+pub fn json_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde_json::Value>(body).is_ok()
+    {
+        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+    }
     serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
             ApiError::invalid("body", e.to_string())

@@ -212,6 +212,12 @@ pub async fn verify(
     if body.len() > MAX_VERIFY_BODY {
         return Err(too_large());
     }
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde_json::Value>(&body).is_ok()
+    {
+        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+    }
     let req: VerifyRequest = serde_json::from_slice(&body).map_err(|e| {
         if e.is_data() && !e.to_string().contains("missing field `key`") {
             ApiError::invalid("body", e.to_string())

@@ -176,6 +176,15 @@ async fn invalid_parameters_name_the_field(app: &TestApp) {
         "body",
     )
     .await;
+    // JSON that is not an object (serde would read `[]` as a struct of optional fields).
+    for not_an_object in [json!([]), json!([60]), json!("rotate"), json!(7)] {
+        invalid(post_as(app, ada, &rotate, &not_an_object).await, "body").await;
+        invalid(
+            post_as(app, ada, &format!("{path}/revoke"), &not_an_object).await,
+            "body",
+        )
+        .await;
+    }
     let long_reason = json!({ "reason": "x".repeat(501) });
     invalid(
         post_as(app, ada, &format!("{path}/revoke"), &long_reason).await,
