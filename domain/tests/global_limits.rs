@@ -36,9 +36,8 @@ fn instance(db: &Database, url: &str, failure: RedisFailure) -> Verifier {
     )
 }
 
-/// A developer on a plan without a rate limit and with `quota`, and a keys service that tells
-/// `verifiers` of every change.
-async fn developer(db: &Database, verifiers: &[&Verifier], quota: Option<Quota>) -> (Keys, Actor) {
+/// A developer on `plan`, and a keys service that tells `verifiers` of every change.
+async fn developer(db: &Database, verifiers: &[&Verifier], plan: PlanInput) -> (Keys, Actor) {
     let accounts = Accounts::new(db.clone(), SecretKey::generate());
     let admin = accounts
         .create_admin("root@example.com", PASSWORD)
@@ -53,23 +52,21 @@ async fn developer(db: &Database, verifiers: &[&Verifier], quota: Option<Quota>)
     for v in verifiers {
         keys = keys.with_changes(Arc::new((*v).clone()));
     }
-    let plan = keys
-        .catalog()
-        .create_plan(
-            &admin,
-            PlanInput {
-                name: "Metered".into(),
-                quota,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let plan = keys.catalog().create_plan(&admin, plan).await.unwrap();
     keys.catalog()
         .assign_plan(&admin, &dev.id, Some(&plan.id))
         .await
         .unwrap();
     (keys, Actor::new(dev.id, false, Default::default()))
+}
+
+/// A plan without a rate limit, with `quota`.
+fn metered(quota: Option<Quota>) -> PlanInput {
+    PlanInput {
+        name: "Metered".into(),
+        quota,
+        ..Default::default()
+    }
 }
 
 fn new_key(name: &str, rate_limit: Option<RateLimit>) -> NewKey {
@@ -115,7 +112,7 @@ async fn redis_rate_limits_and_quotas_hold_exactly_across_three_instances() {
         limit: 30,
         period: QuotaPeriod::Day,
     };
-    let (keys, dev) = developer(&db, &all, Some(quota)).await;
+    let (keys, dev) = developer(&db, &all, metered(Some(quota))).await;
 
     // 20 an hour with a burst of 20: 60 requests at once over three instances, 20 VALID.
     let hourly = RateLimit {
@@ -193,41 +190,17 @@ async fn redis_a_developers_pool_is_shared_by_their_keys_on_every_instance() {
     let db = t.db.clone();
     let url = redis_url();
     let [a, b] = [(); 2].map(|_| instance(&db, &url, RedisFailure::Open));
-    let accounts = Accounts::new(db.clone(), SecretKey::generate());
-    let admin = accounts
-        .create_admin("root@example.com", PASSWORD)
-        .await
-        .unwrap();
-    let admin = Actor::new(admin.id, true, Default::default());
-    let dev = accounts
-        .sign_up("dev@example.com", PASSWORD, &Default::default())
-        .await
-        .unwrap();
-    let keys = Keys::new(db.clone())
-        .with_changes(Arc::new(a.clone()))
-        .with_changes(Arc::new(b.clone()));
-    let plan = keys
-        .catalog()
-        .create_plan(
-            &admin,
-            PlanInput {
-                name: "Team".into(),
-                rate_limit: Some(RateLimit {
-                    limit: 1,
-                    period_s: 60,
-                }),
-                burst: Some(9),
-                per_developer: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    keys.catalog()
-        .assign_plan(&admin, &dev.id, Some(&plan.id))
-        .await
-        .unwrap();
-    let dev = Actor::new(dev.id, false, Default::default());
+    let team = PlanInput {
+        name: "Team".into(),
+        rate_limit: Some(RateLimit {
+            limit: 1,
+            period_s: 60,
+        }),
+        burst: Some(9),
+        per_developer: true,
+        ..Default::default()
+    };
+    let (keys, dev) = developer(&db, &[&a, &b], team).await;
     let first = keys.create(&dev, new_key("first", None)).await.unwrap();
     let second = keys.create(&dev, new_key("second", None)).await.unwrap();
     let (ab, ba) = ([&a, &b], [&b, &a]);
@@ -258,7 +231,7 @@ async fn redis_unreachable_falls_back_to_local_limits_or_refuses_when_closed() {
     let nowhere = format!("redis://127.0.0.1:{port}");
     let open = instance(&db, &nowhere, RedisFailure::Open);
     let closed = instance(&db, &nowhere, RedisFailure::Closed);
-    let (keys, dev) = developer(&db, &[&open, &closed], None).await;
+    let (keys, dev) = developer(&db, &[&open, &closed], metered(None)).await;
     let five = RateLimit {
         limit: 5,
         period_s: 3600,
