@@ -1,6 +1,10 @@
 -- wrk script: verifies every key of a file exactly once (the lines split between wrk's threads),
 -- then stops; prints how many answers were VALID and how many were not.
--- Usage: wrk -t2 -s each.lua URL -- KEYS_FILE THREADS
+-- Usage: wrk -t2 -s each.lua URL -- KEYS_FILE THREADS [FIRST LAST]
+-- With FIRST and LAST, only the lines FIRST..LAST of the file (counted from 1) are used.
+-- A thread stops once every one of its keys was answered; until then a connection with no key
+-- left asks GET /healthz, whose answer is not counted. wrk calls request() once per thread
+-- before any connection and drops that request: the first call returns GET /healthz too.
 local counter = 1
 local threads = {}
 
@@ -13,9 +17,14 @@ end
 function init(args)
   keys = {}
   local n = tonumber(args[2])
+  local first = tonumber(args[3] or 1)
+  local last = tonumber(args[4] or math.huge)
   local line_no = 0
   for line in io.lines(args[1]) do
-    if line_no % n == id - 1 then
+    if line_no + 1 > last then
+      break
+    end
+    if line_no + 1 >= first and line_no % n == id - 1 then
       keys[#keys + 1] = line
     end
     line_no = line_no + 1
@@ -23,13 +32,14 @@ function init(args)
   next_key = 1
   valid = 0
   invalid = 0
+  filler = wrk.format("GET", "/healthz")
+  primed = false
 end
 
 function request()
-  if next_key > #keys then
-    wrk.thread:stop()
-    -- Something must be returned; a key already sent (its answer is counted as a repeat).
-    next_key = #keys
+  if not primed or next_key > #keys then
+    primed = true
+    return filler
   end
   local key = keys[next_key]
   next_key = next_key + 1
@@ -40,8 +50,11 @@ end
 function response(status, headers, body)
   if status == 200 and string.find(body, '"valid":true', 1, true) then
     valid = valid + 1
-  else
+  elseif string.find(body, '"code"', 1, true) then
     invalid = invalid + 1
+  end
+  if valid + invalid >= #keys then
+    wrk.thread:stop()
   end
 end
 

@@ -7,7 +7,7 @@
 #   (f) verify with keys that have a rate limit (never reached), limits kept in memory (local);
 # then, with Redis (KEYPORT_BENCH_REDIS_URL, default redis://127.0.0.1:6379, when it answers),
 # restarted in strict mode (limits in Redis, one round trip per verification of a limited key):
-#   (g) the baseline again, (h) the same keys as (f) in strict mode;
+#   (g) the baseline again, (h) the same keys as (f) in strict mode, three pairs (median ratio);
 # and restarted with a key cache of 20,000 (fewer than the 100,000 keys):
 #   (i) verify where 90% of requests use 10% of the keys (hot) and the rest any other (cold).
 # Prints requests/s, p50, p99, the ratios b/a, c/a, d/a, f/a, h/g and i/a, and the RSS with 100k
@@ -76,11 +76,17 @@ if command -v redis-cli >/dev/null && redis-cli -h "${REDIS_HOSTPORT%:*}" -p "${
   start "$WORK/data" --redis-url "$REDIS" --ratelimit-mode strict; sleep 1
   echo
   echo "== restarted in strict mode, limits in Redis at $REDIS_HOSTPORT"
-  run "g) baseline again" verify.lua "$WORK/keys/valid.txt" /bench/baseline
-  run "h) verify, rate-limited keys, strict mode" verify.lua "$WORK/keys/metered.txt"
+  # Three pairs, each baseline right before strict, so a noisy neighbour hits both of a pair:
+  # the median of the three ratios is printed.
+  for n in 1 2 3; do
+    run "g$n) baseline again" verify.lua "$WORK/keys/valid.txt" /bench/baseline
+    run "h$n) verify, rate-limited keys, strict mode" verify.lua "$WORK/keys/metered.txt"
+  done
   echo
-  awk -v g="$RPS_g" -v h="$RPS_h" 'BEGIN {
-    printf "ratio: h/g = %.2f   (target: strict >= 0.6x the baseline)\n", h/g }'
+  awk -v g1="$RPS_g1" -v h1="$RPS_h1" -v g2="$RPS_g2" -v h2="$RPS_h2" -v g3="$RPS_g3" -v h3="$RPS_h3" 'BEGIN {
+    r[1] = h1 / g1; r[2] = h2 / g2; r[3] = h3 / g3
+    for (i = 1; i <= 3; i++) for (j = i + 1; j <= 3; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+    printf "ratio: h/g = %.2f (median of %.2f %.2f %.2f)   (target: strict >= 0.6x the baseline)\n", r[2], r[1], r[2], r[3] }'
 else
   echo "(no Redis answers at $REDIS_HOSTPORT: strict mode not measured)"
 fi

@@ -10,6 +10,11 @@ use sea_orm::{
 
 use crate::DomainError;
 
+/// SQLite page cache in all, by default (MiB).
+pub const DEFAULT_SQLITE_CACHE_MIB: u32 = 64;
+/// Connections to a SQLite file.
+const SQLITE_CONNECTIONS: u32 = 8;
+
 /// The PostgreSQL advisory lock migrations run under ("keyport" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6b_6579_706f_7274;
 
@@ -27,6 +32,12 @@ impl Database {
     /// SQLite runs in WAL mode with `synchronous=FULL`, so a committed write survives a crash or
     /// power loss; the file is created when missing.
     pub async fn connect(url: &str) -> Result<Self, DomainError> {
+        Self::connect_with(url, DEFAULT_SQLITE_CACHE_MIB).await
+    }
+
+    /// [`Database::connect`] with `sqlite_cache_mib` of SQLite page cache in all (shared among
+    /// the pool's connections; ignored on PostgreSQL).
+    pub async fn connect_with(url: &str, sqlite_cache_mib: u32) -> Result<Self, DomainError> {
         let backend = backend_of(url)?;
         let mut options = ConnectOptions::new(url.to_owned());
         options
@@ -34,21 +45,27 @@ impl Database {
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(10));
         if backend == DatabaseBackend::Sqlite {
-            if url.contains(":memory:") || url.contains("mode=memory") {
+            let connections = if url.contains(":memory:") || url.contains("mode=memory") {
                 // Every connection to an in-memory database is a new, empty database: keep exactly one.
                 options.max_connections(1).min_connections(1);
+                1
             } else {
-                options.max_connections(8);
-            }
-            options.map_sqlx_sqlite_opts(|o| {
+                options.max_connections(SQLITE_CONNECTIONS);
+                SQLITE_CONNECTIONS
+            };
+            // Each connection has its own page cache (a negative `cache_size` is in KiB): the
+            // budget is split so the process' memory does not grow with the database's size.
+            let cache_kib = Ord::max(
+                u64::from(sqlite_cache_mib) * 1024 / u64::from(connections),
+                1024,
+            );
+            options.map_sqlx_sqlite_opts(move |o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5))
-                    // 64 MiB of page cache per connection (the default is 2 MiB): usage writes
-                    // touch index pages all over the file.
-                    .pragma("cache_size", "-65536")
+                    .pragma("cache_size", format!("-{cache_kib}"))
             });
         } else {
             options.max_connections(16);
@@ -62,7 +79,15 @@ impl Database {
 
     /// Connects and brings the schema up to date.
     pub async fn connect_and_migrate(url: &str) -> Result<Self, DomainError> {
-        let db = Self::connect(url).await?;
+        Self::connect_with_and_migrate(url, DEFAULT_SQLITE_CACHE_MIB).await
+    }
+
+    /// [`Database::connect_with`], then brings the schema up to date.
+    pub async fn connect_with_and_migrate(
+        url: &str,
+        sqlite_cache_mib: u32,
+    ) -> Result<Self, DomainError> {
+        let db = Self::connect_with(url, sqlite_cache_mib).await?;
         db.migrate().await?;
         Ok(db)
     }

@@ -96,6 +96,11 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_KEY_CACHE_CAPACITY", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub key_cache_capacity: u64,
 
+    /// SQLite's page cache in MiB, in all (shared among its connections); more keeps more of a
+    /// large database in memory, less bounds the process' memory. Not used on PostgreSQL.
+    #[arg(long, env = "KEYPORT_SQLITE_CACHE_MIB", default_value_t = domain::db::DEFAULT_SQLITE_CACHE_MIB, value_parser = clap::value_parser!(u32).range(8..=65536))]
+    pub sqlite_cache_mib: u32,
+
     /// Where rate limits and quotas are kept: `strict` (in Redis: exact across all instances,
     /// one Redis round trip per verification of a limited key) or `local` (in each instance's
     /// memory: a limit of N allows N per instance). Default: `strict` with `--redis-url`, else
@@ -178,6 +183,7 @@ impl Config {
             ratelimit_mode: None,
             redis_failure: "open".into(),
             key_cache_capacity: 1_000_000,
+            sqlite_cache_mib: domain::db::DEFAULT_SQLITE_CACHE_MIB,
             usage_keep_minutes_hours: 48,
             usage_keep_hours_days: 90,
             usage_keep_days_days: 730,

@@ -425,7 +425,7 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
         })?;
     }
     let url = config.database_url();
-    Database::connect_and_migrate(&url)
+    Database::connect_with_and_migrate(&url, config.sqlite_cache_mib)
         .await
         .with_context(|| format!("cannot open the database {}", domain::db::redact_url(&url)))
 }

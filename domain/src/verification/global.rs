@@ -9,9 +9,10 @@
 //! re-created from the use this instance knows (loaded from the database, kept up to date by
 //! every answer), so a lost Redis never hands out a fresh quota.
 //!
-//! Decisions are queued to one task that sends all those waiting as one pipeline (up to 256
-//! `EVALSHA`), so under load many decisions share a write, a read and a wake-up instead of each
-//! paying its own; a lone decision goes out at once.
+//! Decisions are queued to one task that sends all those waiting (up to 256) to the script in one
+//! `EVALSHA`, so under load many decisions share a write, a read, a wake-up and one run of the
+//! script instead of each paying its own; a lone decision goes out at once. Every decision is
+//! still one round trip, and each is exact: the batch runs atomically, in arrival order.
 //!
 //! A circuit breaker keeps Redis off the hot path when it fails: any error, or no answer within
 //! [`TIMEOUT`], opens it; while open the verifier uses its local limiters (or, with
@@ -116,48 +117,69 @@ pub struct Reply {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unavailable;
 
-/// The decision script. KEYS: the rate keys, then the quota keys. ARGV: the number of rate
-/// checks, then per rate check (µs per request, burst), then per quota check (limit, cost,
-/// known use, TTL in seconds). Returns a flat list: per rate check made (allowed 0/1,
-/// remaining, wait µs, full in µs), then per quota check made (fitted 0/1, use).
+/// The decision script, run once per batch of decisions (atomically, in Redis' clock). KEYS:
+/// every decision's rate keys, then its quota keys, decision after decision. ARGV: the number of
+/// decisions, then per decision the number of rate checks and of quota checks, per rate check
+/// (µs per request, burst), per quota check (limit, cost, known use, TTL in seconds). Returns a
+/// flat list: per decision, how many values follow, then per rate check made (allowed 0/1,
+/// remaining, wait µs, full in µs) and per quota check made (fitted 0/1, use); a decision stops
+/// at its first refusal.
 const SCRIPT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local nr = tonumber(ARGV[1])
 local out = {}
+local n = 0
 local a = 2
-for i = 1, nr do
-  local interval = tonumber(ARGV[a])
-  local burst = tonumber(ARGV[a + 1])
+local k = 1
+for d = 1, tonumber(ARGV[1]) do
+  local nr = tonumber(ARGV[a])
+  local nq = tonumber(ARGV[a + 1])
   a = a + 2
-  local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or 0), now)
-  local new_tat = tat + interval
-  if new_tat - now > burst * interval then
-    for _, v in ipairs({0, 0, new_tat - burst * interval - now, tat - now}) do out[#out + 1] = v end
-    return out
+  n = n + 1
+  local head = n
+  local refused = false
+  for i = 1, nr do
+    local interval = tonumber(ARGV[a])
+    local burst = tonumber(ARGV[a + 1])
+    a = a + 2
+    if not refused then
+      local tat = math.max(tonumber(redis.call('GET', KEYS[k]) or 0), now)
+      local new_tat = tat + interval
+      if new_tat - now > burst * interval then
+        out[n + 1] = 0; out[n + 2] = 0; out[n + 3] = new_tat - burst * interval - now; out[n + 4] = tat - now
+        refused = true
+      else
+        redis.call('SET', KEYS[k], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1)
+        out[n + 1] = 1; out[n + 2] = math.floor((burst * interval - (new_tat - now)) / interval)
+        out[n + 3] = 0; out[n + 4] = new_tat - now
+      end
+      n = n + 4
+    end
+    k = k + 1
   end
-  redis.call('SET', KEYS[i], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1)
-  local remaining = math.floor((burst * interval - (new_tat - now)) / interval)
-  for _, v in ipairs({1, remaining, 0, new_tat - now}) do out[#out + 1] = v end
-end
-for i = nr + 1, #KEYS do
-  local limit = tonumber(ARGV[a])
-  local cost = tonumber(ARGV[a + 1])
-  local known = tonumber(ARGV[a + 2])
-  local ttl = tonumber(ARGV[a + 3])
-  a = a + 4
-  local used = tonumber(redis.call('GET', KEYS[i]) or -1)
-  if used < 0 then
-    used = known
-    redis.call('SET', KEYS[i], known, 'EX', ttl)
+  for i = 1, nq do
+    local limit = tonumber(ARGV[a])
+    local cost = tonumber(ARGV[a + 1])
+    local known = tonumber(ARGV[a + 2])
+    local ttl = tonumber(ARGV[a + 3])
+    a = a + 4
+    if not refused then
+      local used = tonumber(redis.call('GET', KEYS[k]) or -1)
+      if used < 0 then
+        used = known
+        redis.call('SET', KEYS[k], known, 'EX', ttl)
+      end
+      if used + cost > limit then
+        out[n + 1] = 0; out[n + 2] = used
+        refused = true
+      else
+        out[n + 1] = 1; out[n + 2] = redis.call('INCRBY', KEYS[k], cost)
+      end
+      n = n + 2
+    end
+    k = k + 1
   end
-  if used + cost > limit then
-    out[#out + 1] = 0
-    out[#out + 1] = used
-    return out
-  end
-  out[#out + 1] = 1
-  out[#out + 1] = redis.call('INCRBY', KEYS[i], cost)
+  out[head] = n - head
 end
 return out
 "#;
@@ -174,7 +196,7 @@ struct Inner {
     failure: RedisFailure,
     prefix: String,
     breaker: Breaker,
-    /// Decisions waiting for Redis, sent by one task as pipelines (started on first use).
+    /// Decisions waiting for Redis, sent by one task in batches (started on first use).
     queue: std::sync::OnceLock<tokio::sync::mpsc::Sender<Job>>,
 }
 
@@ -185,7 +207,7 @@ struct Job {
     answer: tokio::sync::oneshot::Sender<Result<Vec<i64>, String>>,
 }
 
-/// How many decisions one pipeline carries at most.
+/// How many decisions one batch carries at most.
 const BATCH: usize = 256;
 
 impl std::fmt::Debug for GlobalLimits {
@@ -273,22 +295,23 @@ impl GlobalLimits {
     /// most [`TIMEOUT`] when Redis fails (which opens it).
     pub async fn decide(
         &self,
-        rates: &[RateCheck],
-        quotas: &[QuotaCheck],
+        rates: Vec<RateCheck>,
+        quotas: Vec<QuotaCheck>,
     ) -> Result<Reply, Unavailable> {
         if self.breaker_open() {
             self.probe_soon();
             return Err(Unavailable);
         }
+        let rate_checks = rates.len();
         let mut keys = Vec::with_capacity(rates.len() + quotas.len());
         let mut args = Vec::with_capacity(1 + 2 * rates.len() + 4 * quotas.len());
         args.push(rates.len() as u64);
         for r in rates {
-            keys.push(r.key.clone());
+            keys.push(r.key);
             args.extend([Ord::max(r.interval_us, 1), u64::from(r.burst)]);
         }
         for q in quotas {
-            keys.push(q.key.clone());
+            keys.push(q.key);
             args.extend([q.limit, q.cost, q.known_use, q.ttl_s]);
         }
         let (answer, answered) = tokio::sync::oneshot::channel();
@@ -311,14 +334,14 @@ impl GlobalLimits {
                 return Err(Unavailable);
             }
         };
-        parse_reply(&values, rates.len()).ok_or_else(|| {
+        parse_reply(&values, rate_checks).ok_or_else(|| {
             self.trip(&format!("an unexpected answer {values:?}"));
             Unavailable
         })
     }
 
     /// The queue of the task that sends decisions to Redis, started on first use: it takes
-    /// every decision waiting (up to [`BATCH`]) and sends them as one pipeline of `EVALSHA`, so
+    /// every decision waiting (up to [`BATCH`]) and sends them to one run of the script, so
     /// under load many decisions share one write, one read and one wake-up.
     fn queue(&self) -> &tokio::sync::mpsc::Sender<Job> {
         self.inner.queue.get_or_init(|| {
@@ -378,42 +401,41 @@ async fn send_batches(inner: Arc<Inner>, mut jobs: tokio::sync::mpsc::Receiver<J
         if batch.is_empty() {
             continue;
         }
-        let pipeline = |batch: &[Job]| {
-            let mut pipe = redis::pipe();
-            for job in batch {
-                pipe.cmd("EVALSHA")
-                    .arg(inner.script.get_hash())
-                    .arg(job.keys.len())
-                    .arg(&job.keys)
-                    .arg(&job.args);
-            }
-            pipe
-        };
+        // One run of the script for the whole batch: the keys one after another, and per
+        // decision its counts of checks, then its arguments.
+        let mut call = redis::cmd("EVALSHA");
+        call.arg(inner.script.get_hash())
+            .arg(batch.iter().map(|job| job.keys.len()).sum::<usize>());
+        for job in &batch {
+            call.arg(&job.keys);
+        }
+        call.arg(batch.len());
+        for job in &batch {
+            let rate_checks = job.args[0] as usize;
+            call.arg(rate_checks)
+                .arg(job.keys.len().saturating_sub(rate_checks))
+                .arg(&job.args[1..]);
+        }
         let mut conn = inner.conn.clone();
-        let mut result = pipeline(&batch)
-            .query_async::<Vec<Vec<i64>>>(&mut conn)
-            .await;
+        let mut result = call.query_async::<Vec<i64>>(&mut conn).await;
         if let Err(error) = &result
             && error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
         {
             // First use on this Redis (or after its restart): load the script, send again.
             result = match inner.script.load_async(&mut conn).await {
-                Ok(_) => {
-                    pipeline(&batch)
-                        .query_async::<Vec<Vec<i64>>>(&mut conn)
-                        .await
-                }
+                Ok(_) => call.query_async::<Vec<i64>>(&mut conn).await,
                 Err(error) => Err(error),
             };
         }
+        let result = result.map(|flat| split_replies(&flat, batch.len()));
         match result {
-            Ok(replies) if replies.len() == batch.len() => {
+            Ok(Some(replies)) => {
                 for (job, reply) in batch.drain(..).zip(replies) {
                     let _ = job.answer.send(Ok(reply));
                 }
             }
-            Ok(replies) => {
-                let why = format!("{} answers to {} decisions", replies.len(), batch.len());
+            Ok(None) => {
+                let why = format!("an answer of the wrong shape to {} decisions", batch.len());
                 for job in batch.drain(..) {
                     let _ = job.answer.send(Err(why.clone()));
                 }
@@ -426,6 +448,20 @@ async fn send_batches(inner: Arc<Inner>, mut jobs: tokio::sync::mpsc::Receiver<J
             }
         }
     }
+}
+
+/// The script's flat answer cut into one answer per decision (each led by its length), or `None`
+/// when it does not have that shape.
+fn split_replies(flat: &[i64], decisions: usize) -> Option<Vec<Vec<i64>>> {
+    let mut replies = Vec::with_capacity(decisions);
+    let mut rest = flat;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::try_from(len).ok().filter(|&l| l <= tail.len())?;
+        let (reply, tail) = tail.split_at(len);
+        replies.push(reply.to_vec());
+        rest = tail;
+    }
+    (replies.len() == decisions).then_some(replies)
 }
 
 fn parse_reply(values: &[i64], rate_checks: usize) -> Option<Reply> {
@@ -476,6 +512,19 @@ mod tests {
         assert!(parse_reply(&[1, 19, 0], 1).is_none());
         assert!(parse_reply(&[1, 5], 1).is_none());
         assert!(parse_reply(&[1, 2, 3], 0).is_none());
+    }
+
+    #[test]
+    fn a_batch_answer_is_cut_per_decision() {
+        assert_eq!(
+            split_replies(&[2, 1, 7, 0, 4, 0, 0, 5, 9], 3),
+            Some(vec![vec![1, 7], vec![], vec![0, 0, 5, 9]])
+        );
+        assert_eq!(split_replies(&[], 0), Some(vec![]));
+        // Too short, too many, or a length that runs past the end: not guessed at.
+        assert_eq!(split_replies(&[2, 1], 1), None);
+        assert_eq!(split_replies(&[0, 0], 1), None);
+        assert_eq!(split_replies(&[-1], 1), None);
     }
 
     #[test]

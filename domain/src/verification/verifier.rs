@@ -1046,24 +1046,27 @@ impl Verifier {
             interval_us: rate.period_s as u64 * 1_000_000 / Ord::max(rate.limit, 1) as u64,
             burst,
         };
-        let mut rates = Vec::with_capacity(2);
+        // The checks go to Redis (moved, not copied); what reading the answer needs stays here.
+        let (mut rate_checks, mut bursts) = (Vec::with_capacity(2), Vec::with_capacity(2));
         if let Some(rate) = key.rate {
-            rates.push((rate_check(&key.id, rate), rate.1));
+            rate_checks.push(rate_check(&key.id, rate));
+            bursts.push(rate.1);
         }
         if let Some(rate) = pool.and_then(|p| p.rate) {
-            rates.push((rate_check(&pool_name(), rate), rate.1));
+            rate_checks.push(rate_check(&pool_name(), rate));
+            bursts.push(rate.1);
         }
-        let mut quotas = Vec::with_capacity(2);
+        let (mut quota_checks, mut quotas) = (Vec::with_capacity(2), Vec::with_capacity(2));
         let mut quota_check = |name: &str, quota: Quota, counter: &Arc<QuotaCounter>| {
             let (start, next) = quota_period(quota.period, now);
-            let check = QuotaCheck {
+            quota_checks.push(QuotaCheck {
                 key: global.quota_key(name, start.timestamp()),
                 limit: quota.limit,
                 cost,
                 known_use: counter.used(start.timestamp()),
                 ttl_s: Ord::max((next - now).num_seconds(), 0) as u64 + 86_400,
-            };
-            quotas.push((check, quota, counter.clone(), start.timestamp(), next));
+            });
+            quotas.push((quota, counter.clone(), start.timestamp(), next));
         };
         if let Some(quota) = key.quota {
             quota_check(&key.id, quota, &key.quota_counter);
@@ -1073,11 +1076,9 @@ impl Verifier {
         {
             quota_check(&pool_name(), quota, &p.quota_counter);
         }
-        let rate_checks: Vec<RateCheck> = rates.iter().map(|(c, _)| c.clone()).collect();
-        let quota_checks: Vec<QuotaCheck> = quotas.iter().map(|q| q.0.clone()).collect();
-        let reply = global.decide(&rate_checks, &quota_checks).await?;
+        let reply = global.decide(rate_checks, quota_checks).await?;
         let at = |d: StdDuration| now + Duration::from_std(d).unwrap_or_default();
-        for (i, (r, (_, burst))) in reply.rates.iter().zip(&rates).enumerate() {
+        for (i, (r, burst)) in reply.rates.iter().zip(&bursts).enumerate() {
             if i == 0 && key.rate.is_some() {
                 key.rate_full_at
                     .store(at(r.full_in).timestamp_millis(), Ordering::Relaxed);
@@ -1093,7 +1094,7 @@ impl Verifier {
                 return Ok(());
             }
         }
-        for ((fitted, used), (_, quota, counter, start, next)) in reply.quotas.iter().zip(&quotas) {
+        for ((fitted, used), (quota, counter, start, next)) in reply.quotas.iter().zip(&quotas) {
             counter.observe(*start, *used);
             outcome.quota = Some(QuotaInfo {
                 limit: quota.limit,
