@@ -35,6 +35,8 @@ pub const DENIALS_MIN: u64 = 50;
 pub const DENIALS_SHARE: f64 = 0.2;
 pub const DORMANT_DAYS: i64 = 30;
 pub const QUIET_HOURS: i64 = 6;
+/// Keys looked at together: what one pass holds in memory, however many keys were used.
+const PAGE: u64 = 1_000;
 
 /// An anomaly rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -189,6 +191,8 @@ pub struct Alert {
 #[derive(Clone, Debug)]
 pub struct Alerts {
     db: Database,
+    /// Keys looked at together (see [`PAGE`]).
+    page: u64,
 }
 
 fn at(s: i64) -> DateTime<Utc> {
@@ -197,7 +201,15 @@ fn at(s: i64) -> DateTime<Utc> {
 
 impl Alerts {
     pub fn new(db: Database) -> Alerts {
-        Alerts { db }
+        Alerts { db, page: PAGE }
+    }
+
+    /// [`Alerts::new`] looking at `page` keys at a time (at least one).
+    pub fn with_page(db: Database, page: u64) -> Alerts {
+        Alerts {
+            db,
+            page: Ord::max(page, 1),
+        }
     }
 
     /// Applies the rules to every key used in the hour before `now`; records what fired.
@@ -205,62 +217,76 @@ impl Alerts {
     pub async fn run(&self, now: DateTime<Utc>) -> Result<usize, DomainError> {
         let end = now.timestamp() - now.timestamp().rem_euclid(MINUTE);
         let start = end - HOUR;
-        let all = Subject::default();
-        let last_hour = store::per_key(&self.db, &all, Granularity::Minute, start, end).await?;
-        if last_hour.is_empty() {
-            return Ok(0);
-        }
         let hour_start = start - start.rem_euclid(HOUR);
-        let previous = store::per_key_buckets(
-            &self.db,
-            &all,
-            Granularity::Hour,
-            hour_start - 24 * HOUR,
-            hour_start,
-        )
-        .await?;
         let day_start = start - start.rem_euclid(DAY);
-        let month = store::per_key(
-            &self.db,
-            &all,
-            Granularity::Day,
-            day_start - DORMANT_DAYS * DAY,
-            day_start,
-        )
-        .await?;
-        let ids: Vec<String> = last_hour.keys().cloned().collect();
-        let mut keys: HashMap<String, api_key::Model> = HashMap::new();
-        for chunk in ids.chunks(500) {
-            for k in api_key::Entity::find()
-                .filter(api_key::Column::Id.is_in(chunk.to_vec()))
-                .all(self.db.conn())
-                .await?
-            {
-                keys.insert(k.id.clone(), k);
-            }
-        }
+        // A page of keys at a time: the keys used in the last hour may be millions, and their
+        // history and rows are held only for the page being looked at.
         let mut fired = 0;
-        for (id, counts) in last_hour {
-            let Some(key) = keys.get(&id) else { continue };
-            let hours = previous.get(&id);
-            let history = History {
-                last_hour: counts,
-                previous_hours: (0..24)
-                    .map(|i| {
-                        hours
-                            .and_then(|h| h.get(&(hour_start - (24 - i) * HOUR)))
-                            .copied()
-                            .unwrap_or(0)
-                    })
-                    .collect(),
-                previous_30_days: month.get(&id).map(|c| c.values().sum()).unwrap_or(0),
-                age: at(start) - key.created_at,
+        let mut after: Option<String> = None;
+        loop {
+            let page =
+                store::keys_used(&self.db, (start, end), after.as_deref(), self.page).await?;
+            let (Some(first), Some(last)) = (page.first(), page.last()) else {
+                break;
             };
-            for f in evaluate(&history) {
-                if self.record(key, &f, start, end, now).await? {
-                    fired += 1;
+            let these = Subject {
+                key_range: Some((first.clone(), last.clone())),
+                ..Subject::default()
+            };
+            let last_hour =
+                store::per_key(&self.db, &these, Granularity::Minute, start, end).await?;
+            let previous = store::per_key_buckets(
+                &self.db,
+                &these,
+                Granularity::Hour,
+                hour_start - 24 * HOUR,
+                hour_start,
+            )
+            .await?;
+            let month = store::per_key(
+                &self.db,
+                &these,
+                Granularity::Day,
+                day_start - DORMANT_DAYS * DAY,
+                day_start,
+            )
+            .await?;
+            let mut keys: HashMap<String, api_key::Model> = HashMap::new();
+            for chunk in page.chunks(500) {
+                for k in api_key::Entity::find()
+                    .filter(api_key::Column::Id.is_in(chunk.to_vec()))
+                    .all(self.db.conn())
+                    .await?
+                {
+                    keys.insert(k.id.clone(), k);
                 }
             }
+            for (id, counts) in last_hour {
+                let Some(key) = keys.get(&id) else { continue };
+                let hours = previous.get(&id);
+                let history = History {
+                    last_hour: counts,
+                    previous_hours: (0..24)
+                        .map(|i| {
+                            hours
+                                .and_then(|h| h.get(&(hour_start - (24 - i) * HOUR)))
+                                .copied()
+                                .unwrap_or(0)
+                        })
+                        .collect(),
+                    previous_30_days: month.get(&id).map(|c| c.values().sum()).unwrap_or(0),
+                    age: at(start) - key.created_at,
+                };
+                for f in evaluate(&history) {
+                    if self.record(key, &f, start, end, now).await? {
+                        fired += 1;
+                    }
+                }
+            }
+            if (page.len() as u64) < self.page {
+                break;
+            }
+            after = Some(last.clone());
         }
         Ok(fired)
     }

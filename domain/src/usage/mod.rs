@@ -389,6 +389,7 @@ impl Usage {
             key_id: None,
             owner_id,
             api_id,
+            key_range: None,
         })
     }
 

@@ -343,6 +343,8 @@ pub struct Subject {
     pub key_id: Option<String>,
     pub owner_id: Option<String>,
     pub api_id: Option<String>,
+    /// Only the keys whose ids sort from the first to the last of these (both included).
+    pub key_range: Option<(String, String)>,
 }
 
 /// The buckets of `[from, to)` at `granularity`, aligned to it; the SQL condition choosing,
@@ -367,6 +369,11 @@ fn subject_sql(subject: &Subject, values: &mut Vec<Value>) -> (String, String) {
     if let Some(k) = &subject.key_id {
         cond.push_str(" AND b.key_id = ?");
         values.push(k.as_str().into());
+    }
+    if let Some((first, last)) = &subject.key_range {
+        cond.push_str(" AND b.key_id >= ? AND b.key_id <= ?");
+        values.push(first.as_str().into());
+        values.push(last.as_str().into());
     }
     if subject.owner_id.is_some() || subject.api_id.is_some() {
         join.push_str(" JOIN api_keys k ON k.id = b.key_id");
@@ -480,6 +487,40 @@ pub(crate) async fn per_key(
         }
     }
     Ok(out)
+}
+
+/// The ids of up to `limit` keys with per-minute usage in `[from, to)`, in id order, after
+/// `after`: one page of the keys used lately, for work that must not hold them all at once.
+pub(crate) async fn keys_used(
+    db: &Database,
+    (from, to): (i64, i64),
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<String>, DomainError> {
+    let conn = db.conn();
+    let backend = conn.get_database_backend();
+    let mut values: Vec<Value> = vec![from.into(), to.into()];
+    let mut cond = String::new();
+    if let Some(after) = after {
+        cond.push_str(" AND b.key_id > ?");
+        values.push(after.into());
+    }
+    values.push((limit as i64).into());
+    let q = format!(
+        "SELECT DISTINCT b.key_id AS key_id FROM usage_buckets b \
+         WHERE b.width = {MINUTE} AND b.start >= ? AND b.start < ?{cond} \
+         ORDER BY b.key_id LIMIT ?"
+    );
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, &q),
+            values,
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get::<String>("", "key_id")?))
+        .collect()
 }
 
 /// Totals per key and bucket over `[from, to)` at `granularity`.
