@@ -252,15 +252,7 @@ impl Alerts {
             )
             .await?;
             let mut keys: HashMap<String, api_key::Model> = HashMap::new();
-            for chunk in page.chunks(500) {
-                for k in api_key::Entity::find()
-                    .filter(api_key::Column::Id.is_in(chunk.to_vec()))
-                    .all(self.db.conn())
-                    .await?
-                {
-                    keys.insert(k.id.clone(), k);
-                }
-            }
+            store::key_rows(&self.db, &page, &mut keys).await?;
             for (id, counts) in last_hour {
                 let Some(key) = keys.get(&id) else { continue };
                 let hours = previous.get(&id);

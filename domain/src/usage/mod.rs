@@ -417,15 +417,7 @@ impl Usage {
             .filter(|k| !rows.contains_key(*k))
             .cloned()
             .collect();
-        for chunk in missing.chunks(500) {
-            for k in api_key::Entity::find()
-                .filter(api_key::Column::Id.is_in(chunk.to_vec()))
-                .all(self.db.conn())
-                .await?
-            {
-                rows.insert(k.id.clone(), k);
-            }
-        }
+        store::key_rows(&self.db, &missing, &mut rows).await?;
         let owners: HashSet<String> = rows.values().map(|k| k.owner_id.clone()).collect();
         let mut emails: HashMap<String, String> = HashMap::new();
         for chunk in owners.into_iter().collect::<Vec<_>>().chunks(500) {

@@ -489,6 +489,26 @@ pub(crate) async fn per_key(
     Ok(out)
 }
 
+/// Adds to `into` the rows of the keys with these ids (500 to a query).
+pub(crate) async fn key_rows(
+    db: &Database,
+    ids: &[String],
+    into: &mut HashMap<String, crate::entities::api_key::Model>,
+) -> Result<(), DomainError> {
+    use crate::entities::api_key;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    for chunk in ids.chunks(500) {
+        for k in api_key::Entity::find()
+            .filter(api_key::Column::Id.is_in(chunk.to_vec()))
+            .all(db.conn())
+            .await?
+        {
+            into.insert(k.id.clone(), k);
+        }
+    }
+    Ok(())
+}
+
 /// The ids of up to `limit` keys with per-minute usage in `[from, to)`, in id order, after
 /// `after`: one page of the keys used lately, for work that must not hold them all at once.
 pub(crate) async fn keys_used(
