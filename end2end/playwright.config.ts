@@ -14,6 +14,13 @@ process.env.KEYPORT_E2E_BIN ??= process.env.KEYPORT_BIN ?? path.join(path.resolv
 const repoRoot = path.resolve(__dirname, "..");
 const binary = process.env.KEYPORT_BIN ?? path.join(repoRoot, "target/release/keyport");
 const chromium = process.env.KEYPORT_CHROMIUM ?? "/usr/bin/chromium";
+// A second Keyport that sends email, to a real SMTP server (Debian's aiosmtpd) keeping what it
+// receives in a maildir that the email tests read.
+const mailPort = Number(process.env.KEYPORT_E2E_MAIL_PORT ?? 3198);
+const smtpPort = Number(process.env.KEYPORT_E2E_SMTP_PORT ?? 3196);
+const mailDataDir = (process.env.KEYPORT_E2E_MAIL_DATA_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), "keyport-e2e-mail-")));
+process.env.KEYPORT_E2E_MAIL_URL ??= `http://127.0.0.1:${mailPort}`;
+process.env.KEYPORT_E2E_MAILDIR ??= path.join(mailDataDir, "maildir");
 
 export default defineConfig({
   testDir: "./tests",
@@ -44,14 +51,36 @@ export default defineConfig({
     },
   },
   projects: [{ name: "chromium", use: { browserName: "chromium" } }],
-  webServer: {
-    command: `${binary} serve --addr 127.0.0.1:${port} --data-dir ${dataDir}`,
-    cwd: dataDir,
-    url: `${baseURL}/readyz`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { KEYPORT_LOG: "warn" },
-  },
+  webServer: [
+    {
+      command: `${binary} serve --addr 127.0.0.1:${port} --data-dir ${dataDir}`,
+      cwd: dataDir,
+      url: `${baseURL}/readyz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { KEYPORT_LOG: "warn" },
+    },
+    {
+      command: `/usr/bin/python3 -m aiosmtpd -n -l 127.0.0.1:${smtpPort} -c aiosmtpd.handlers.Mailbox ${process.env.KEYPORT_E2E_MAILDIR}`,
+      port: smtpPort,
+      reuseExistingServer: false,
+      timeout: 30_000,
+    },
+    {
+      command: `${binary} serve --addr 127.0.0.1:${mailPort} --data-dir ${mailDataDir}`,
+      cwd: mailDataDir,
+      url: `${process.env.KEYPORT_E2E_MAIL_URL}/readyz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: {
+        KEYPORT_LOG: "warn",
+        KEYPORT_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+        KEYPORT_PUBLIC_URL: process.env.KEYPORT_E2E_MAIL_URL!,
+      },
+    },
+  ],
 });

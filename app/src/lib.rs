@@ -19,7 +19,9 @@ use pages::{
     admin_users::AdminUsers,
     alerts::Alerts,
     audit::Audit,
-    auth::{Enroll, Login, LoginCode, RecoveryCodes, SignUp},
+    auth::{
+        Enroll, ForgotPassword, Login, LoginCode, RecoveryCodes, ResetPassword, SignUp, VerifyEmail,
+    },
     dashboard::{AdminDashboard, Dashboard},
     docs::Docs,
     hygiene::Hygiene,
@@ -74,6 +76,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/signup") view=SignUp />
                     <Route path=path!("/login") view=Login />
                     <Route path=path!("/login/code") view=LoginCode />
+                    <Route path=path!("/forgot-password") view=ForgotPassword />
+                    <Route path=path!("/reset/:token") view=ResetPassword />
+                    <Route path=path!("/verify-email/:token") view=VerifyEmail />
                     <Route path=path!("/enroll") view=Enroll />
                     <Route path=path!("/enroll/recovery") view=RecoveryCodes />
                     <Route path=path!("/dashboard") view=Dashboard />

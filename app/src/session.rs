@@ -8,6 +8,8 @@ pub struct UserView {
     pub email: String,
     pub is_admin: bool,
     pub totp_enabled: bool,
+    /// With email on: whether the address is confirmed (keys need it).
+    pub email_verified: bool,
 }
 
 /// How far along sign-in the visitor is.
@@ -89,6 +91,8 @@ pub struct AdminUserRow {
     pub disabled: bool,
     /// Sign-in refused for now after repeated failures.
     pub locked: bool,
+    /// Email is on and the address is not confirmed yet.
+    pub email_unconfirmed: bool,
     pub created_at: String,
     pub last_sign_in_at: Option<String>,
     /// The plan's name; `None`: the default plan.
@@ -313,6 +317,13 @@ pub struct RangeView {
 pub enum PageData {
     #[default]
     None,
+    /// A page opened from a link in an email (confirm an address, reset a password).
+    EmailLink {
+        /// The link works (unknown, used and expired links do not).
+        valid: bool,
+        /// The address it was sent to, when valid.
+        email: Option<String>,
+    },
     Settings {
         sessions: Vec<SessionRow>,
         unused_recovery_codes: u64,
@@ -400,7 +411,34 @@ pub enum PageData {
         top_keys: Vec<KeyUsageRow>,
         top_developers: Vec<RankedRow>,
         apis: Vec<RankedRow>,
+        /// The email outbox, when this Keyport sends email.
+        outbox: Option<OutboxView>,
     },
+}
+
+/// The outbox as the admin dashboard shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutboxView {
+    pub pending: u64,
+    pub failed: u64,
+    pub sent: u64,
+    /// The latest messages not sent yet.
+    pub unsent: Vec<OutboxRow>,
+}
+
+/// A message waiting in (or given up by) the outbox; never its content.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    /// `pending` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    /// UTC, minutes.
+    pub next_attempt_at: String,
+    pub created_at: String,
+    pub last_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -412,6 +450,8 @@ pub struct SessionView {
     pub enrolment: Option<EnrolmentView>,
     /// Fresh recovery codes, present only on the one page view right after they were made.
     pub recovery_codes: Option<Vec<String>>,
+    /// Whether this Keyport sends email (sign-up confirms addresses, "Forgot password?").
+    pub email_enabled: bool,
 }
 
 /// The current visitor's session view (server side; empty in the browser, where only islands run).

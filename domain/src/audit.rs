@@ -14,6 +14,33 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
 }
 
+/// A short name for a browser from its user agent ("Chrome on Linux").
+pub fn describe_user_agent(ua: &str) -> String {
+    let browser = ["Edg/", "Firefox/", "Chrome/", "Safari/", "curl/"]
+        .iter()
+        .find(|b| ua.contains(**b))
+        .map(|b| match *b {
+            "Edg/" => "Edge",
+            "Firefox/" => "Firefox",
+            "Chrome/" => "Chrome",
+            "Safari/" => "Safari",
+            _ => "curl",
+        });
+    let os = ["Windows", "Mac OS X", "Android", "iPhone", "Linux"]
+        .iter()
+        .find(|o| ua.contains(**o))
+        .map(|o| match *o {
+            "Mac OS X" => "macOS",
+            "iPhone" => "iOS",
+            other => other,
+        });
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        _ => ua.chars().take(60).collect(),
+    }
+}
+
 /// One audited action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {

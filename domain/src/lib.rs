@@ -12,6 +12,8 @@ pub mod feed;
 pub mod id;
 pub mod keys;
 pub mod limits;
+pub mod mail;
+pub mod outbox;
 pub mod secret_key;
 pub mod service;
 pub mod sessions;

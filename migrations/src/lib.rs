@@ -10,6 +10,7 @@ mod m20261128_000005_usage_rollups;
 mod m20261202_000006_verify_scope;
 mod m20261202_000007_plan_limit_scope;
 mod m20261202_000008_legacy_recovery_codes;
+mod m20261206_000009_email;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_verify_scope::Migration),
             Box::new(m20261202_000007_plan_limit_scope::Migration),
             Box::new(m20261202_000008_legacy_recovery_codes::Migration),
+            Box::new(m20261206_000009_email::Migration),
         ]
     }
 }

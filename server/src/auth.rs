@@ -197,10 +197,12 @@ async fn resolve(
             email: u.email.clone(),
             is_admin: u.role == Role::Admin,
             totp_enabled: u.totp_enabled,
+            email_verified: u.email_verified,
         }),
         flash: flash.into(),
         enrolment: None,
         recovery_codes: None,
+        email_enabled: state.accounts.mails(),
     };
     Ok((Visitor { stage, user }, view))
 }
@@ -275,7 +277,7 @@ pub(crate) async fn settings_page(
             SessionRow {
                 handle: sessions::handle(&s.id),
                 user_agent: text(USER_AGENT_KEY)
-                    .map(|ua| describe_user_agent(&ua))
+                    .map(|ua| domain::audit::describe_user_agent(&ua))
                     .unwrap_or_else(|| "Unknown device".into()),
                 ip: text(IP_KEY).unwrap_or_else(|| "unknown address".into()),
                 last_seen: utc_minutes(
@@ -297,33 +299,6 @@ pub(crate) async fn settings_page(
         unused_recovery_codes,
         legacy_recovery_codes,
     })
-}
-
-/// A short name for a browser from its user agent ("Chrome on Linux").
-fn describe_user_agent(ua: &str) -> String {
-    let browser = ["Edg/", "Firefox/", "Chrome/", "Safari/", "curl/"]
-        .iter()
-        .find(|b| ua.contains(**b))
-        .map(|b| match *b {
-            "Edg/" => "Edge",
-            "Firefox/" => "Firefox",
-            "Chrome/" => "Chrome",
-            "Safari/" => "Safari",
-            _ => "curl",
-        });
-    let os = ["Windows", "Mac OS X", "Android", "iPhone", "Linux"]
-        .iter()
-        .find(|o| ua.contains(**o))
-        .map(|o| match *o {
-            "Mac OS X" => "macOS",
-            "iPhone" => "iOS",
-            other => other,
-        });
-    match (browser, os) {
-        (Some(b), Some(o)) => format!("{b} on {o}"),
-        (Some(b), None) => b.to_owned(),
-        _ => ua.chars().take(60).collect(),
-    }
 }
 
 /// The query of `/admin/users`: a search and a page.
@@ -358,6 +333,7 @@ pub(crate) async fn admin_users_page(
             .into_iter()
             .map(|(u, locked)| AdminUserRow {
                 locked,
+                email_unconfirmed: state.accounts.mails() && !u.email_verified,
                 plan: u
                     .plan_id
                     .as_ref()
@@ -661,6 +637,7 @@ async fn admin_user_action(
                 AdminAction::Unlock => "can sign in again",
                 AdminAction::Promote => "is now an admin",
                 AdminAction::Demote => "is now a developer",
+                AdminAction::ResendVerification => "was sent a new confirmation link",
             };
             FlashData::notice(&format!("{} {what}.", target.email))
         }
@@ -668,8 +645,8 @@ async fn admin_user_action(
             return (StatusCode::NOT_FOUND, "Not found").into_response();
         }
         Err(ServiceError::NotFound) => FlashData::error("That user no longer exists."),
-        Err(ServiceError::Conflict(_)) => {
-            FlashData::error("You cannot change your own account here.")
+        Err(ServiceError::Conflict(message)) => {
+            FlashData::error(format!("{}{}.", message[..1].to_uppercase(), &message[1..]))
         }
         Err(e) => internal(e),
     };
@@ -738,6 +715,25 @@ async fn sign_up(
         return flash_and_redirect(&session, flash, "/signup").await;
     }
     let email = Some(form.email.trim().to_owned());
+    if state.accounts.mails() {
+        // The same answer whether or not the address has an account (the mail says which).
+        let flash = match state
+            .accounts
+            .sign_up_with_email(&form.email, &form.password, &ctx)
+            .await
+        {
+            Ok(()) => FlashData {
+                notice: Some(format!(
+                    "Check your inbox: we sent a message to {} with what to do next.",
+                    form.email.trim()
+                )),
+                email,
+                ..Default::default()
+            },
+            Err(error) => return sign_up_failed(&session, error, email).await,
+        };
+        return flash_and_redirect(&session, flash, "/login").await;
+    }
     match state
         .accounts
         .sign_up(&form.email, &form.password, &ctx)
@@ -763,31 +759,33 @@ async fn sign_up(
                 Err(e) => flash_and_redirect(&session, internal(e), "/login").await,
             }
         }
-        Err(error) => {
-            let flash = match error {
-                SignUpError::Email(e) => FlashData {
-                    field_errors: vec![("email".into(), e.to_string())],
-                    email,
-                    ..Default::default()
-                },
-                SignUpError::Password(e) => FlashData {
-                    field_errors: vec![("password".into(), e.to_string())],
-                    email,
-                    ..Default::default()
-                },
-                SignUpError::EmailUnavailable | SignUpError::Throttled(_) => FlashData {
-                    error: Some(error.to_string()),
-                    email,
-                    ..Default::default()
-                },
-                SignUpError::Internal(e) => FlashData {
-                    email,
-                    ..internal(e)
-                },
-            };
-            flash_and_redirect(&session, flash, "/signup").await
-        }
+        Err(error) => sign_up_failed(&session, error, email).await,
     }
+}
+
+async fn sign_up_failed(session: &Session, error: SignUpError, email: Option<String>) -> Response {
+    let flash = match error {
+        SignUpError::Email(e) => FlashData {
+            field_errors: vec![("email".into(), e.to_string())],
+            email,
+            ..Default::default()
+        },
+        SignUpError::Password(e) => FlashData {
+            field_errors: vec![("password".into(), e.to_string())],
+            email,
+            ..Default::default()
+        },
+        SignUpError::EmailUnavailable | SignUpError::Throttled(_) => FlashData {
+            error: Some(error.to_string()),
+            email,
+            ..Default::default()
+        },
+        SignUpError::Internal(e) => FlashData {
+            email,
+            ..internal(e)
+        },
+    };
+    flash_and_redirect(session, flash, "/signup").await
 }
 
 async fn sign_in(

@@ -40,6 +40,18 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// SMTP server for email, e.g. `smtps://user:password@smtp.example.com` (TLS),
+    /// `smtp://user:password@smtp.example.com:587?tls=required` (STARTTLS) or `smtp://127.0.0.1:25`
+    /// (no TLS, a local relay). Set: sign-up confirms addresses, "Forgot password?" works and
+    /// security notices are mailed (needs `--public-url`). Unset: no email at all.
+    #[arg(long, env = "KEYPORT_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// The sender of Keyport's email, e.g. `Keyport <keys@example.com>`. Default:
+    /// `Keyport <keyport@HOST>` with the host of `--public-url`.
+    #[arg(long, env = "KEYPORT_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
     /// Whether anyone may create an account (`open`) or only admins add users (`closed`).
     #[arg(long, env = "KEYPORT_SIGNUP", default_value = "open", value_parser = ["open", "closed"])]
     pub signup: String,
@@ -165,6 +177,8 @@ impl Config {
             site_root: None,
             secret_key_file: None,
             public_url: None,
+            smtp_url: None,
+            mail_from: None,
             signup: "open".into(),
             require_2fa: true,
             session_idle_minutes: 30,
@@ -254,6 +268,48 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join(domain::secret_key::FILE_NAME))
     }
 
+    /// The mailer, when SMTP is configured; a clear error when it is configured wrong (or
+    /// without the public URL that links in messages need).
+    pub fn mailer(&self) -> anyhow::Result<Option<domain::mail::Mailer>> {
+        let Some(smtp) = self
+            .smtp_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok(None);
+        };
+        let Some(public_url) = self
+            .public_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        else {
+            anyhow::bail!(
+                "--smtp-url (KEYPORT_SMTP_URL) needs --public-url (KEYPORT_PUBLIC_URL), e.g. \
+                 https://keys.example.com: links in emails start with it"
+            );
+        };
+        let from = match self
+            .mail_from
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+        {
+            Some(from) => from.to_owned(),
+            None => {
+                let host = public_url
+                    .split_once("://")
+                    .map_or(public_url, |(_, rest)| rest)
+                    .split(['/', ':'])
+                    .next()
+                    .unwrap_or("localhost");
+                format!("Keyport <keyport@{host}>")
+            }
+        };
+        Ok(Some(domain::mail::Mailer::new(smtp, &from, public_url)?))
+    }
+
     /// Whether users reach Keyport over HTTPS (per `KEYPORT_PUBLIC_URL`).
     pub fn serves_https(&self) -> bool {
         self.public_url
@@ -317,6 +373,37 @@ mod tests {
         };
         let err = strict_alone.ratelimit_mode().unwrap_err().to_string();
         assert!(err.contains("set --redis-url"), "{err}");
+    }
+
+    // The SMTP transport's connection pool lives on the Tokio runtime.
+    #[tokio::test]
+    async fn smtp_needs_the_public_url_and_a_usable_sender() {
+        let plain = Config::for_data_dir("data");
+        assert!(plain.mailer().unwrap().is_none());
+        let smtp = Config {
+            smtp_url: Some("smtp://127.0.0.1:2525".into()),
+            ..Config::for_data_dir("data")
+        };
+        let err = smtp.mailer().unwrap_err().to_string();
+        assert!(err.contains("--public-url"), "{err}");
+        let with_url = Config {
+            public_url: Some("https://keys.example.com/".into()),
+            ..smtp.clone()
+        };
+        let mailer = with_url.mailer().unwrap().unwrap();
+        assert_eq!(mailer.public_url(), "https://keys.example.com");
+        let bad_from = Config {
+            mail_from: Some("not an address".into()),
+            ..with_url.clone()
+        };
+        let err = bad_from.mailer().unwrap_err().to_string();
+        assert!(err.contains("sender address"), "{err}");
+        let bad_url = Config {
+            smtp_url: Some("ftp://x".into()),
+            ..with_url
+        };
+        let err = bad_url.mailer().unwrap_err().to_string();
+        assert!(err.contains("SMTP URL"), "{err}");
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub fn build_router(state: AppState, config: &Config) -> Router {
     let portal = Router::new()
         .merge(pages)
         .merge(auth::routes())
+        .merge(crate::email::routes())
         .merge(crate::portal::routes())
         .merge(crate::portal_usage::routes())
         .fallback(static_file_or_not_found)
@@ -198,6 +199,8 @@ pub struct Server {
     shutdown_grace: Duration,
     /// The Prometheus listener, when `--metrics-addr` is set.
     metrics: Option<TcpListener>,
+    /// The outbox and the SMTP transport its worker sends through, when SMTP is configured.
+    mail: Option<(domain::outbox::Outbox, domain::mail::Mailer)>,
 }
 
 impl Server {
@@ -237,6 +240,15 @@ impl Server {
         let mut accounts =
             Accounts::new(db.clone(), secret_key.clone()).with_changes(changes.clone());
         let mut keys = Keys::new(db.clone()).with_changes(changes);
+        // Email, when SMTP is configured: every message goes through the outbox.
+        let mailer = config.mailer()?;
+        let outbox = mailer
+            .as_ref()
+            .map(|_| domain::outbox::Outbox::new(db.clone(), secret_key.clone()));
+        if let Some(outbox) = &outbox {
+            accounts = accounts.with_outbox(outbox.clone());
+            keys = keys.with_verified_email_required();
+        }
         // Other instances sharing the database hear of each change at once: through Redis when
         // it is configured, else through PostgreSQL's NOTIFY.
         let instance = domain::feed::instance_id();
@@ -267,6 +279,7 @@ impl Server {
             auth_default_api: config.auth_default_api.as_deref().map(std::sync::Arc::from),
             verify_requires_token: config.verify_requires_token,
             secret_key,
+            outbox: outbox.clone(),
         });
         let listener = TcpListener::bind(config.addr)
             .await
@@ -283,6 +296,7 @@ impl Server {
             feed: feed.map(|feed| (feed, instance)),
             shutdown_grace: Duration::from_secs(config.shutdown_grace_seconds),
             metrics,
+            mail: outbox.zip(mailer),
         })
     }
 
@@ -315,6 +329,9 @@ impl Server {
         let feed = self
             .feed
             .map(|(feed, origin)| tokio::spawn(feed.follow(origin, self.state.verifier.clone())));
+        let mail = self
+            .mail
+            .map(|(outbox, mailer)| tokio::spawn(outbox.run(mailer, OUTBOX_IDLE)));
         let served = axum::serve(
             self.listener,
             self.router
@@ -338,7 +355,7 @@ impl Server {
         .await
         .context("the HTTP server failed");
         background.abort();
-        for task in [feed, metrics].into_iter().flatten() {
+        for task in [feed, metrics, mail].into_iter().flatten() {
             task.abort();
         }
         // Whatever was counted since the last flush is written before the process exits.
@@ -349,6 +366,11 @@ impl Server {
         served
     }
 }
+
+/// How often the outbox worker looks for due messages when nothing woke it (a message queued
+/// on this instance wakes it at once; one queued on another, or due for a retry, waits at most
+/// this long).
+const OUTBOX_IDLE: Duration = Duration::from_secs(5);
 
 /// Legacy recovery codes rewrapped per minute: each costs one argon2id hash on the blocking
 /// pool (tens of milliseconds), so an upgrade spreads the work instead of stalling start-up.

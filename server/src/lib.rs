@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod email;
 pub mod http;
 pub mod metrics;
 pub mod pages;

@@ -36,6 +36,9 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(sign_up))
         .route("/login", get(login))
         .route("/login/code", get(login_code))
+        .route("/forgot-password", get(forgot_password))
+        .route("/reset/{token}", get(reset_password))
+        .route("/verify-email/{token}", get(verify_email))
         .route("/enroll", get(enroll))
         .route("/enroll/recovery", get(enroll_recovery))
         .route("/docs", get(docs))
@@ -60,6 +63,9 @@ pub const PATHS: &[&str] = &[
     "/signup",
     "/login",
     "/login/code",
+    "/forgot-password",
+    "/reset/{token}",
+    "/verify-email/{token}",
     "/enroll",
     "/enroll/recovery",
     "/docs",
@@ -325,6 +331,41 @@ async fn sign_up(_: NotSignedIn) -> Page {
 
 async fn login(_: NotSignedIn) -> Page {
     Page::plain()
+}
+
+async fn forgot_password(_: NotSignedIn) -> Page {
+    Page::plain()
+}
+
+/// A password-reset link: the form when the link works, else how to get a new one. Opening it
+/// changes nothing (mail scanners open links too).
+async fn reset_password(
+    State(state): State<AppState>,
+    _: Anyone,
+    Path(token): Path<String>,
+) -> PageResult {
+    email_link(&state, &token, domain::accounts::RESET_PASSWORD).await
+}
+
+/// An address-confirmation link: a button that confirms (opening it changes nothing).
+async fn verify_email(
+    State(state): State<AppState>,
+    _: Anyone,
+    Path(token): Path<String>,
+) -> PageResult {
+    email_link(&state, &token, domain::accounts::VERIFY_EMAIL).await
+}
+
+async fn email_link(state: &AppState, token: &str, purpose: &str) -> PageResult {
+    let link = state
+        .accounts
+        .link(token, purpose, chrono::Utc::now())
+        .await?;
+    Ok(PageData::EmailLink {
+        valid: link.is_some(),
+        email: link.and_then(|l| l.email),
+    }
+    .into())
 }
 
 async fn login_code(_: PendingCode) -> Page {

@@ -264,7 +264,37 @@ pub(crate) async fn admin_dashboard(
         top_keys: o.top_keys.into_iter().map(usage_row).collect(),
         top_developers: ranked_rows(o.top_developers, "/keys?owner="),
         apis: ranked_rows(o.apis, "/admin/apis/"),
+        outbox: outbox_view(state).await?,
     })
+}
+
+/// How many emails wait, gave up and went out, and the latest unsent ones.
+async fn outbox_view(state: &AppState) -> anyhow::Result<Option<app::session::OutboxView>> {
+    let Some(outbox) = &state.outbox else {
+        return Ok(None);
+    };
+    let summary = outbox.summary().await?;
+    let unsent = outbox
+        .unsent(20)
+        .await?
+        .into_iter()
+        .map(|e| app::session::OutboxRow {
+            id: e.id,
+            kind: e.kind,
+            recipient: e.recipient,
+            status: e.status,
+            attempts: e.attempts,
+            next_attempt_at: crate::web::utc_minutes(e.next_attempt_at),
+            created_at: crate::web::utc_minutes(e.created_at),
+            last_error: e.last_error,
+        })
+        .collect();
+    Ok(Some(app::session::OutboxView {
+        pending: summary.pending,
+        failed: summary.failed,
+        sent: summary.sent,
+        unsent,
+    }))
 }
 
 /// The chart of a key's page, its quota use ("7,412 of 10,000 today") and what its rate limit

@@ -64,6 +64,8 @@ pub struct Shared {
     pub verify_requires_token: bool,
     /// The server key: seals what a session must hold for a moment (see `web::insert_sealed`).
     pub secret_key: domain::secret_key::SecretKey,
+    /// The outbox, when SMTP is configured (email flows on).
+    pub outbox: Option<domain::outbox::Outbox>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -176,6 +176,14 @@ fn UserRow(user: AdminUserRow, me: String, plans: Vec<PlanView>) -> impl IntoVie
 
 #[component]
 fn UserStatus(user: AdminUserRow) -> impl IntoView {
+    let unconfirmed = user.email_unconfirmed.then(|| view! {
+        <span class="ml-1 rounded-full bg-slate-100 px-2 py-0.5 text-xs text-slate-700 dark:bg-slate-800 dark:text-slate-200">"Email unconfirmed"</span>
+    });
+    view! { <UserState user /> {unconfirmed} }
+}
+
+#[component]
+fn UserState(user: AdminUserRow) -> impl IntoView {
     if user.disabled {
         view! { <span class="rounded-full bg-red-100 px-2 py-0.5 text-xs text-red-800 dark:bg-red-900 dark:text-red-100">"Disabled"</span> }.into_any()
     } else if user.locked {
@@ -233,6 +241,8 @@ fn UserActions(user: AdminUserRow, inline: bool) -> impl IntoView {
                         }}
                         <ConfirmAction user_id=id.clone() action="end-sessions" label="End sessions" danger=true inline
                             question=format!("End every session of {email}? They must sign in again.") />
+                        {user.email_unconfirmed.then(|| view! { <ConfirmAction user_id=id.clone() action="resend-verification" label="Resend confirmation" danger=false inline
+                            question=format!("Mail {email} a new link to confirm the address?") /> })}
                         {user.locked.then(|| view! { <ConfirmAction user_id=id.clone() action="unlock" label="Unlock" danger=false inline
                             question=format!("Allow {email} to sign in again now? Their failed-attempt counters are cleared.") /> })}
                         {user.totp_enabled.then(|| view! { <ConfirmAction user_id=id.clone() action="reset-2fa" label="Reset 2FA" danger=true inline

@@ -7,8 +7,9 @@ use crate::{
     components::{
         copy_button::CopyButton,
         form::{Alert, AuthCard, Field, PRIMARY, SECONDARY},
+        ui::Notice,
     },
-    session,
+    session::{self, PageData},
 };
 
 const LINK: &str = "font-medium text-indigo-600 hover:text-indigo-500 dark:text-indigo-400";
@@ -38,20 +39,133 @@ pub fn SignUp() -> impl IntoView {
 
 #[component]
 pub fn Login() -> impl IntoView {
-    let flash = session::current().flash;
+    let view_data = session::current();
+    let email_enabled = view_data.email_enabled;
+    let flash = view_data.flash;
     view! {
         <Title text="Sign in" />
         <AuthCard title="Sign in to Keyport">
             <form method="post" action="/login" class="space-y-4">
+                <Notice message=flash.notice.clone() />
                 <Alert message=flash.error.clone() />
                 <Field name="email" label="Email" kind="email" autocomplete="username"
                     value=flash.email.clone() autofocus=true />
                 <Field name="password" label="Password" kind="password" autocomplete="current-password" />
+                {email_enabled.then(|| view! {
+                    <p class="text-right text-sm"><a href="/forgot-password" class=LINK>"Forgot password?"</a></p>
+                })}
                 <button type="submit" class=PRIMARY>"Sign in"</button>
             </form>
             <p class="mt-6 text-sm text-slate-600 dark:text-slate-400">
                 "New here? " <a href="/signup" class=LINK>"Create an account"</a>
             </p>
+        </AuthCard>
+    }
+}
+
+/// `/forgot-password`: an address, then "check your inbox" whatever it is.
+#[component]
+pub fn ForgotPassword() -> impl IntoView {
+    let view_data = session::current();
+    let flash = view_data.flash;
+    view! {
+        <Title text="Forgot password" />
+        <AuthCard title="Reset your password"
+            subtitle="Enter the address you signed up with. We will mail you a link to choose a new password.">
+            {if view_data.email_enabled {
+                view! {
+                    <form method="post" action="/forgot-password" class="space-y-4">
+                        <Alert message=flash.error.clone() />
+                        <Field name="email" label="Email" kind="email" autocomplete="username"
+                            value=flash.email.clone() error=flash.field_error("email") autofocus=true />
+                        <button type="submit" class=PRIMARY>"Send reset link"</button>
+                    </form>
+                }.into_any()
+            } else {
+                view! {
+                    <p class="text-sm">"This Keyport does not send email. Ask an administrator to help you into your account."</p>
+                }.into_any()
+            }}
+            <p class="mt-6 text-sm text-slate-600 dark:text-slate-400">
+                "Remembered it? " <a href="/login" class=LINK>"Sign in"</a>
+            </p>
+        </AuthCard>
+    }
+}
+
+/// What a page opened from a dead link says.
+fn dead_link(again: &'static str, again_label: &'static str) -> AnyView {
+    view! {
+        <div role="alert" class="space-y-4 text-sm">
+            <p>"This link has expired or was already used. Each link works once, for a limited time."</p>
+            <a href=again class=LINK>{again_label}</a>
+        </div>
+    }
+    .into_any()
+}
+
+/// `/reset/:token`: a new password, when the link works.
+#[component]
+pub fn ResetPassword() -> impl IntoView {
+    let view_data = session::current();
+    let flash = view_data.flash;
+    let (valid, email) = match view_data.page {
+        PageData::EmailLink { valid, email } => (valid, email),
+        _ => (false, None),
+    };
+    view! {
+        <Title text="Choose a new password" />
+        <AuthCard title="Choose a new password">
+            {if valid {
+                view! {
+                    <form method="post" class="space-y-4">
+                        <Alert message=flash.error.clone() />
+                        <p class="text-sm text-slate-600 dark:text-slate-400">
+                            "For " <span class="font-medium text-slate-900 dark:text-slate-100">{email.clone()}</span>
+                            ". Every session of the account will be signed out; signing in still needs your authenticator app."
+                        </p>
+                        // Lets password managers tie the new password to the account.
+                        <input type="hidden" name="username" autocomplete="username" value=email.clone() />
+                        <Field name="password" label="New password" kind="password" autocomplete="new-password"
+                            hint="At least 12 characters. A few unrelated words work well."
+                            error=flash.field_error("password") autofocus=true />
+                        <button type="submit" class=PRIMARY>"Change password"</button>
+                    </form>
+                }.into_any()
+            } else {
+                dead_link("/forgot-password", "Ask for a new link")
+            }}
+        </AuthCard>
+    }
+}
+
+/// `/verify-email/:token`: one button confirms the address (opening the link alone does not,
+/// so a mail scanner following it confirms nothing).
+#[component]
+pub fn VerifyEmail() -> impl IntoView {
+    let view_data = session::current();
+    let flash = view_data.flash;
+    let (valid, email) = match view_data.page {
+        PageData::EmailLink { valid, email } => (valid, email),
+        _ => (false, None),
+    };
+    view! {
+        <Title text="Confirm your email address" />
+        <AuthCard title="Confirm your email address">
+            {if valid {
+                view! {
+                    <form method="post" class="space-y-4">
+                        <Alert message=flash.error.clone() />
+                        <p class="text-sm">
+                            "Confirm that " <span class="font-medium">{email.clone()}</span>
+                            " is your address, to start creating API keys."
+                        </p>
+                        <button type="submit" class=PRIMARY>"Confirm email address"</button>
+                    </form>
+                }.into_any()
+            } else {
+                dead_link("/login", "Sign in to ask for a new link")
+            }}
         </AuthCard>
     }
 }

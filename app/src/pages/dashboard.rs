@@ -5,11 +5,12 @@ use leptos_meta::Title;
 use crate::{
     components::{
         chart::{RangePicker, UsageChart, thousands},
-        local_time::MaybeTime,
-        ui::{CARD, LINK, TABLE, TABLE_WRAP, TBODY, TH, THEAD},
+        form::Alert,
+        local_time::{MaybeTime, Time},
+        ui::{CARD, LINK, Notice, TABLE, TABLE_WRAP, TBODY, TH, THEAD},
     },
     pages::{alerts::AlertCard, not_found::NotFound},
-    session::{self, KeyUsageRow, PageData, RankedRow},
+    session::{self, KeyUsageRow, OutboxView, PageData, RankedRow},
 };
 
 fn rate(denied: u64, total: u64) -> String {
@@ -29,6 +30,8 @@ pub fn Dashboard() -> impl IntoView {
         .map(|u| u.email.clone())
         .unwrap_or_default();
     let is_admin = view.user.as_ref().is_some_and(|u| u.is_admin);
+    let unconfirmed = view.email_enabled && view.user.as_ref().is_some_and(|u| !u.email_verified);
+    let flash = view.flash.clone();
     let PageData::Dashboard {
         range,
         chart,
@@ -54,6 +57,16 @@ pub fn Dashboard() -> impl IntoView {
                 </div>
                 <RangePicker range=range base="/dashboard" />
             </div>
+            <Notice message=flash.notice.clone() />
+            <Alert message=flash.error.clone() />
+            {unconfirmed.then(|| view! {
+                <div role="status" data-testid="confirm-email" class="flex flex-wrap items-center justify-between gap-3 rounded-xl border border-amber-300 bg-amber-50 px-4 py-3 text-sm dark:border-amber-800 dark:bg-amber-950/40">
+                    <span>"Confirm your email address to create API keys: open the link we mailed you."</span>
+                    <form method="post" action="/verify-email/resend">
+                        <button type="submit" class=LINK>"Send a new link"</button>
+                    </form>
+                </div>
+            })}
             {(attention > 0).then(|| view! {
                 <div role="status" class="flex flex-wrap items-center justify-between gap-3 rounded-xl border border-amber-300 bg-amber-50 px-4 py-3 text-sm dark:border-amber-800 dark:bg-amber-950/40">
                     <span>{format!("{} {} need{} attention: unused, expiring soon or never expiring.", attention, if attention == 1 { "key" } else { "keys" }, if attention == 1 { "s" } else { "" })}</span>
@@ -197,6 +210,61 @@ fn Ranking(title: &'static str, what: &'static str, rows: Vec<RankedRow>) -> imp
     }
 }
 
+/// The email outbox: what waits, what gave up (with the last error), and a retry.
+#[component]
+fn OutboxPanel(outbox: OutboxView) -> impl IntoView {
+    view! {
+        <div class="space-y-3" id="outbox">
+            <div class="flex flex-wrap items-baseline justify-between gap-2">
+                <h2 class="text-lg font-medium">"Email outbox"</h2>
+                <p class="text-sm text-slate-600 dark:text-slate-400" data-testid="outbox-summary">
+                    {format!("{} waiting · {} given up · {} sent", thousands(outbox.pending), thousands(outbox.failed), thousands(outbox.sent))}
+                </p>
+            </div>
+            {if outbox.unsent.is_empty() {
+                view! { <p class="rounded-xl border border-dashed border-slate-300 p-6 text-center text-sm text-slate-600 dark:border-slate-700 dark:text-slate-400">"Every email was delivered."</p> }.into_any()
+            } else {
+                view! {
+                    <div class=TABLE_WRAP>
+                        <table class=TABLE>
+                            <caption class="sr-only">"Emails not delivered yet"</caption>
+                            <thead class=THEAD>
+                                <tr>
+                                    <th scope="col" class=TH>"Message"</th>
+                                    <th scope="col" class=TH>"To"</th>
+                                    <th scope="col" class=TH>"Status"</th>
+                                    <th scope="col" class=TH>"Attempts"</th>
+                                    <th scope="col" class=TH>"Next attempt"</th>
+                                    <th scope="col" class=TH>"Last error"</th>
+                                    <th scope="col" class=TH><span class="sr-only">"Actions"</span></th>
+                                </tr>
+                            </thead>
+                            <tbody class=TBODY>
+                                {outbox.unsent.into_iter().map(|row| view! {
+                                    <tr>
+                                        <td class="px-4 py-3">{row.kind.replace('_', " ")}</td>
+                                        <td class="px-4 py-3 break-all">{row.recipient}</td>
+                                        <td class="px-4 py-3">{if row.status == "failed" { "Given up" } else { "Waiting" }}</td>
+                                        <td class="px-4 py-3">{row.attempts}</td>
+                                        <td class="px-4 py-3 whitespace-nowrap">{if row.status == "failed" { view! { <span>"—"</span> }.into_any() } else { view! { <Time utc=row.next_attempt_at /> }.into_any() }}</td>
+                                        <td class="px-4 py-3 text-xs text-slate-600 dark:text-slate-400">{row.last_error.unwrap_or_else(|| "—".into())}</td>
+                                        <td class="px-4 py-3">
+                                            <form method="post" action="/admin/outbox/retry">
+                                                <input type="hidden" name="id" value=row.id.to_string() />
+                                                <button type="submit" class=LINK>"Retry now"</button>
+                                            </form>
+                                        </td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </div>
+    }
+}
+
 #[component]
 pub fn AdminDashboard() -> impl IntoView {
     let view = session::current();
@@ -209,10 +277,12 @@ pub fn AdminDashboard() -> impl IntoView {
         top_keys,
         top_developers,
         apis,
+        outbox,
     } = view.page
     else {
         return view! { <NotFound /> }.into_any();
     };
+    let flash = view.flash.clone();
     let denied: u64 = chart
         .series
         .iter()
@@ -252,6 +322,9 @@ pub fn AdminDashboard() -> impl IntoView {
                 <Ranking title="Top developers" what="Developer" rows=top_developers />
                 <Ranking title="APIs" what="API" rows=apis />
             </div>
+            <Notice message=flash.notice.clone() />
+            <Alert message=flash.error.clone() />
+            {outbox.map(|outbox| view! { <OutboxPanel outbox /> })}
         </section>
     }
     .into_any()

@@ -25,10 +25,12 @@ pub enum AdminAction {
     Unlock,
     Promote,
     Demote,
+    /// Mails a new address-confirmation link (email on, address not confirmed yet).
+    ResendVerification,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 7] = [
+    pub const ALL: [AdminAction; 8] = [
         AdminAction::Disable,
         AdminAction::Enable,
         AdminAction::ResetTwoFactor,
@@ -36,6 +38,7 @@ impl AdminAction {
         AdminAction::Unlock,
         AdminAction::Promote,
         AdminAction::Demote,
+        AdminAction::ResendVerification,
     ];
     /// The form value naming the action.
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl AdminAction {
             AdminAction::Unlock => "unlock",
             AdminAction::Promote => "promote",
             AdminAction::Demote => "demote",
+            AdminAction::ResendVerification => "resend-verification",
         }
     }
     pub fn parse(s: &str) -> Option<AdminAction> {
@@ -221,6 +225,20 @@ impl Accounts {
                 self.set_role(admin, target_id, Role::Developer, ctx)
                     .await?
             }
+            AdminAction::ResendVerification => {
+                if !self.mails() {
+                    return Err(ServiceError::Conflict(
+                        "this Keyport does not send email".into(),
+                    ));
+                }
+                if target.email_verified {
+                    return Err(ServiceError::Conflict(format!(
+                        "{} is already confirmed",
+                        target.email
+                    )));
+                }
+                self.send_verification(admin, target_id, ctx).await?;
+            }
         }
         Ok(target)
     }
@@ -260,7 +278,7 @@ impl Accounts {
         user_id: &str,
         ctx: &RequestContext,
     ) -> Result<(), DomainError> {
-        self.clear_totp(user_id).await?;
+        self.clear_totp(user_id, ctx, true).await?;
         crate::sessions::delete_for_user(&self.db, user_id, None).await?;
         let keys = self.throttle_keys(user_id).await?;
         throttle::clear(&self.db, &keys).await?;

@@ -2,6 +2,7 @@
 //! TOTP enrolment, and the admin operations on users. Every outcome that matters is audited.
 pub mod admin;
 pub mod email;
+mod mail_flows;
 pub mod password;
 pub mod recovery;
 pub mod throttle;
@@ -16,6 +17,7 @@ use serde_json::json;
 
 pub use admin::AdminAction;
 pub use email::{Email, EmailError};
+pub use mail_flows::{LinkError, MailRequestError, RESET_PASSWORD, VERIFY_EMAIL};
 pub use password::{Password, PasswordError};
 pub use throttle::Throttled;
 
@@ -84,6 +86,8 @@ pub struct User {
     pub last_sign_in_at: Option<DateTime<Utc>>,
     /// The assigned plan; `None` means the default plan.
     pub plan_id: Option<String>,
+    /// Whether the owner confirmed the address (a link, or an account an admin made).
+    pub email_verified: bool,
 }
 
 impl From<&user::Model> for User {
@@ -97,6 +101,7 @@ impl From<&user::Model> for User {
             created_at: row.created_at,
             last_sign_in_at: row.last_sign_in_at,
             plan_id: row.plan_id.clone(),
+            email_verified: row.email_verified_at.is_some(),
         }
     }
 }
@@ -202,6 +207,8 @@ pub struct Accounts {
     db: Database,
     key: SecretKey,
     listeners: Listeners,
+    /// Set when SMTP is configured: the email flows are on.
+    outbox: Option<crate::outbox::Outbox>,
 }
 
 fn unix(now: DateTime<Utc>) -> u64 {
@@ -214,7 +221,14 @@ impl Accounts {
             db,
             key,
             listeners: Listeners::default(),
+            outbox: None,
         }
+    }
+
+    /// Turns the email flows on: verified sign-up, forgot password, security notices.
+    pub fn with_outbox(mut self, outbox: crate::outbox::Outbox) -> Accounts {
+        self.outbox = Some(outbox);
+        self
     }
 
     /// Tells `listener` (the verifier) when a user's status or role changes: their keys stop
@@ -302,6 +316,8 @@ impl Accounts {
             created_at: Set(Utc::now()),
             last_sign_in_at: Set(None),
             plan_id: Set(None),
+            // An admin made on the command line is trusted with the address they gave.
+            email_verified_at: Set((role == Role::Admin).then(Utc::now)),
         };
         match user::Entity::insert(row.clone())
             .exec_without_returning(self.db.conn())
@@ -513,6 +529,19 @@ impl Accounts {
             json!({ "method": method }),
         )
         .await?;
+        if method == "recovery_code" {
+            let remaining = self.unused_recovery_codes(user_id).await?;
+            self.notify(
+                self.db.conn(),
+                &row.email,
+                crate::mail::Template::RecoveryCodeUsed {
+                    origin: crate::mail::templates::Origin::new(now, ctx),
+                    remaining,
+                },
+            )
+            .await?;
+            self.mail_queued();
+        }
         self.find(user_id)
             .await?
             .ok_or(SignInError::InvalidCredentials)
@@ -804,13 +833,16 @@ impl Accounts {
         reservation.succeeded(&self.db, &[email_key]).await?;
         let new = Password::parse(new, &row.email)?;
         let hash = password::hash(&new).await?;
+        let txn = self.db.conn().begin().await?;
         user::Entity::update_many()
             .col_expr(user::Column::PasswordHash, Expr::value(hash))
             .filter(user::Column::Id.eq(user_id))
-            .exec(self.db.conn())
+            .exec(&txn)
+            .await?;
+        self.notify_password_changed(&txn, &row.email, ctx, now)
             .await?;
         audit::record(
-            self.db.conn(),
+            &txn,
             ctx,
             Some(user_id),
             "password.change",
@@ -818,6 +850,8 @@ impl Accounts {
             json!({}),
         )
         .await?;
+        txn.commit().await?;
+        self.mail_queued();
         Ok(())
     }
 
@@ -904,7 +938,7 @@ impl Accounts {
         now: DateTime<Utc>,
     ) -> Result<(), SignInError> {
         self.step_up(user_id, code, ctx, now).await?;
-        self.clear_totp(user_id).await?;
+        self.clear_totp(user_id, ctx, false).await?;
         audit::record(
             self.db.conn(),
             ctx,
@@ -917,8 +951,28 @@ impl Accounts {
         Ok(())
     }
 
-    async fn clear_totp(&self, user_id: &str) -> Result<(), DomainError> {
+    /// Turns 2FA off and deletes the recovery codes; the owner is told (a security event).
+    async fn clear_totp(
+        &self,
+        user_id: &str,
+        ctx: &RequestContext,
+        by_admin: bool,
+    ) -> Result<(), DomainError> {
         let txn = self.db.conn().begin().await?;
+        if let Some(row) = user::Entity::find_by_id(user_id.to_owned())
+            .one(&txn)
+            .await?
+        {
+            self.notify(
+                &txn,
+                &row.email,
+                crate::mail::Template::TwoFactorReset {
+                    origin: crate::mail::templates::Origin::new(Utc::now(), ctx),
+                    by_admin,
+                },
+            )
+            .await?;
+        }
         user::Entity::update_many()
             .col_expr(
                 user::Column::TotpSecret,
@@ -937,6 +991,7 @@ impl Accounts {
             .exec(&txn)
             .await?;
         txn.commit().await?;
+        self.mail_queued();
         Ok(())
     }
 

@@ -20,6 +20,8 @@ pub struct Model {
     pub last_sign_in_at: Option<ChronoDateTimeUtc>,
     /// `None`: the default plan.
     pub plan_id: Option<String>,
+    /// When its owner proved they read mail at `email` (a link, or an invitation accepted).
+    pub email_verified_at: Option<ChronoDateTimeUtc>,
 }
 
 impl std::fmt::Debug for Model {

@@ -247,6 +247,8 @@ pub struct Keys {
     db: Database,
     catalog: Catalog,
     listeners: Listeners,
+    /// With email on, a developer creates keys only once their address is confirmed.
+    require_verified_email: bool,
 }
 
 struct Owner {
@@ -260,6 +262,32 @@ impl Keys {
             catalog: Catalog::new(db.clone()),
             db,
             listeners: Listeners::default(),
+            require_verified_email: false,
+        }
+    }
+
+    /// Refuses key creation to developers whose address is not confirmed (when email is on).
+    pub fn with_verified_email_required(mut self) -> Keys {
+        self.require_verified_email = true;
+        self
+    }
+
+    async fn check_email_verified(&self, actor: &Actor) -> Result<(), ServiceError> {
+        if !self.require_verified_email || actor.is_admin {
+            return Ok(());
+        }
+        let verified = user::Entity::find_by_id(actor.user_id.clone())
+            .one(self.db.conn())
+            .await?
+            .is_some_and(|u| u.email_verified_at.is_some());
+        if verified {
+            Ok(())
+        } else {
+            Err(ServiceError::Conflict(
+                "Confirm your email address before creating keys: open the link we mailed you, \
+                 or ask for a new one on your dashboard."
+                    .into(),
+            ))
         }
     }
 
@@ -447,6 +475,7 @@ impl Keys {
     /// Creates a key; the plaintext in the result is the only copy there will ever be.
     pub async fn create(&self, actor: &Actor, new: NewKey) -> Result<Created, ServiceError> {
         let now = Utc::now();
+        self.check_email_verified(actor).await?;
         let owner = self.owner(actor, new.owner_id.as_deref()).await?;
         let mut errors = FieldErrors::default();
         check_key_name(&new.name, &mut errors);

@@ -220,3 +220,156 @@ impl Drop for OwnRedis {
         self.stop();
     }
 }
+
+/// A real SMTP server (Debian's `python3-aiosmtpd`) on a free port of the test's own, keeping
+/// what it receives in a maildir. It can be stopped and started again on the same port.
+pub struct SmtpServer {
+    child: Option<std::process::Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+/// One message as the SMTP server received it, parsed.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub raw: String,
+}
+
+impl ReceivedMail {
+    /// The path of the first link in the text part that starts with `prefix` (after the public
+    /// URL), e.g. `/verify-email/`.
+    pub fn link_path(&self, public_url: &str, prefix: &str) -> String {
+        let start = format!("{public_url}{prefix}");
+        let at = self
+            .text
+            .find(&start)
+            .unwrap_or_else(|| panic!("no {start} link in:\n{}", self.text));
+        let rest = &self.text[at + public_url.len()..];
+        rest.split_whitespace().next().unwrap().to_owned()
+    }
+}
+
+impl SmtpServer {
+    pub async fn start() -> SmtpServer {
+        let mut smtp = SmtpServer::stopped(free_port().await);
+        smtp.restart().await;
+        smtp
+    }
+
+    /// A server not started yet, on `port` (nothing listens there until [`SmtpServer::restart`]).
+    pub fn stopped(port: u16) -> SmtpServer {
+        SmtpServer {
+            child: None,
+            port,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn restart(&mut self) {
+        let python =
+            std::env::var("KEYPORT_TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
+        let child = std::process::Command::new(python)
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{}", self.port),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(self.dir.path().join("maildir"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd runs (./dev.sh test installs python3-aiosmtpd)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the SMTP server did not start on port {}", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Every message received so far, oldest first.
+    pub fn messages(&self) -> Vec<ReceivedMail> {
+        let dir = self.dir.path().join("maildir").join("new");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files
+            .into_iter()
+            .map(|path| {
+                let raw = std::fs::read(&path).unwrap();
+                let parsed = mail_parser::MessageParser::default()
+                    .parse(&raw)
+                    .expect("a parsable message");
+                let address = |a: Option<&mail_parser::Address>| {
+                    a.and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                ReceivedMail {
+                    from: address(parsed.from()),
+                    to: address(parsed.to()),
+                    subject: parsed.subject().unwrap_or_default().to_owned(),
+                    text: parsed.body_text(0).unwrap_or_default().into_owned(),
+                    html: parsed.body_html(0).unwrap_or_default().into_owned(),
+                    raw: String::from_utf8_lossy(&raw).into_owned(),
+                }
+            })
+            .collect()
+    }
+
+    /// The messages to `to`, once there are at least `n` (panics after 15 s).
+    pub async fn wait_for(&self, to: &str, n: usize) -> Vec<ReceivedMail> {
+        self.wait_for_within(to, n, 15).await
+    }
+
+    pub async fn wait_for_within(&self, to: &str, n: usize, seconds: u64) -> Vec<ReceivedMail> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let mine: Vec<_> = self.messages().into_iter().filter(|m| m.to == to).collect();
+            if mine.len() >= n {
+                return mine;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} message(s) to {to} did not arrive; received: {:?}",
+                self.messages()
+                    .iter()
+                    .map(|m| (&m.to, &m.subject))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

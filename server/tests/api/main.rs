@@ -31,6 +31,7 @@ mod caller_verified;
 mod change_feed;
 mod cli;
 mod client_address;
+mod email;
 mod gateways;
 mod health;
 mod helpers;

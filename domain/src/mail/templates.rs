@@ -1,0 +1,391 @@
+//! Every message Keyport mails, as a [`Template`] (what the outbox stores, sealed) rendered to a
+//! subject, a plain-text part and an HTML part. Each says what happened, when (UTC), from where
+//! when a person caused it, and where to go next; none carries a key, a code or a password.
+use serde::{Deserialize, Serialize};
+
+/// Links in messages start with this.
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub public_url: String,
+}
+
+/// Where a request came from, as a message shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// UTC, `YYYY-MM-DD HH:MM UTC`.
+    pub at: String,
+    pub ip: Option<String>,
+    /// A short name for the browser ("Firefox on Linux").
+    pub browser: Option<String>,
+}
+
+impl Origin {
+    pub fn new(at: chrono::DateTime<chrono::Utc>, ctx: &crate::audit::RequestContext) -> Origin {
+        Origin {
+            at: at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            ip: ctx.ip.clone().filter(|ip| !ip.is_empty()),
+            browser: ctx
+                .user_agent
+                .as_deref()
+                .filter(|ua| !ua.is_empty())
+                .map(crate::audit::describe_user_agent),
+        }
+    }
+
+    fn line(&self) -> String {
+        let mut line = format!("When: {}", self.at);
+        match (&self.browser, &self.ip) {
+            (Some(b), Some(ip)) => line.push_str(&format!("\nFrom: {b}, address {ip}")),
+            (Some(b), None) => line.push_str(&format!("\nFrom: {b}")),
+            (None, Some(ip)) => line.push_str(&format!("\nFrom: address {ip}")),
+            (None, None) => {}
+        }
+        line
+    }
+}
+
+/// A message to render. Serialized (sealed with the server key) into the outbox; its tokens are
+/// single-use links, so `Debug` shows only the kind.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "template", rename_all = "snake_case")]
+pub enum Template {
+    /// A new account: confirm the address.
+    VerifyEmail { token: String, origin: Origin },
+    /// Someone tried to sign up with an address that already has an account.
+    SignUpExisting { origin: Origin },
+    /// A password reset was asked for.
+    PasswordReset { token: String, origin: Origin },
+    /// A password reset was asked for an address that has no account (so the answer, and the
+    /// work, are the same as for one that has).
+    PasswordResetUnknown { origin: Origin },
+    /// The password changed (security event, always sent).
+    PasswordChanged { origin: Origin, by_reset: bool },
+    /// Two-factor authentication was turned off to enrol again (security event).
+    TwoFactorReset { origin: Origin, by_admin: bool },
+    /// A recovery code signed someone in (security event).
+    RecoveryCodeUsed { origin: Origin, remaining: u64 },
+}
+
+impl std::fmt::Debug for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Template({})", self.kind())
+    }
+}
+
+/// A message ready for the transport.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// One message's content before it is laid out as text and HTML.
+struct Body {
+    subject: String,
+    heading: String,
+    paragraphs: Vec<String>,
+    origin: Option<Origin>,
+    action: Option<(String, String)>,
+    after: Vec<String>,
+}
+
+impl Template {
+    /// The kind, as the outbox and the audit log name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Template::VerifyEmail { .. } => "verify_email",
+            Template::SignUpExisting { .. } => "sign_up_existing",
+            Template::PasswordReset { .. } => "password_reset",
+            Template::PasswordResetUnknown { .. } => "password_reset_unknown",
+            Template::PasswordChanged { .. } => "password_changed",
+            Template::TwoFactorReset { .. } => "two_factor_reset",
+            Template::RecoveryCodeUsed { .. } => "recovery_code_used",
+        }
+    }
+
+    pub fn render(&self, site: &Site) -> Rendered {
+        let url = |path: &str| format!("{}{path}", site.public_url);
+        let body = match self {
+            Template::VerifyEmail { token, origin } => Body {
+                subject: "Confirm your email address for Keyport".into(),
+                heading: "Confirm your email address".into(),
+                paragraphs: vec![
+                    "Someone created a Keyport account with this address. If it was you, \
+                     confirm the address to start creating API keys."
+                        .into(),
+                ],
+                origin: Some(origin.clone()),
+                action: Some((
+                    "Confirm email address".into(),
+                    url(&format!("/verify-email/{token}")),
+                )),
+                after: vec![
+                    "The link works once and expires in 24 hours.".into(),
+                    "If you did not sign up, ignore this message: the account stays unconfirmed."
+                        .into(),
+                ],
+            },
+            Template::SignUpExisting { origin } => Body {
+                subject: "Someone tried to sign up with your email address".into(),
+                heading: "You already have an account".into(),
+                paragraphs: vec![
+                    "Someone tried to create a Keyport account with this address, which already \
+                     has one. Nothing was changed."
+                        .into(),
+                    "If it was you, sign in instead, or reset your password if you forgot it."
+                        .into(),
+                ],
+                origin: Some(origin.clone()),
+                action: Some(("Sign in".into(), url("/login"))),
+                after: vec![format!("Forgot your password? {}", url("/forgot-password"))],
+            },
+            Template::PasswordReset { token, origin } => Body {
+                subject: "Reset your Keyport password".into(),
+                heading: "Reset your password".into(),
+                paragraphs: vec![
+                    "Someone asked to reset the password of the Keyport account with this \
+                     address. If it was you, choose a new password:"
+                        .into(),
+                ],
+                origin: Some(origin.clone()),
+                action: Some((
+                    "Choose a new password".into(),
+                    url(&format!("/reset/{token}")),
+                )),
+                after: vec![
+                    "The link works once and expires in 1 hour. Signing in still needs your \
+                     authenticator app."
+                        .into(),
+                    "If you did not ask for this, ignore this message: your password stays as \
+                     it is."
+                        .into(),
+                ],
+            },
+            Template::PasswordResetUnknown { origin } => Body {
+                subject: "Keyport password reset".into(),
+                heading: "No account uses this address".into(),
+                paragraphs: vec![
+                    "Someone asked to reset the password of a Keyport account with this \
+                     address, but no account uses it. Perhaps you signed up with another address."
+                        .into(),
+                ],
+                origin: Some(origin.clone()),
+                action: Some(("Create an account".into(), url("/signup"))),
+                after: vec!["If you did not ask for this, ignore this message.".into()],
+            },
+            Template::PasswordChanged { origin, by_reset } => Body {
+                subject: "Your Keyport password was changed".into(),
+                heading: "Your password was changed".into(),
+                paragraphs: vec![if *by_reset {
+                    "The password of your Keyport account was reset through a link sent to this \
+                     address, and every session was signed out."
+                        .into()
+                } else {
+                    "The password of your Keyport account was changed from its settings.".into()
+                }],
+                origin: Some(origin.clone()),
+                action: Some(("Review your account".into(), url("/settings"))),
+                after: vec![
+                    "If this was not you, reset your password now and tell your administrator."
+                        .into(),
+                ],
+            },
+            Template::TwoFactorReset { origin, by_admin } => Body {
+                subject: "Two-factor authentication was reset on your Keyport account".into(),
+                heading: "Two-factor authentication was reset".into(),
+                paragraphs: vec![
+                    if *by_admin {
+                        "An administrator turned off two-factor authentication on your Keyport \
+                         account, so you can set up a new authenticator app. Every session was \
+                         signed out."
+                            .into()
+                    } else {
+                        "Two-factor authentication was turned off on your Keyport account from \
+                         its settings, to set up a new authenticator app."
+                            .into()
+                    },
+                    "Your old recovery codes no longer work; you get new ones when you set up \
+                     the new app."
+                        .into(),
+                ],
+                origin: Some(origin.clone()),
+                action: Some(("Sign in".into(), url("/login"))),
+                after: vec![
+                    "If this was not you, reset your password now and tell your administrator."
+                        .into(),
+                ],
+            },
+            Template::RecoveryCodeUsed { origin, remaining } => Body {
+                subject: "A recovery code was used to sign in to Keyport".into(),
+                heading: "A recovery code was used".into(),
+                paragraphs: vec![format!(
+                    "Someone signed in to your Keyport account with one of your recovery codes. \
+                     {remaining} unused code{} left.",
+                    if *remaining == 1 { " is" } else { "s are" }
+                )],
+                origin: Some(origin.clone()),
+                action: Some(("Make new recovery codes".into(), url("/settings"))),
+                after: vec![
+                    "If this was not you, reset your password and your two-factor \
+                     authentication now, and tell your administrator."
+                        .into(),
+                ],
+            },
+        };
+        body.layout(site)
+    }
+}
+
+impl Body {
+    fn layout(self, site: &Site) -> Rendered {
+        let mut text = format!("{}\n\n", self.heading);
+        for p in &self.paragraphs {
+            text.push_str(p);
+            text.push_str("\n\n");
+        }
+        if let Some((label, link)) = &self.action {
+            text.push_str(&format!("{label}: {link}\n\n"));
+        }
+        if let Some(origin) = &self.origin {
+            text.push_str(&origin.line());
+            text.push_str("\n\n");
+        }
+        for p in &self.after {
+            text.push_str(p);
+            text.push_str("\n\n");
+        }
+        text.push_str(&format!("-- \nKeyport, {}\n", site.public_url));
+
+        let mut html = String::from(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        );
+        html.push_str(&format!("<title>{}</title></head>", escape(&self.subject)));
+        html.push_str(
+            "<body style=\"margin:0;padding:24px;background:#f1f5f9;font-family:-apple-system,\
+             'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#0f172a\">\
+             <table role=\"presentation\" width=\"100%\" cellspacing=\"0\" cellpadding=\"0\">\
+             <tr><td align=\"center\"><table role=\"presentation\" width=\"100%\" \
+             style=\"max-width:560px;background:#ffffff;border-radius:12px;padding:32px\">",
+        );
+        html.push_str(
+            "<tr><td style=\"font-size:14px;font-weight:600;color:#4f46e5;padding-bottom:16px\">\
+             Keyport</td></tr>",
+        );
+        html.push_str(&format!(
+            "<tr><td><h1 style=\"font-size:20px;margin:0 0 16px\">{}</h1>",
+            escape(&self.heading)
+        ));
+        for p in &self.paragraphs {
+            html.push_str(&paragraph(p));
+        }
+        if let Some((label, link)) = &self.action {
+            html.push_str(&format!(
+                "<p style=\"margin:24px 0\"><a href=\"{}\" style=\"display:inline-block;\
+                 background:#4f46e5;color:#ffffff;text-decoration:none;font-weight:600;\
+                 padding:10px 18px;border-radius:8px\">{}</a></p>\
+                 <p style=\"font-size:12px;color:#64748b;word-break:break-all\">Or open {}</p>",
+                escape(link),
+                escape(label),
+                escape(link)
+            ));
+        }
+        if let Some(origin) = &self.origin {
+            html.push_str(&format!(
+                "<p style=\"font-size:13px;color:#334155;background:#f8fafc;padding:12px;\
+                 border-radius:8px\">{}</p>",
+                escape(&origin.line()).replace('\n', "<br>")
+            ));
+        }
+        for p in &self.after {
+            html.push_str(&paragraph(p));
+        }
+        html.push_str(&format!(
+            "<p style=\"font-size:12px;color:#64748b;margin-top:24px\">Keyport, {}</p>\
+             </td></tr></table></td></tr></table></body></html>",
+            escape(&site.public_url)
+        ));
+        Rendered {
+            subject: self.subject,
+            text,
+            html,
+        }
+    }
+}
+
+fn paragraph(text: &str) -> String {
+    format!(
+        "<p style=\"font-size:15px;line-height:1.5;margin:0 0 12px\">{}</p>",
+        escape(text)
+    )
+}
+
+/// HTML-escapes text (a browser name or an address typed by someone else ends up here).
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> Site {
+        Site {
+            public_url: "https://keys.example.com".into(),
+        }
+    }
+
+    #[test]
+    fn a_reset_message_has_the_link_the_origin_and_no_markup_from_the_user_agent() {
+        let t = Template::PasswordReset {
+            token: "tok123".into(),
+            origin: Origin {
+                at: "2026-12-06 20:00 UTC".into(),
+                ip: Some("203.0.113.9".into()),
+                browser: Some("<script>alert(1)</script>".into()),
+            },
+        };
+        let r = t.render(&site());
+        assert_eq!(r.subject, "Reset your Keyport password");
+        assert!(r.text.contains("https://keys.example.com/reset/tok123"));
+        assert!(r.text.contains("When: 2026-12-06 20:00 UTC"));
+        assert!(r.text.contains("address 203.0.113.9"));
+        assert!(
+            r.html
+                .contains("href=\"https://keys.example.com/reset/tok123\"")
+        );
+        assert!(!r.html.contains("<script>"), "{}", r.html);
+        assert!(r.html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn debug_never_shows_a_token() {
+        let t = Template::VerifyEmail {
+            token: "secret-token".into(),
+            origin: Origin::default(),
+        };
+        assert_eq!(format!("{t:?}"), "Template(verify_email)");
+    }
+
+    #[test]
+    fn templates_survive_the_outbox_round_trip() {
+        let t = Template::PasswordChanged {
+            origin: Origin::default(),
+            by_reset: true,
+        };
+        let json = serde_json::to_vec(&t).unwrap();
+        assert_eq!(serde_json::from_slice::<Template>(&json).unwrap(), t);
+    }
+}

@@ -1,0 +1,296 @@
+//! The email flows of the accounts service against a real database, reading the outbox instead
+//! of a mailbox (the server's tests deliver through a real SMTP server): verified sign-up without
+//! enumeration, single-use links, password reset, and equal work for known and unknown addresses.
+use chrono::{Duration, Utc};
+use domain::{
+    Database,
+    accounts::{Accounts, LinkError, PasswordError},
+    audit::RequestContext,
+    mail::Template,
+    outbox::Outbox,
+    secret_key::SecretKey,
+    testing::TestDb,
+};
+
+const PASSWORD: &str = "glacier lantern pepper";
+
+fn ctx(n: u32) -> RequestContext {
+    RequestContext {
+        ip: Some(format!("198.51.100.{}", n % 250)),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+    }
+}
+
+fn accounts(db: &Database) -> (Accounts, Outbox) {
+    let key = SecretKey::generate();
+    let outbox = Outbox::new(db.clone(), key.clone());
+    (
+        Accounts::new(db.clone(), key).with_outbox(outbox.clone()),
+        outbox,
+    )
+}
+
+/// The token of the last queued message to `to` of the given kind.
+async fn token_to(outbox: &Outbox, to: &str, kind: &str) -> String {
+    outbox
+        .peek()
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|(entry, _)| entry.recipient == to && entry.kind == kind)
+        .and_then(|(_, template)| match template {
+            Template::VerifyEmail { token, .. } | Template::PasswordReset { token, .. } => {
+                Some(token)
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {kind} message to {to}"))
+}
+
+async fn verified_sign_up_and_reset(db: Database) {
+    let (accounts, outbox) = accounts(&db);
+    accounts
+        .sign_up_with_email("ada@example.com", PASSWORD, &ctx(1))
+        .await
+        .unwrap();
+    accounts
+        .sign_up_with_email("ada@example.com", "another long passphrase", &ctx(2))
+        .await
+        .expect("a taken address answers like a new one");
+    let queued = outbox.peek().await.unwrap();
+    let kinds: Vec<_> = queued.iter().map(|(e, _)| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["verify_email", "sign_up_existing"]);
+    assert!(queued.iter().all(|(e, _)| e.status == "pending"));
+    let (users, total) = accounts.list_users("ada@", 10, 0).await.unwrap();
+    assert_eq!((users.len(), total), (1, 1));
+    assert!(!users[0].email_verified);
+
+    // The link confirms once.
+    let token = token_to(&outbox, "ada@example.com", "verify_email").await;
+    let now = Utc::now();
+    let user = accounts.verify_email(&token, &ctx(1), now).await.unwrap();
+    assert!(user.email_verified);
+    assert!(matches!(
+        accounts.verify_email(&token, &ctx(1), now).await,
+        Err(LinkError::Invalid)
+    ));
+    assert!(matches!(
+        accounts.verify_email("x", &ctx(1), now).await,
+        Err(LinkError::Invalid)
+    ));
+
+    // Reset: a weak password keeps the link usable; a good one spends it.
+    accounts
+        .request_password_reset("ada@example.com", &ctx(3))
+        .await
+        .unwrap();
+    let reset = token_to(&outbox, "ada@example.com", "password_reset").await;
+    assert!(
+        accounts
+            .link(&reset, "verify_email", Utc::now())
+            .await
+            .unwrap()
+            .is_none(),
+        "a reset link is not a verification link"
+    );
+    assert!(matches!(
+        accounts
+            .reset_password(&reset, "short", &ctx(3), Utc::now())
+            .await,
+        Err(LinkError::Password(PasswordError::TooShort))
+    ));
+    accounts
+        .reset_password(&reset, "a brand new passphrase", &ctx(3), Utc::now())
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts
+            .reset_password(&reset, "yet another passphrase", &ctx(3), Utc::now())
+            .await,
+        Err(LinkError::Invalid)
+    ));
+    assert!(
+        accounts
+            .sign_in_password("ada@example.com", PASSWORD, &ctx(4), Utc::now())
+            .await
+            .is_err()
+    );
+    accounts
+        .sign_in_password(
+            "ada@example.com",
+            "a brand new passphrase",
+            &ctx(4),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let last = outbox.peek().await.unwrap().pop().unwrap();
+    assert_eq!(last.0.kind, "password_changed");
+
+    // A link past its time does not work.
+    accounts
+        .request_password_reset("ada@example.com", &ctx(5))
+        .await
+        .unwrap();
+    let late = token_to(&outbox, "ada@example.com", "password_reset").await;
+    assert!(matches!(
+        accounts
+            .reset_password(
+                &late,
+                "a later passphrase 1",
+                &ctx(5),
+                Utc::now() + Duration::hours(2)
+            )
+            .await,
+        Err(LinkError::Invalid)
+    ));
+
+    // Unknown addresses get a note, never a link.
+    accounts
+        .request_password_reset("nobody@example.com", &ctx(6))
+        .await
+        .unwrap();
+    let note = outbox.peek().await.unwrap().pop().unwrap();
+    assert_eq!(note.0.kind, "password_reset_unknown");
+    assert_eq!(note.0.recipient, "nobody@example.com");
+}
+
+async fn payloads_are_sealed(db: Database) {
+    use sea_orm::EntityTrait;
+    let (accounts, outbox) = accounts(&db);
+    accounts
+        .sign_up_with_email("sealed@example.com", PASSWORD, &ctx(1))
+        .await
+        .unwrap();
+    let token = token_to(&outbox, "sealed@example.com", "verify_email").await;
+    let row = domain::entities::outbox::Entity::find()
+        .one(db.conn())
+        .await
+        .unwrap()
+        .unwrap();
+    let payload = row.payload.expect("kept until sent");
+    assert!(
+        !payload.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the link is not readable in the database"
+    );
+}
+
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let t = super::TestDb::sqlite_memory().await;
+                    super::$scenario(t.db.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let t = super::TestDb::postgres().await.expect("KEYPORT_TEST_POSTGRES_URL must be set");
+                    super::$scenario(t.db.clone()).await;
+                    t.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(verified_sign_up_and_reset, payloads_are_sealed);
+
+/// Median time of `f` over `n` runs.
+async fn median<F, Fut>(n: u32, mut f: F) -> std::time::Duration
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut times = Vec::new();
+    for i in 0..n {
+        let start = std::time::Instant::now();
+        f(i).await;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Signing up with a taken address costs what a new one costs (one password hash, one
+/// transaction, one queued message), so timing does not tell them apart. The bound is loose
+/// (half) so machine noise cannot flip it; without the hash on both paths the gap is 50x.
+#[tokio::test]
+async fn a_taken_address_signs_up_as_slowly_as_a_new_one() {
+    let t = TestDb::sqlite_memory().await;
+    let (accounts, _) = accounts(&t.db);
+    domain::accounts::password::warm_up();
+    accounts
+        .sign_up_with_email("taken@example.com", PASSWORD, &ctx(0))
+        .await
+        .unwrap();
+    // Five requests an hour per address: the first and these four.
+    let taken = median(4, |i| {
+        let accounts = accounts.clone();
+        async move {
+            accounts
+                .sign_up_with_email("taken@example.com", PASSWORD, &ctx(i + 10))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    let new = median(5, |i| {
+        let accounts = accounts.clone();
+        async move {
+            accounts
+                .sign_up_with_email(&format!("new{i}@example.com"), PASSWORD, &ctx(i + 20))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    assert!(
+        taken * 2 > new && new * 2 > taken,
+        "taken address {taken:?}, new address {new:?}"
+    );
+}
+
+/// A reset asked for an unknown address does the same work as one for a known address (one
+/// transaction, one queued message, one audit row); the bound is loose (a third).
+#[tokio::test]
+async fn an_unknown_address_asks_for_a_reset_as_slowly_as_a_known_one() {
+    let t = TestDb::sqlite_memory().await;
+    let (accounts, _) = accounts(&t.db);
+    for i in 0..9 {
+        accounts
+            .sign_up(&format!("known{i}@example.com"), PASSWORD, &ctx(100 + i))
+            .await
+            .unwrap();
+    }
+    let known = median(9, |i| {
+        let accounts = accounts.clone();
+        async move {
+            accounts
+                .request_password_reset(&format!("known{i}@example.com"), &ctx(i))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    let unknown = median(9, |i| {
+        let accounts = accounts.clone();
+        async move {
+            accounts
+                .request_password_reset(&format!("unknown{i}@example.com"), &ctx(i + 50))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    assert!(
+        known < unknown * 3 && unknown < known * 3,
+        "known address {known:?}, unknown address {unknown:?}"
+    );
+}
