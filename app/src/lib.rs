@@ -20,7 +20,8 @@ use pages::{
     alerts::Alerts,
     audit::Audit,
     auth::{
-        Enroll, ForgotPassword, Login, LoginCode, RecoveryCodes, ResetPassword, SignUp, VerifyEmail,
+        AcceptInvitation, Enroll, ForgotPassword, Login, LoginCode, RecoveryCodes, ResetPassword,
+        SignUp, VerifyEmail,
     },
     dashboard::{AdminDashboard, Dashboard},
     docs::Docs,
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/forgot-password") view=ForgotPassword />
                     <Route path=path!("/reset/:token") view=ResetPassword />
                     <Route path=path!("/verify-email/:token") view=VerifyEmail />
+                    <Route path=path!("/invite/:token") view=AcceptInvitation />
                     <Route path=path!("/enroll") view=Enroll />
                     <Route path=path!("/enroll/recovery") view=RecoveryCodes />
                     <Route path=path!("/dashboard") view=Dashboard />

@@ -317,6 +317,13 @@ pub struct RangeView {
 pub enum PageData {
     #[default]
     None,
+    /// An invitation's sign-up form.
+    Invitation {
+        valid: bool,
+        email: Option<String>,
+        /// `developer` or `admin`.
+        role: String,
+    },
     /// A page opened from a link in an email (confirm an address, reset a password).
     EmailLink {
         /// The link works (unknown, used and expired links do not).
@@ -329,6 +336,8 @@ pub enum PageData {
         unused_recovery_codes: u64,
         /// Of those, codes from before 120-bit codes (the page asks for new ones).
         legacy_recovery_codes: u64,
+        /// The email notifications and whether each is on; `None` when no email is sent.
+        notifications: Option<Vec<NotificationPref>>,
     },
     AdminUsers {
         users: Vec<AdminUserRow>,
@@ -414,6 +423,14 @@ pub enum PageData {
         /// The email outbox, when this Keyport sends email.
         outbox: Option<OutboxView>,
     },
+}
+
+/// One kind of email notification on the settings page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotificationPref {
+    pub id: String,
+    pub label: String,
+    pub on: bool,
 }
 
 /// The outbox as the admin dashboard shows it.

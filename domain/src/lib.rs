@@ -13,6 +13,7 @@ pub mod id;
 pub mod keys;
 pub mod limits;
 pub mod mail;
+pub mod notify;
 pub mod outbox;
 pub mod secret_key;
 pub mod service;

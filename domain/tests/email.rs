@@ -176,6 +176,142 @@ async fn payloads_are_sealed(db: Database) {
     );
 }
 
+async fn notifications_go_out_once_and_follow_preferences(db: Database) {
+    use domain::{
+        keys::{Keys, NewKey},
+        notify::Notifier,
+        service::Actor,
+    };
+    let (accounts, outbox) = accounts(&db);
+    let notifier = Notifier::new(db.clone(), Some(outbox.clone()));
+    let keys = Keys::new(db.clone());
+    let dev = accounts
+        .sign_up("dev@example.com", PASSWORD, &ctx(1))
+        .await
+        .unwrap();
+    let admin = accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    let owner = Actor::new(dev.id.clone(), false, ctx(1));
+    let new_key = |name: &str, days: i64| NewKey {
+        name: name.into(),
+        api: "keyport".into(),
+        scopes: vec!["keys:read".into()],
+        expires_at: Some(Utc::now() + Duration::days(days) - Duration::minutes(1)),
+        ..Default::default()
+    };
+    let kinds_to = |to: &'static str| {
+        let outbox = outbox.clone();
+        async move {
+            outbox
+                .peek()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|(e, _)| e.recipient == to)
+                .map(|(e, _)| e.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // A key expiring in 3 days: one notice, not one per run.
+    let soon = keys.create(&owner, new_key("soon", 3)).await.unwrap();
+    assert_eq!(notifier.run(Utc::now()).await.unwrap(), 1);
+    assert_eq!(notifier.run(Utc::now()).await.unwrap(), 0);
+    assert_eq!(kinds_to("dev@example.com").await, ["key_expiring"]);
+    // The day before, a second one; once expired, a third.
+    let expires = Utc::now() + Duration::days(3);
+    notifier.run(expires - Duration::hours(12)).await.unwrap();
+    notifier.run(expires + Duration::minutes(5)).await.unwrap();
+    assert_eq!(
+        kinds_to("dev@example.com").await,
+        ["key_expiring", "key_expiring", "key_expired"]
+    );
+
+    // Switched off: nothing more about expiring keys (and nothing owed for later).
+    notifier
+        .set_prefs(&dev.id, &["key_changed".into()], &ctx(1))
+        .await
+        .unwrap();
+    let prefs = notifier.prefs(&dev.id).await.unwrap();
+    assert!(prefs.iter().any(|(k, on)| k.id == "key_changed" && *on));
+    assert!(prefs.iter().any(|(k, on)| k.id == "key_expiring" && !*on));
+    keys.create(&owner, new_key("quiet", 2)).await.unwrap();
+    notifier.run(Utc::now()).await.unwrap();
+    assert_eq!(kinds_to("dev@example.com").await.len(), 3);
+
+    // Revoked by an admin: the owner hears of it; by the owner: no message.
+    let admin_actor = Actor::new(admin.id.clone(), true, ctx(2));
+    keys.revoke(&admin_actor, &soon.key.id, Some("leaked"))
+        .await
+        .unwrap();
+    let mine = keys.create(&owner, new_key("mine", 30)).await.unwrap();
+    keys.revoke(&owner, &mine.key.id, None).await.unwrap();
+    notifier.run(Utc::now()).await.unwrap();
+    let to_dev = outbox.peek().await.unwrap();
+    let changed: Vec<_> = to_dev
+        .iter()
+        .filter(|(e, _)| e.kind == "key_changed_by_other")
+        .collect();
+    assert_eq!(changed.len(), 1);
+    match &changed[0].1 {
+        Template::KeyChangedByOther {
+            action, by, key, ..
+        } => {
+            assert_eq!(action, "revoked");
+            assert!(by.contains("root@example.com"), "{by}");
+            assert_eq!(key.name, "soon");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // New browsers: off by default; when on, the first sign-in ever is not news, a browser
+    // seen before is not either.
+    let sign_in = |ua: &'static str| {
+        let db = db.clone();
+        let id = dev.id.clone();
+        async move {
+            domain::audit::record(
+                db.conn(),
+                &RequestContext {
+                    ip: Some("198.51.100.9".into()),
+                    user_agent: Some(ua.into()),
+                },
+                Some(&id),
+                "sign_in.success",
+                Some(&id),
+                serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";
+    let chrome = "Mozilla/5.0 (Windows NT 10.0) Chrome/150.0 Safari/537.36";
+    sign_in(firefox).await;
+    sign_in(chrome).await;
+    notifier.run(Utc::now()).await.unwrap();
+    assert!(
+        !kinds_to("dev@example.com")
+            .await
+            .contains(&"new_sign_in".to_owned())
+    );
+    notifier
+        .set_prefs(&dev.id, &["new_sign_in".into()], &ctx(1))
+        .await
+        .unwrap();
+    sign_in(firefox).await;
+    sign_in("Mozilla/5.0 (Macintosh; Mac OS X 14_0) Safari/605.1.15").await;
+    notifier.run(Utc::now()).await.unwrap();
+    let news: Vec<_> = kinds_to("dev@example.com")
+        .await
+        .into_iter()
+        .filter(|k| k == "new_sign_in")
+        .collect();
+    assert_eq!(news.len(), 1, "only Safari on macOS is new");
+}
+
 macro_rules! on_both_databases {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -200,7 +336,11 @@ macro_rules! on_both_databases {
     };
 }
 
-on_both_databases!(verified_sign_up_and_reset, payloads_are_sealed);
+on_both_databases!(
+    verified_sign_up_and_reset,
+    payloads_are_sealed,
+    notifications_go_out_once_and_follow_preferences
+);
 
 /// Median time of `f` over `n` runs.
 async fn median<F, Fut>(n: u32, mut f: F) -> std::time::Duration

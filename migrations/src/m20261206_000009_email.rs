@@ -2,6 +2,9 @@
 //! people (stored as SHA-256 digests), and the outbox that every outgoing message (and later
 //! every webhook delivery) passes through.
 //!
+//! Also each user's choice of email notifications (JSON of the kinds switched from their
+//! default) and the notices already sent (so each is sent once).
+//!
 //! Accounts that exist at upgrade time count as verified: an administrator accepted them before
 //! Keyport could check addresses.
 use sea_orm_migration::{prelude::*, schema::*};
@@ -17,6 +20,29 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Users::Table)
                     .add_column(timestamp_with_time_zone_null(Users::EmailVerifiedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Users::Table)
+                    .add_column(text(Users::NotificationPrefs).default("{}"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(NoticesSent::Table)
+                    .col(string_len(NoticesSent::Subject, 300))
+                    .col(string_len(NoticesSent::Kind, 64))
+                    .col(timestamp_with_time_zone(NoticesSent::SentAt))
+                    .primary_key(
+                        Index::create()
+                            .col(NoticesSent::Subject)
+                            .col(NoticesSent::Kind),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -89,6 +115,17 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
+            .drop_table(Table::drop().table(NoticesSent::Table).to_owned())
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Users::Table)
+                    .drop_column(Users::NotificationPrefs)
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .drop_table(Table::drop().table(Outbox::Table).to_owned())
             .await?;
         manager
@@ -110,6 +147,15 @@ enum Users {
     Table,
     Id,
     EmailVerifiedAt,
+    NotificationPrefs,
+}
+
+#[derive(DeriveIden)]
+enum NoticesSent {
+    Table,
+    Subject,
+    Kind,
+    SentAt,
 }
 
 #[derive(DeriveIden)]

@@ -18,7 +18,8 @@ use axum::{
 use chrono::Utc;
 use domain::{
     accounts::{
-        AdminAction, ChangePasswordError, Role, SecondStep, SignInError, SignUpError, Status, User,
+        AdminAction, ChangePasswordError, LinkError, Role, SecondStep, SignInError, SignUpError,
+        Status, User,
     },
     audit::RequestContext,
     service::{Actor, ServiceError},
@@ -294,10 +295,28 @@ pub(crate) async fn settings_page(
     });
     let unused_recovery_codes = state.accounts.unused_recovery_codes(user_id).await?;
     let legacy_recovery_codes = state.accounts.legacy_recovery_codes(user_id).await?;
+    let notifications = if state.accounts.mails() {
+        Some(
+            state
+                .notifier
+                .prefs(user_id)
+                .await?
+                .into_iter()
+                .map(|(kind, on)| app::session::NotificationPref {
+                    id: kind.id.to_owned(),
+                    label: kind.label.to_owned(),
+                    on,
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
     Ok(PageData::Settings {
         sessions,
         unused_recovery_codes,
         legacy_recovery_codes,
+        notifications,
     })
 }
 
@@ -387,7 +406,10 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/2fa/setup", post(set_up_totp))
         .route("/settings/sessions/end", post(end_session))
         .route("/settings/sessions/end-others", post(end_other_sessions))
+        .route("/settings/notifications", post(set_notifications))
         .route("/admin/users/action", post(admin_user_action))
+        .route("/admin/users/invite", post(invite))
+        .route("/invite/{token}", post(accept_invitation))
 }
 
 #[derive(Deserialize)]
@@ -533,6 +555,24 @@ async fn to_enrolment(
         Ok(()) => Redirect::to("/enroll").into_response(),
         Err(e) => flash_and_redirect(session, internal(e), "/login").await,
     }
+}
+
+/// Which email notifications are on (checkboxes named `on`).
+async fn set_notifications(
+    State(state): State<AppState>,
+    session: Session,
+    ClientContext(ctx): ClientContext,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let on = crate::portal::forms::Fields::parse(&body).all("on");
+    let flash = match state.notifier.set_prefs(&user.id, &on, &ctx).await {
+        Ok(()) => FlashData::notice("Notification settings saved."),
+        Err(e) => internal(e),
+    };
+    flash_and_redirect(&session, flash, "/settings").await
 }
 
 #[derive(Deserialize)]
@@ -739,27 +779,132 @@ async fn sign_up(
         .sign_up(&form.email, &form.password, &ctx)
         .await
     {
-        Ok(user) => {
-            let started = async {
-                if state.require_2fa {
-                    start_session(&session, PENDING_USER_KEY, &user.id, &ctx).await?;
-                    begin_enrolment(&state, &session, &user.id).await?;
-                    anyhow::Ok("/enroll")
-                } else {
-                    state
-                        .accounts
-                        .sign_in_without_second_factor(&user.id, &ctx, Utc::now())
-                        .await?;
-                    start_session(&session, USER_ID_KEY, &user.id, &ctx).await?;
-                    anyhow::Ok("/dashboard")
-                }
-            };
-            match started.await {
-                Ok(next) => Redirect::to(next).into_response(),
-                Err(e) => flash_and_redirect(&session, internal(e), "/login").await,
-            }
-        }
+        Ok(user) => start_new_account(&state, &session, &user, &ctx).await,
         Err(error) => sign_up_failed(&session, error, email).await,
+    }
+}
+
+/// A new account's first session: on to the authenticator set-up (or, where 2FA is optional,
+/// signed in).
+async fn start_new_account(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    ctx: &RequestContext,
+) -> Response {
+    let started = async {
+        if state.require_2fa {
+            start_session(session, PENDING_USER_KEY, &user.id, ctx).await?;
+            begin_enrolment(state, session, &user.id).await?;
+            anyhow::Ok("/enroll")
+        } else {
+            state
+                .accounts
+                .sign_in_without_second_factor(&user.id, ctx, Utc::now())
+                .await?;
+            start_session(session, USER_ID_KEY, &user.id, ctx).await?;
+            anyhow::Ok("/dashboard")
+        }
+    };
+    match started.await {
+        Ok(next) => Redirect::to(next).into_response(),
+        Err(e) => flash_and_redirect(session, internal(e), "/login").await,
+    }
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    plan_id: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// An admin invites someone by email (after a fresh 2FA code: it grants access).
+async fn invite(
+    State(state): State<AppState>,
+    session: Session,
+    ClientContext(ctx): ClientContext,
+    Form(form): Form<InviteForm>,
+) -> Response {
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let refill = vec![
+        ("invite_email".to_owned(), form.email.trim().to_owned()),
+        ("invite_role".to_owned(), form.role.clone()),
+        ("invite_plan".to_owned(), form.plan_id.clone()),
+    ];
+    if user.role == Role::Admin
+        && let Err(flash) =
+            crate::portal::step_up_code(&state, &session, &user, &form.code, refill.clone(), &ctx)
+                .await
+    {
+        return flash_and_redirect(&session, flash, "/admin/users").await;
+    }
+    let role = if form.role == "admin" {
+        Role::Admin
+    } else {
+        Role::Developer
+    };
+    let plan = Some(form.plan_id.trim()).filter(|p| !p.is_empty());
+    let actor = Actor::new(user.id.clone(), user.role == Role::Admin, ctx);
+    let flash = match state.accounts.invite(&actor, &form.email, role, plan).await {
+        Ok(()) => FlashData::notice(&format!(
+            "Invitation sent to {}. The link works once, for 7 days.",
+            form.email.trim()
+        )),
+        Err(ServiceError::Invalid(errors)) => FlashData {
+            error: Some("The invitation was not sent.".into()),
+            field_errors: errors
+                .0
+                .into_iter()
+                .map(|(field, message)| (format!("invite_{field}"), message))
+                .collect(),
+            values: refill,
+            ..Default::default()
+        },
+        Err(ServiceError::Forbidden(_)) => {
+            return (StatusCode::NOT_FOUND, "Not found").into_response();
+        }
+        Err(ServiceError::Conflict(message)) => {
+            FlashData::error(format!("{}{}.", message[..1].to_uppercase(), &message[1..]))
+        }
+        Err(e) => internal(e),
+    };
+    flash_and_redirect(&session, flash, "/admin/users").await
+}
+
+#[derive(Deserialize)]
+struct InvitationForm {
+    #[serde(default)]
+    password: String,
+}
+
+/// Creates the invited account, then on to the authenticator set-up like a sign-up.
+async fn accept_invitation(
+    State(state): State<AppState>,
+    session: Session,
+    ClientContext(ctx): ClientContext,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    Form(form): Form<InvitationForm>,
+) -> Response {
+    let back = format!("/invite/{token}");
+    match state
+        .accounts
+        .accept_invitation(&token, &form.password, &ctx, Utc::now())
+        .await
+    {
+        Ok(user) => start_new_account(&state, &session, &user, &ctx).await,
+        Err(LinkError::Password(e)) => {
+            flash_and_redirect(&session, FlashData::field("password", e), &back).await
+        }
+        Err(LinkError::Internal(e)) => flash_and_redirect(&session, internal(e), &back).await,
+        Err(e) => flash_and_redirect(&session, FlashData::error(e), &back).await,
     }
 }
 

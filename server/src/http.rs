@@ -258,7 +258,9 @@ impl Server {
             accounts = accounts.with_changes(publisher.clone());
             keys = keys.with_changes(publisher);
         }
+        let notifier = domain::notify::Notifier::new(db.clone(), outbox.clone());
         let state = AppState::new(crate::state::Shared {
+            notifier,
             usage: Usage::new(db.clone(), keys.clone()),
             alerts: domain::usage::alerts::Alerts::new(db.clone()),
             keys,
@@ -421,6 +423,11 @@ async fn background(state: AppState) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(alerts = n, "usage anomalies found"),
                 Err(error) => tracing::error!(%error, "cannot look for usage anomalies"),
+            }
+            match state.notifier.run(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(emails = n, "notifications queued"),
+                Err(error) => tracing::error!(%error, "cannot queue notifications"),
             }
         }
         let now = chrono::Utc::now();

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/forgot-password", get(forgot_password))
         .route("/reset/{token}", get(reset_password))
         .route("/verify-email/{token}", get(verify_email))
+        .route("/invite/{token}", get(invitation))
         .route("/enroll", get(enroll))
         .route("/enroll/recovery", get(enroll_recovery))
         .route("/docs", get(docs))
@@ -66,6 +67,7 @@ pub const PATHS: &[&str] = &[
     "/forgot-password",
     "/reset/{token}",
     "/verify-email/{token}",
+    "/invite/{token}",
     "/enroll",
     "/enroll/recovery",
     "/docs",
@@ -354,6 +356,26 @@ async fn verify_email(
     Path(token): Path<String>,
 ) -> PageResult {
     email_link(&state, &token, domain::accounts::VERIFY_EMAIL).await
+}
+
+/// An invitation: the sign-up form with the address fixed, when the link works.
+async fn invitation(
+    State(state): State<AppState>,
+    _: NotSignedIn,
+    Path(token): Path<String>,
+) -> PageResult {
+    let invitation = state
+        .accounts
+        .invitation(&token, chrono::Utc::now())
+        .await?;
+    Ok(PageData::Invitation {
+        valid: invitation.is_some(),
+        email: invitation.as_ref().map(|i| i.email.clone()),
+        role: invitation
+            .map(|i| i.role.as_str().to_owned())
+            .unwrap_or_default(),
+    }
+    .into())
 }
 
 async fn email_link(state: &AppState, token: &str, purpose: &str) -> PageResult {

@@ -53,6 +53,7 @@ pub fn AdminUsers() -> impl IntoView {
             </div>
             {flash.notice.clone().map(|m| view! { <div role="status" class="rounded-md bg-green-50 px-3 py-2 text-sm text-green-800 dark:bg-green-950/50 dark:text-green-200">{m}</div> })}
             <Alert message=flash.error.clone() />
+            {view.email_enabled.then(|| view! { <InviteForm flash=flash.clone() plans=plans.clone() /> })}
             {if users.is_empty() {
                 view! { <p class="rounded-xl border border-dashed border-slate-300 p-10 text-center text-sm dark:border-slate-700">"No users match this search."</p> }.into_any()
             } else {
@@ -96,6 +97,56 @@ pub fn AdminUsers() -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+/// "Invite someone": an address, a role and a plan; the invitation is mailed.
+#[component]
+fn InviteForm(flash: crate::session::Flash, plans: Vec<PlanView>) -> impl IntoView {
+    let open = flash
+        .field_errors
+        .iter()
+        .any(|(f, _)| f.starts_with("invite_") || f == "code");
+    let role = flash.value("invite_role").unwrap_or_default();
+    let plan = flash.value("invite_plan").unwrap_or_default();
+    let default_plan = plans
+        .iter()
+        .find(|p| p.is_default)
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    view! {
+        <details open=open class="rounded-xl border border-slate-200 p-4 dark:border-slate-800">
+            <summary class="cursor-pointer text-sm font-medium text-indigo-600 dark:text-indigo-400">"Invite someone by email"</summary>
+            <form method="post" action="/admin/users/invite" class="mt-4 grid gap-4 sm:grid-cols-2">
+                <div class="sm:col-span-2">
+                    <label for="invite-email" class="block text-sm font-medium">"Email"</label>
+                    <input id="invite-email" name="email" type="email" required=true autocomplete="off"
+                        value=flash.value("invite_email")
+                        aria-invalid=flash.field_error("invite_email").map(|_| "true")
+                        aria-describedby="invite-email-error" class=INPUT />
+                    {flash.field_error("invite_email").map(|e| view! { <p id="invite-email-error" class="mt-1 text-sm text-red-600 dark:text-red-400">{e}</p> })}
+                </div>
+                <div>
+                    <label for="invite-role" class="block text-sm font-medium">"Role"</label>
+                    <select id="invite-role" name="role" class=INPUT>
+                        <option value="developer" selected=role != "admin">"Developer"</option>
+                        <option value="admin" selected=role == "admin">"Admin"</option>
+                    </select>
+                </div>
+                <div>
+                    <label for="invite-plan" class="block text-sm font-medium">"Plan"</label>
+                    <select id="invite-plan" name="plan_id" class=INPUT>
+                        <option value="" selected=plan.is_empty()>{format!("Default ({default_plan})")}</option>
+                        {plans.iter().map(|p| view! { <option value=p.id.clone() selected=plan == p.id>{p.name.clone()}</option> }).collect_view()}
+                    </select>
+                    {flash.field_error("invite_plan_id").map(|e| view! { <p class="mt-1 text-sm text-red-600 dark:text-red-400">{e}</p> })}
+                </div>
+                {needs_code().then(|| view! { <div class="sm:col-span-2"><StepUpField error=flash.field_error("code") id="invite-code" /></div> })}
+                <div class="sm:col-span-2">
+                    <button type="submit" class="rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-500">"Send invitation"</button>
+                </div>
+            </form>
+        </details>
+    }
 }
 
 /// Whether this page's sensitive forms must carry a fresh 2FA code.

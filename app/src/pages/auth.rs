@@ -170,6 +170,43 @@ pub fn VerifyEmail() -> impl IntoView {
     }
 }
 
+/// `/invite/:token`: sign-up with the invited address fixed.
+#[component]
+pub fn AcceptInvitation() -> impl IntoView {
+    let view_data = session::current();
+    let flash = view_data.flash;
+    let PageData::Invitation { valid, email, role } = view_data.page else {
+        return view! { <AuthCard title="Create your account">{dead_link("/login", "Sign in")}</AuthCard> }.into_any();
+    };
+    view! {
+        <Title text="Create your account" />
+        <AuthCard title="Create your account">
+            {if valid {
+                view! {
+                    <form method="post" class="space-y-4">
+                        <Alert message=flash.error.clone() />
+                        <p class="text-sm text-slate-600 dark:text-slate-400">
+                            {format!("You were invited to Keyport as {} {}.", if role == "admin" { "an" } else { "a" }, role)}
+                        </p>
+                        <div>
+                            <label for="invite-email" class="block text-sm font-medium">"Email"</label>
+                            <input id="invite-email" name="username" type="email" autocomplete="username" readonly=true
+                                value=email.clone() class="mt-1 block w-full rounded-md border border-slate-200 bg-slate-50 px-3 py-2 text-sm dark:border-slate-700 dark:bg-slate-800" />
+                        </div>
+                        <Field name="password" label="Password" kind="password" autocomplete="new-password"
+                            hint="At least 12 characters. A few unrelated words work well."
+                            error=flash.field_error("password") autofocus=true />
+                        <button type="submit" class=PRIMARY>"Create account"</button>
+                    </form>
+                }.into_any()
+            } else {
+                dead_link("/login", "Sign in")
+            }}
+        </AuthCard>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn LoginCode() -> impl IntoView {
     let flash = session::current().flash;

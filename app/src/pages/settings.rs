@@ -24,13 +24,19 @@ pub fn Settings() -> impl IntoView {
     let flash = view.flash;
     let totp_enabled = view.user.as_ref().is_some_and(|u| u.totp_enabled);
     let email = view.user.map(|u| u.email).unwrap_or_default();
-    let (sessions, unused, legacy) = match view.page {
+    let (sessions, unused, legacy, notifications) = match view.page {
         PageData::Settings {
             sessions,
             unused_recovery_codes,
             legacy_recovery_codes,
-        } => (sessions, unused_recovery_codes, legacy_recovery_codes),
-        _ => (Vec::new(), 0, 0),
+            notifications,
+        } => (
+            sessions,
+            unused_recovery_codes,
+            legacy_recovery_codes,
+            notifications,
+        ),
+        _ => (Vec::new(), 0, 0, None),
     };
     let others = sessions.iter().filter(|s| !s.current).count();
     view! {
@@ -100,6 +106,27 @@ pub fn Settings() -> impl IntoView {
                     </section>
                 }.into_any()
             }}
+            {notifications.map(|prefs| view! {
+                <section class=CARD aria-labelledby="notifications-heading">
+                    <h2 id="notifications-heading" class="text-lg font-medium">"Email notifications"</h2>
+                    <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">
+                        "Security notices (password changed, two-factor authentication reset, a recovery code used) are always sent."
+                    </p>
+                    <form method="post" action="/settings/notifications" class="mt-4 space-y-3">
+                        <fieldset class="space-y-2">
+                            <legend class="sr-only">"Email me when"</legend>
+                            {prefs.into_iter().map(|p| view! {
+                                <label class="flex items-start gap-2 text-sm">
+                                    <input type="checkbox" name="on" value=p.id.clone() checked=p.on
+                                        class="mt-0.5 size-4 rounded border-slate-300 text-indigo-600" />
+                                    <span>{p.label}</span>
+                                </label>
+                            }).collect_view()}
+                        </fieldset>
+                        <button type="submit" class=SECONDARY>"Save notification settings"</button>
+                    </form>
+                </section>
+            })}
             <section class=CARD aria-labelledby="sessions-heading">
                 <div class="flex flex-wrap items-center justify-between gap-3">
                     <h2 id="sessions-heading" class="text-lg font-medium">"Sessions"</h2>

@@ -23,15 +23,27 @@ use crate::{
     id,
     mail::{Template, templates::Origin},
     outbox::Outbox,
+    service::{Actor, ServiceError},
 };
 
 pub const VERIFY_EMAIL: &str = "verify_email";
 pub const RESET_PASSWORD: &str = "reset_password";
+pub const INVITE: &str = "invite";
 
 /// How long a verification link works.
 pub const VERIFY_EMAIL_TTL: Duration = Duration::hours(24);
 /// How long a password-reset link works.
 pub const RESET_PASSWORD_TTL: Duration = Duration::hours(1);
+/// How long an invitation works.
+pub const INVITE_TTL: Duration = Duration::days(7);
+
+/// An invitation, as the page it links to shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    pub email: String,
+    pub role: Role,
+    pub plan_id: Option<String>,
+}
 
 /// A link that cannot be used (unknown, expired, used, or for something else), and what can go
 /// wrong while using one.
@@ -43,6 +55,8 @@ pub enum LinkError {
     Password(#[from] PasswordError),
     #[error("This account is disabled. Contact your administrator.")]
     Disabled,
+    #[error("An account with this address exists already. Sign in instead.")]
+    AccountExists,
     #[error(transparent)]
     Internal(#[from] DomainError),
 }
@@ -103,13 +117,25 @@ async fn insert_token(
     ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<String, DomainError> {
+    insert_link(conn, Some(user_id), email, purpose, "{}".into(), ttl, now).await
+}
+
+async fn insert_link(
+    conn: &impl ConnectionTrait,
+    user_id: Option<&str>,
+    email: &str,
+    purpose: &str,
+    details: String,
+    ttl: Duration,
+    now: DateTime<Utc>,
+) -> Result<String, DomainError> {
     let (token, hash) = new_token();
     email_token::Entity::insert(email_token::ActiveModel {
         token_hash: Set(hash),
-        user_id: Set(Some(user_id.to_owned())),
+        user_id: Set(user_id.map(str::to_owned)),
         purpose: Set(purpose.to_owned()),
         email: Set(Some(email.to_owned())),
-        details: Set("{}".into()),
+        details: Set(details),
         created_at: Set(now),
         expires_at: Set(now + ttl),
         used_at: Set(None),
@@ -187,6 +213,7 @@ impl Accounts {
                     last_sign_in_at: Set(None),
                     plan_id: Set(None),
                     email_verified_at: Set(None),
+                    notification_prefs: Set("{}".into()),
                 })
                 .exec_without_returning(&txn)
                 .await;
@@ -378,6 +405,172 @@ impl Accounts {
         Ok(())
     }
 
+    /// Invites `email` to create an account with `role` and `plan_id` (admins only, email on).
+    /// The link works once, for 7 days; the account it makes counts as confirmed.
+    pub async fn invite(
+        &self,
+        actor: &Actor,
+        email: &str,
+        role: Role,
+        plan_id: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        if !actor.is_admin {
+            audit::record(
+                self.db.conn(),
+                &actor.ctx,
+                Some(&actor.user_id),
+                "authz.denied",
+                None,
+                json!({ "action": "invite" }),
+            )
+            .await?;
+            return Err(ServiceError::Forbidden("only admins invite people".into()));
+        }
+        let outbox = self
+            .outbox
+            .as_ref()
+            .ok_or_else(|| ServiceError::Conflict("this Keyport does not send email".into()))?;
+        let email =
+            Email::parse(email).map_err(|e| ServiceError::invalid("email", e.to_string()))?;
+        let now = Utc::now();
+        let taken = user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(self.db.conn())
+            .await?
+            .is_some();
+        if taken {
+            return Err(ServiceError::invalid(
+                "email",
+                "An account with this address exists already.",
+            ));
+        }
+        if let Some(plan_id) = plan_id {
+            let exists = crate::entities::plan::Entity::find_by_id(plan_id.to_owned())
+                .one(self.db.conn())
+                .await?
+                .is_some();
+            if !exists {
+                return Err(ServiceError::invalid("plan_id", "There is no such plan."));
+            }
+        }
+        let inviter = self
+            .find(&actor.user_id)
+            .await?
+            .map(|u| u.email)
+            .unwrap_or_else(|| "An administrator".into());
+        let details =
+            json!({ "role": role.as_str(), "plan_id": plan_id, "invited_by": actor.user_id });
+        let txn = self.db.conn().begin().await?;
+        let token = insert_link(
+            &txn,
+            None,
+            email.as_str(),
+            INVITE,
+            details.to_string(),
+            INVITE_TTL,
+            now,
+        )
+        .await?;
+        outbox
+            .enqueue_email(
+                &txn,
+                email.as_str(),
+                &Template::Invitation {
+                    token,
+                    invited_by: inviter,
+                    role: role.as_str().to_owned(),
+                    origin: Origin::new(now, &actor.ctx),
+                },
+                now,
+            )
+            .await?;
+        audit::record(
+            &txn,
+            &actor.ctx,
+            Some(&actor.user_id),
+            "user.invite",
+            Some(email.as_str()),
+            json!({ "role": role.as_str(), "plan_id": plan_id }),
+        )
+        .await?;
+        txn.commit().await?;
+        outbox.wake();
+        Ok(())
+    }
+
+    /// The invitation behind a link, if the link works.
+    pub async fn invitation(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Invitation>, DomainError> {
+        Ok(self
+            .link(token, INVITE, now)
+            .await?
+            .map(|row| invitation_of(&row)))
+    }
+
+    /// Creates the invited account (confirmed, with the invitation's role and plan) and spends
+    /// the link.
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        password: &str,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<User, LinkError> {
+        let link = self
+            .link(token, INVITE, now)
+            .await?
+            .ok_or(LinkError::Invalid)?;
+        let invitation = invitation_of(&link);
+        let password = Password::parse(password, &invitation.email)?;
+        let hash = password::hash(&password).await?;
+        let id = id::new_id(id::USER);
+        let txn = self.db.conn().begin().await?;
+        if !Self::use_link(&txn, &link, now).await? {
+            return Err(LinkError::Invalid);
+        }
+        let inserted = user::Entity::insert(user::ActiveModel {
+            id: Set(id.clone()),
+            email: Set(invitation.email.clone()),
+            password_hash: Set(hash),
+            role: Set(invitation.role.as_str().to_owned()),
+            status: Set(Status::Active.as_str().to_owned()),
+            totp_secret: Set(None),
+            totp_enabled_at: Set(None),
+            totp_last_step: Set(None),
+            created_at: Set(now),
+            last_sign_in_at: Set(None),
+            plan_id: Set(invitation.plan_id.clone()),
+            email_verified_at: Set(Some(now)),
+            notification_prefs: Set("{}".into()),
+        })
+        .exec_without_returning(&txn)
+        .await;
+        if let Err(e) = inserted {
+            if crate::service::is_unique_violation(&e) {
+                return Err(LinkError::AccountExists);
+            }
+            return Err(e.into());
+        }
+        let invited_by = serde_json::from_str::<serde_json::Value>(&link.details)
+            .ok()
+            .and_then(|d| d.get("invited_by").cloned())
+            .unwrap_or(serde_json::Value::Null);
+        audit::record(
+            &txn,
+            ctx,
+            Some(&id),
+            "account.sign_up",
+            Some(&id),
+            json!({ "invited_by": invited_by }),
+        )
+        .await?;
+        txn.commit().await?;
+        self.find(&id).await?.ok_or(LinkError::Invalid)
+    }
+
     /// Queues a security notice in `conn`, when email is on.
     pub(super) async fn notify(
         &self,
@@ -567,6 +760,18 @@ impl Accounts {
         if let Some(outbox) = &self.outbox {
             outbox.wake();
         }
+    }
+}
+
+fn invitation_of(row: &email_token::Model) -> Invitation {
+    let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
+    Invitation {
+        email: row.email.clone().unwrap_or_default(),
+        role: Role::from_db(details.get("role").and_then(|r| r.as_str()).unwrap_or("")),
+        plan_id: details
+            .get("plan_id")
+            .and_then(|p| p.as_str())
+            .map(str::to_owned),
     }
 }
 

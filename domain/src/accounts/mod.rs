@@ -17,7 +17,9 @@ use serde_json::json;
 
 pub use admin::AdminAction;
 pub use email::{Email, EmailError};
-pub use mail_flows::{LinkError, MailRequestError, RESET_PASSWORD, VERIFY_EMAIL};
+pub use mail_flows::{
+    INVITE, Invitation, LinkError, MailRequestError, RESET_PASSWORD, VERIFY_EMAIL,
+};
 pub use password::{Password, PasswordError};
 pub use throttle::Throttled;
 
@@ -318,6 +320,7 @@ impl Accounts {
             plan_id: Set(None),
             // An admin made on the command line is trusted with the address they gave.
             email_verified_at: Set((role == Role::Admin).then(Utc::now)),
+            notification_prefs: Set("{}".into()),
         };
         match user::Entity::insert(row.clone())
             .exec_without_returning(self.db.conn())

@@ -22,6 +22,8 @@ pub struct Model {
     pub plan_id: Option<String>,
     /// When its owner proved they read mail at `email` (a link, or an invitation accepted).
     pub email_verified_at: Option<ChronoDateTimeUtc>,
+    /// JSON: the email notifications switched from their default (`{"new_sign_in": true}`).
+    pub notification_prefs: String,
 }
 
 impl std::fmt::Debug for Model {

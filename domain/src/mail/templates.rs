@@ -44,6 +44,21 @@ impl Origin {
     }
 }
 
+/// A key as a notification names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRef {
+    pub id: String,
+    pub name: String,
+    /// Its display start (`kp_AbC123`), never more.
+    pub start: String,
+}
+
+impl KeyRef {
+    fn label(&self) -> String {
+        format!("\"{}\" ({}…)", self.name, self.start)
+    }
+}
+
 /// A message to render. Serialized (sealed with the server key) into the outbox; its tokens are
 /// single-use links, so `Debug` shows only the kind.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +79,33 @@ pub enum Template {
     TwoFactorReset { origin: Origin, by_admin: bool },
     /// A recovery code signed someone in (security event).
     RecoveryCodeUsed { origin: Origin, remaining: u64 },
+    /// A key expires soon (switchable).
+    KeyExpiring {
+        key: KeyRef,
+        expires_at: String,
+        days_left: i64,
+    },
+    /// A key expired (switchable).
+    KeyExpired { key: KeyRef, expired_at: String },
+    /// An anomaly alert fired on a key (switchable).
+    AnomalyAlert { key: KeyRef, detail: String },
+    /// Someone else revoked or disabled a key (switchable).
+    KeyChangedByOther {
+        key: KeyRef,
+        /// `revoked` or `disabled`.
+        action: String,
+        by: String,
+        origin: Origin,
+    },
+    /// A sign-in from a browser this account never signed in with before (switchable).
+    NewSignIn { origin: Origin },
+    /// An admin invited this address.
+    Invitation {
+        token: String,
+        invited_by: String,
+        role: String,
+        origin: Origin,
+    },
 }
 
 impl std::fmt::Debug for Template {
@@ -101,6 +143,12 @@ impl Template {
             Template::PasswordChanged { .. } => "password_changed",
             Template::TwoFactorReset { .. } => "two_factor_reset",
             Template::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Template::Invitation { .. } => "invitation",
+            Template::KeyExpiring { .. } => "key_expiring",
+            Template::KeyExpired { .. } => "key_expired",
+            Template::AnomalyAlert { .. } => "anomaly_alert",
+            Template::KeyChangedByOther { .. } => "key_changed_by_other",
+            Template::NewSignIn { .. } => "new_sign_in",
         }
     }
 
@@ -232,6 +280,105 @@ impl Template {
                         .into(),
                 ],
             },
+            Template::Invitation {
+                token,
+                invited_by,
+                role,
+                origin,
+            } => Body {
+                subject: "You are invited to Keyport".into(),
+                heading: "You are invited to Keyport".into(),
+                paragraphs: vec![format!(
+                    "{invited_by} invited you to create a {role} account on Keyport, the portal \
+                     where you get API keys for the APIs you build on."
+                )],
+                origin: Some(origin.clone()),
+                action: Some((
+                    "Create your account".into(),
+                    url(&format!("/invite/{token}")),
+                )),
+                after: vec![
+                    "The link works once and expires in 7 days.".into(),
+                    "If you were not expecting this, ignore this message.".into(),
+                ],
+            },
+            Template::KeyExpiring {
+                key,
+                expires_at,
+                days_left,
+            } => Body {
+                subject: format!(
+                    "Your Keyport key \"{}\" expires in {}",
+                    key.name,
+                    days(*days_left)
+                ),
+                heading: "A key expires soon".into(),
+                paragraphs: vec![format!(
+                    "Your key {} expires on {expires_at}. Requests with it will be refused from \
+                     then on. Rotate it to get a new secret with a grace period for the old one.",
+                    key.label()
+                )],
+                origin: None,
+                action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
+                after: vec![switchable(site)],
+            },
+            Template::KeyExpired { key, expired_at } => Body {
+                subject: format!("Your Keyport key \"{}\" expired", key.name),
+                heading: "A key expired".into(),
+                paragraphs: vec![format!(
+                    "Your key {} expired on {expired_at}; requests with it are refused. Create \
+                     a new key if you still need one.",
+                    key.label()
+                )],
+                origin: None,
+                action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
+                after: vec![switchable(site)],
+            },
+            Template::AnomalyAlert { key, detail } => Body {
+                subject: format!("Unusual use of your Keyport key \"{}\"", key.name),
+                heading: "Unusual use of a key".into(),
+                paragraphs: vec![
+                    format!("Keyport noticed unusual use of your key {}:", key.label()),
+                    detail.clone(),
+                    "If the key leaked, revoke it or rotate it now.".into(),
+                ],
+                origin: None,
+                action: Some(("Review the alert".into(), url("/alerts"))),
+                after: vec![switchable(site)],
+            },
+            Template::KeyChangedByOther {
+                key,
+                action,
+                by,
+                origin,
+            } => Body {
+                subject: format!("Your Keyport key \"{}\" was {action}", key.name),
+                heading: format!("A key was {action}"),
+                paragraphs: vec![format!(
+                    "{by} {action} your key {}. Requests with it are refused.",
+                    key.label()
+                )],
+                origin: Some(origin.clone()),
+                action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
+                after: vec![switchable(site)],
+            },
+            Template::NewSignIn { origin } => Body {
+                subject: "New sign-in to your Keyport account".into(),
+                heading: "A sign-in from a new browser".into(),
+                paragraphs: vec![
+                    "Your Keyport account was signed in to from a browser it was not signed in \
+                     with before."
+                        .into(),
+                ],
+                origin: Some(origin.clone()),
+                action: Some(("Review your sessions".into(), url("/settings"))),
+                after: vec![
+                    "If this was not you, end that session, change your password and tell your \
+                     administrator."
+                        .into(),
+                    switchable(site),
+                ],
+            },
         };
         body.layout(site)
     }
@@ -312,6 +459,22 @@ impl Body {
             html,
         }
     }
+}
+
+fn days(n: i64) -> String {
+    match n {
+        ..=0 => "less than a day".into(),
+        1 => "1 day".into(),
+        n => format!("{n} days"),
+    }
+}
+
+/// The line under every notification that can be switched off.
+fn switchable(site: &Site) -> String {
+    format!(
+        "You get this email because of your notification settings: {}/settings",
+        site.public_url
+    )
 }
 
 fn paragraph(text: &str) -> String {

@@ -490,3 +490,192 @@ async fn without_smtp_there_are_no_email_flows() {
     assert_eq!(r.status(), 404);
     assert!(app.state.outbox.is_none());
 }
+
+#[tokio::test]
+async fn an_admin_invites_someone_who_signs_up_with_the_address_fixed() {
+    let smtp = SmtpServer::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        smtp_url: Some(smtp.url()),
+        public_url: Some(PUBLIC_URL.into()),
+        signup: "closed".into(),
+        ..Config::for_data_dir(data_dir.path())
+    };
+    let admin = TestApp::spawn_with(config, data_dir, None).await;
+    admin.sign_in_new_admin().await;
+
+    let r = admin
+        .post_form(
+            "/admin/users/invite",
+            &[
+                ("email", "Newcomer@example.com"),
+                ("role", "developer"),
+                ("plan_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin/users");
+    assert_eq!(
+        notice(&admin, "/admin/users").await,
+        "Invitation sent to Newcomer@example.com. The link works once, for 7 days."
+    );
+    let mail = smtp.wait_for("newcomer@example.com", 1).await.remove(0);
+    assert_eq!(mail.subject, "You are invited to Keyport");
+    assert!(
+        mail.text
+            .contains("root@example.com invited you to create a developer account")
+    );
+    let link = mail.link_path(PUBLIC_URL, "/invite/");
+
+    // The invitee: the address is fixed, the password follows the usual rules.
+    let invitee = admin.another_browser();
+    let page = invitee.get(&link).await.text().await.unwrap();
+    assert!(
+        page.contains("newcomer@example.com") && page.contains("as a developer"),
+        "{page}"
+    );
+    let r = invitee.post_form(&link, &[("password", "short")]).await;
+    assert_eq!(location(&r), link);
+    let r = invitee.post_form(&link, &[("password", PASSWORD)]).await;
+    assert_eq!(
+        location(&r),
+        "/enroll",
+        "on to the authenticator, like a sign-up"
+    );
+    let user = admin
+        .state
+        .accounts
+        .find_by_email("newcomer@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.email_verified, "the invitation proved the address");
+    assert_eq!(user.role, domain::accounts::Role::Developer);
+
+    // Once only; an address with an account cannot be invited.
+    let again = admin.another_browser();
+    assert!(
+        again
+            .get(&link)
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("This link has expired or was already used")
+    );
+    let r = admin
+        .post_form(
+            "/admin/users/invite",
+            &[
+                ("email", "newcomer@example.com"),
+                ("role", "admin"),
+                ("plan_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/admin/users");
+    let page = admin.get("/admin/users").await.text().await.unwrap();
+    assert!(
+        page.contains("An account with this address exists already."),
+        "{page}"
+    );
+
+    // A developer cannot invite (the page and the handler both say "not found").
+    let r = invitee
+        .post_form(
+            "/admin/users/invite",
+            &[
+                ("email", "friend@example.com"),
+                ("role", "admin"),
+                ("plan_id", ""),
+            ],
+        )
+        .await;
+    assert_ne!(r.status(), 200);
+    assert_eq!(
+        smtp.messages()
+            .iter()
+            .filter(|m| m.to == "friend@example.com")
+            .count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn developers_choose_their_notifications_and_they_arrive_by_mail() {
+    let smtp = SmtpServer::start().await;
+    let app = app_mailing_to(&smtp).await;
+    enrolled_developer(&app, "dev@example.com").await;
+    let page = app.get("/settings").await.text().await.unwrap();
+    assert!(page.contains("Email notifications"));
+    assert!(page.contains("value=\"new_sign_in\""));
+
+    let body = "on=key_changed&on=new_sign_in";
+    let r = app
+        .client
+        .post(app.url("/settings/notifications"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/settings");
+    assert_eq!(
+        notice(&app, "/settings").await,
+        "Notification settings saved."
+    );
+    let dev = app
+        .state
+        .accounts
+        .find_by_email("dev@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let prefs = app.state.notifier.prefs(&dev.id).await.unwrap();
+    let on: Vec<_> = prefs
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(k, _)| k.id)
+        .collect();
+    assert_eq!(on, ["key_changed", "new_sign_in"]);
+
+    // An admin revokes the developer's key: the developer is told, by mail.
+    let admin = app
+        .state
+        .accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    // (The developer's address is not confirmed, so an admin makes the key for them.)
+    let (_, new) = key_for(&dev.id);
+    let admin_actor = Actor::new(admin.id.clone(), true, RequestContext::default());
+    let new = NewKey {
+        owner_id: Some(dev.id.clone()),
+        ..new
+    };
+    let key = app.state.keys.create(&admin_actor, new).await.unwrap();
+    app.state
+        .keys
+        .revoke(&admin_actor, &key.key.id, Some("suspected leak"))
+        .await
+        .unwrap();
+    assert_eq!(app.state.notifier.run(Utc::now()).await.unwrap(), 1);
+    let mail = smtp.wait_for("dev@example.com", 1).await.remove(0);
+    assert_eq!(mail.subject, "Your Keyport key \"first\" was revoked");
+    assert!(
+        mail.text
+            .contains("An administrator (root@example.com) revoked your key")
+    );
+    assert!(mail.text.contains(&format!("/keys/{}", key.key.id)));
+    assert!(
+        !mail.raw.contains(key.plaintext.expose()),
+        "never the key itself"
+    );
+    assert_eq!(app.state.notifier.run(Utc::now()).await.unwrap(), 0, "once");
+
+    // Without email, the settings have no such section.
+    let plain = TestApp::spawn().await;
+    plain.sign_up_and_enrol("solo@example.com").await;
+    let page = plain.get("/settings").await.text().await.unwrap();
+    assert!(!page.contains("Email notifications"));
+}

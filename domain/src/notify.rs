@@ -1,0 +1,454 @@
+//! Email notifications about a developer's keys and sign-ins, each switchable per user in their
+//! settings (the security notices of [`crate::accounts`] are always sent). A job run every minute
+//! looks at what happened lately (keys about to expire or expired, anomaly alerts, keys revoked
+//! or disabled by someone else, sign-ins from a browser the account never used before) and
+//! queues one message per event, once: the `notices_sent` row and the message commit together.
+//! Each scan is bounded, so the work per run does not grow with the number of keys at rest.
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait, sea_query::OnConflict,
+};
+use serde_json::json;
+
+use crate::{
+    Database, DomainError,
+    accounts::Status,
+    audit::{self, RequestContext},
+    entities::{api_key, audit_event, notice_sent, usage_alert, user},
+    mail::{
+        Template,
+        templates::{KeyRef, Origin},
+    },
+    outbox::Outbox,
+};
+
+/// A kind of notification a user can switch on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kind {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub default_on: bool,
+}
+
+pub const KEY_EXPIRING: Kind = Kind {
+    id: "key_expiring",
+    label: "A key expires in 7 days, and again 1 day before",
+    default_on: true,
+};
+pub const KEY_EXPIRED: Kind = Kind {
+    id: "key_expired",
+    label: "A key expired",
+    default_on: true,
+};
+pub const ANOMALY: Kind = Kind {
+    id: "anomaly",
+    label: "Unusual use of a key (an anomaly alert)",
+    default_on: true,
+};
+pub const KEY_CHANGED: Kind = Kind {
+    id: "key_changed",
+    label: "Someone else revoked or disabled one of your keys",
+    default_on: true,
+};
+pub const NEW_SIGN_IN: Kind = Kind {
+    id: "new_sign_in",
+    label: "A sign-in from a browser not used before",
+    default_on: false,
+};
+
+/// Every switchable kind, in the order the settings page lists them.
+pub const KINDS: [Kind; 5] = [KEY_EXPIRING, KEY_EXPIRED, ANOMALY, KEY_CHANGED, NEW_SIGN_IN];
+
+/// Whether `kind` is on in a user's stored preferences (`{"kind": bool}`; absent: the default).
+pub fn is_on(prefs: &str, kind: Kind) -> bool {
+    serde_json::from_str::<serde_json::Value>(prefs)
+        .ok()
+        .and_then(|v| v.get(kind.id).and_then(|b| b.as_bool()))
+        .unwrap_or(kind.default_on)
+}
+
+/// Rows each scan reads at most per run.
+const SCAN: u64 = 1000;
+/// How far back the event scans look (the job runs every minute; the margin covers restarts).
+const LOOKBACK: Duration = Duration::hours(1);
+
+#[derive(Clone, Debug)]
+pub struct Notifier {
+    db: Database,
+    outbox: Option<Outbox>,
+}
+
+impl Notifier {
+    pub fn new(db: Database, outbox: Option<Outbox>) -> Notifier {
+        Notifier { db, outbox }
+    }
+
+    /// Each switchable kind and whether it is on for this user.
+    pub async fn prefs(&self, user_id: &str) -> Result<Vec<(Kind, bool)>, DomainError> {
+        let stored = user::Entity::find_by_id(user_id.to_owned())
+            .one(self.db.conn())
+            .await?
+            .map(|u| u.notification_prefs)
+            .unwrap_or_default();
+        Ok(KINDS.iter().map(|k| (*k, is_on(&stored, *k))).collect())
+    }
+
+    /// Stores which kinds are on (`on` names them; unknown names are ignored).
+    pub async fn set_prefs(
+        &self,
+        user_id: &str,
+        on: &[String],
+        ctx: &RequestContext,
+    ) -> Result<(), DomainError> {
+        let prefs: serde_json::Map<String, serde_json::Value> = KINDS
+            .iter()
+            .map(|k| (k.id.to_owned(), json!(on.iter().any(|o| o == k.id))))
+            .collect();
+        let txn = self.db.conn().begin().await?;
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::NotificationPrefs,
+                sea_orm::sea_query::Expr::value(
+                    serde_json::Value::Object(prefs.clone()).to_string(),
+                ),
+            )
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        audit::record(
+            &txn,
+            ctx,
+            Some(user_id),
+            "settings.notifications",
+            Some(user_id),
+            serde_json::Value::Object(prefs),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Queues what happened lately; returns how many messages were queued.
+    pub async fn run(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
+        let Some(outbox) = &self.outbox else {
+            return Ok(0);
+        };
+        let mut queued = 0;
+        queued += self.expiring_keys(outbox, now).await?;
+        queued += self.anomalies(outbox, now).await?;
+        queued += self.keys_changed_by_others(outbox, now).await?;
+        queued += self.new_sign_ins(outbox, now).await?;
+        if queued > 0 {
+            outbox.wake();
+        }
+        Ok(queued)
+    }
+
+    async fn expiring_keys(&self, outbox: &Outbox, now: DateTime<Utc>) -> Result<u64, DomainError> {
+        let keys = api_key::Entity::find()
+            .filter(api_key::Column::RevokedAt.is_null())
+            .filter(api_key::Column::ExpiresAt.gt(now - Duration::days(1)))
+            .filter(api_key::Column::ExpiresAt.lte(now + Duration::days(7)))
+            .order_by_asc(api_key::Column::ExpiresAt)
+            .limit(SCAN)
+            .all(self.db.conn())
+            .await?;
+        let mut queued = 0;
+        for key in keys {
+            let Some(expires_at) = key.expires_at else {
+                continue;
+            };
+            let at = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
+            let (subject_kind, kind, template) = if expires_at <= now {
+                (
+                    "expired",
+                    KEY_EXPIRED,
+                    Template::KeyExpired {
+                        key: key_ref(&key),
+                        expired_at: at,
+                    },
+                )
+            } else {
+                let left = expires_at - now;
+                (
+                    if left <= Duration::days(1) {
+                        "expiring_1d"
+                    } else {
+                        "expiring_7d"
+                    },
+                    KEY_EXPIRING,
+                    Template::KeyExpiring {
+                        key: key_ref(&key),
+                        expires_at: at,
+                        days_left: left.num_days(),
+                    },
+                )
+            };
+            queued += self
+                .once(
+                    outbox,
+                    &key.id,
+                    subject_kind,
+                    &key.owner_id,
+                    kind,
+                    template,
+                    now,
+                )
+                .await?;
+        }
+        Ok(queued)
+    }
+
+    async fn anomalies(&self, outbox: &Outbox, now: DateTime<Utc>) -> Result<u64, DomainError> {
+        let alerts = usage_alert::Entity::find()
+            .filter(usage_alert::Column::CreatedAt.gt(now - LOOKBACK))
+            .order_by_asc(usage_alert::Column::CreatedAt)
+            .limit(SCAN)
+            .all(self.db.conn())
+            .await?;
+        let mut queued = 0;
+        for alert in alerts {
+            let Some(key) = api_key::Entity::find()
+                .filter(api_key::Column::Id.eq(alert.key_id.as_str()))
+                .one(self.db.conn())
+                .await?
+            else {
+                continue;
+            };
+            let template = Template::AnomalyAlert {
+                key: key_ref(&key),
+                detail: alert.detail.clone(),
+            };
+            queued += self
+                .once(
+                    outbox,
+                    &alert.id,
+                    "anomaly",
+                    &alert.owner_id,
+                    ANOMALY,
+                    template,
+                    now,
+                )
+                .await?;
+        }
+        Ok(queued)
+    }
+
+    async fn keys_changed_by_others(
+        &self,
+        outbox: &Outbox,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DomainError> {
+        let events = audit_event::Entity::find()
+            .filter(audit_event::Column::At.gt(now - LOOKBACK))
+            .filter(audit_event::Column::Action.is_in(["key.revoke", "key.disable"]))
+            .order_by_asc(audit_event::Column::Id)
+            .limit(SCAN)
+            .all(self.db.conn())
+            .await?;
+        let mut queued = 0;
+        for event in events {
+            let Some(key_id) = &event.target else {
+                continue;
+            };
+            let Some(key) = api_key::Entity::find()
+                .filter(api_key::Column::Id.eq(key_id.as_str()))
+                .one(self.db.conn())
+                .await?
+            else {
+                continue;
+            };
+            if event.actor_id.as_deref() == Some(key.owner_id.as_str()) {
+                continue;
+            }
+            let by = match &event.actor_id {
+                Some(actor) => user::Entity::find_by_id(actor.clone())
+                    .one(self.db.conn())
+                    .await?
+                    .map(|u| format!("An administrator ({})", u.email))
+                    .unwrap_or_else(|| "An administrator".into()),
+                None => "Keyport".into(),
+            };
+            let template = Template::KeyChangedByOther {
+                key: key_ref(&key),
+                action: if event.action == "key.revoke" {
+                    "revoked".into()
+                } else {
+                    "disabled".into()
+                },
+                by,
+                origin: Origin::new(
+                    event.at,
+                    &RequestContext {
+                        ip: event.ip.clone(),
+                        user_agent: event.user_agent.clone(),
+                    },
+                ),
+            };
+            queued += self
+                .once(
+                    outbox,
+                    &format!("audit:{}", event.id),
+                    "key_changed",
+                    &key.owner_id,
+                    KEY_CHANGED,
+                    template,
+                    now,
+                )
+                .await?;
+        }
+        Ok(queued)
+    }
+
+    async fn new_sign_ins(&self, outbox: &Outbox, now: DateTime<Utc>) -> Result<u64, DomainError> {
+        let events = audit_event::Entity::find()
+            .filter(audit_event::Column::At.gt(now - LOOKBACK))
+            .filter(audit_event::Column::Action.eq("sign_in.success"))
+            .order_by_asc(audit_event::Column::Id)
+            .limit(SCAN)
+            .all(self.db.conn())
+            .await?;
+        let mut queued = 0;
+        for event in events {
+            let Some(user_id) = event.actor_id.clone() else {
+                continue;
+            };
+            let browser = |ua: &Option<String>| {
+                ua.as_deref()
+                    .filter(|ua| !ua.is_empty())
+                    .map(audit::describe_user_agent)
+            };
+            let earlier = audit_event::Entity::find()
+                .filter(audit_event::Column::ActorId.eq(user_id.as_str()))
+                .filter(audit_event::Column::Action.eq("sign_in.success"))
+                .filter(audit_event::Column::Id.lt(event.id))
+                .order_by_desc(audit_event::Column::Id)
+                .limit(50)
+                .all(self.db.conn())
+                .await?;
+            // The very first sign-in is not news; a browser seen before is not either.
+            let new = !earlier.is_empty()
+                && earlier
+                    .iter()
+                    .all(|e| browser(&e.user_agent) != browser(&event.user_agent));
+            let subject = format!("audit:{}", event.id);
+            if !new {
+                self.mark(&subject, "new_sign_in", now).await?;
+                continue;
+            }
+            let template = Template::NewSignIn {
+                origin: Origin::new(
+                    event.at,
+                    &RequestContext {
+                        ip: event.ip.clone(),
+                        user_agent: event.user_agent.clone(),
+                    },
+                ),
+            };
+            queued += self
+                .once(
+                    outbox,
+                    &subject,
+                    "new_sign_in",
+                    &user_id,
+                    NEW_SIGN_IN,
+                    template,
+                    now,
+                )
+                .await?;
+        }
+        Ok(queued)
+    }
+
+    /// Records that `subject`'s `kind` was dealt with; `false` when it already was.
+    async fn mark(
+        &self,
+        subject: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        mark_in(self.db.conn(), subject, kind, now).await
+    }
+
+    /// Queues `template` to `owner_id` if `subject`'s `kind` was not dealt with yet and the
+    /// owner (active) has `pref` on; the mark and the message commit together.
+    #[allow(clippy::too_many_arguments)]
+    async fn once(
+        &self,
+        outbox: &Outbox,
+        subject: &str,
+        kind: &str,
+        owner_id: &str,
+        pref: Kind,
+        template: Template,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DomainError> {
+        let txn = self.db.conn().begin().await?;
+        if !mark_in(&txn, subject, kind, now).await? {
+            return Ok(0);
+        }
+        let owner = user::Entity::find_by_id(owner_id.to_owned())
+            .one(&txn)
+            .await?;
+        let mut queued = 0;
+        if let Some(owner) = owner
+            && Status::from_db(&owner.status) == Status::Active
+            && is_on(&owner.notification_prefs, pref)
+        {
+            outbox
+                .enqueue_email(&txn, &owner.email, &template, now)
+                .await?;
+            queued = 1;
+        }
+        txn.commit().await?;
+        Ok(queued)
+    }
+}
+
+async fn mark_in(
+    conn: &impl sea_orm::ConnectionTrait,
+    subject: &str,
+    kind: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DomainError> {
+    let inserted = notice_sent::Entity::insert(notice_sent::ActiveModel {
+        subject: Set(subject.to_owned()),
+        kind: Set(kind.to_owned()),
+        sent_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([notice_sent::Column::Subject, notice_sent::Column::Kind])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await;
+    match inserted {
+        Ok(rows) => Ok(rows == 1),
+        Err(DbErr::RecordNotInserted) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn key_ref(key: &api_key::Model) -> KeyRef {
+    KeyRef {
+        id: key.id.clone(),
+        name: key.name.clone(),
+        start: key.start.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preferences_fall_back_to_each_kinds_default() {
+        assert!(is_on("{}", KEY_EXPIRING));
+        assert!(!is_on("{}", NEW_SIGN_IN));
+        assert!(!is_on("not json", NEW_SIGN_IN));
+        assert!(is_on(r#"{"new_sign_in": true}"#, NEW_SIGN_IN));
+        assert!(!is_on(r#"{"key_expiring": false}"#, KEY_EXPIRING));
+    }
+}
