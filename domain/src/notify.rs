@@ -51,6 +51,11 @@ pub const KEY_CHANGED: Kind = Kind {
     label: "Someone else revoked or disabled one of your keys",
     default_on: true,
 };
+pub const QUOTA: Kind = Kind {
+    id: "quota",
+    label: "A key used 80% of its quota, and all of it (once per period)",
+    default_on: true,
+};
 pub const NEW_SIGN_IN: Kind = Kind {
     id: "new_sign_in",
     label: "A sign-in from a browser not used before",
@@ -58,7 +63,14 @@ pub const NEW_SIGN_IN: Kind = Kind {
 };
 
 /// Every switchable kind, in the order the settings page lists them.
-pub const KINDS: [Kind; 5] = [KEY_EXPIRING, KEY_EXPIRED, ANOMALY, KEY_CHANGED, NEW_SIGN_IN];
+pub const KINDS: [Kind; 6] = [
+    KEY_EXPIRING,
+    KEY_EXPIRED,
+    ANOMALY,
+    QUOTA,
+    KEY_CHANGED,
+    NEW_SIGN_IN,
+];
 
 /// Whether `kind` is on in a user's stored preferences (`{"kind": bool}`; absent: the default).
 pub fn is_on(prefs: &str, kind: Kind) -> bool {
@@ -77,11 +89,23 @@ const LOOKBACK: Duration = Duration::hours(1);
 pub struct Notifier {
     db: Database,
     outbox: Option<Outbox>,
+    /// Where quota use is counted (the verifier), for the quota notices.
+    quotas: Option<crate::verification::Verifier>,
 }
 
 impl Notifier {
     pub fn new(db: Database, outbox: Option<Outbox>) -> Notifier {
-        Notifier { db, outbox }
+        Notifier {
+            db,
+            outbox,
+            quotas: None,
+        }
+    }
+
+    /// Reads quota use from `verifier` for the quota notices.
+    pub fn with_quotas(mut self, verifier: crate::verification::Verifier) -> Notifier {
+        self.quotas = Some(verifier);
+        self
     }
 
     /// Each switchable kind and whether it is on for this user.
@@ -139,6 +163,7 @@ impl Notifier {
         queued += self.anomalies(outbox, now).await?;
         queued += self.keys_changed_by_others(outbox, now).await?;
         queued += self.new_sign_ins(outbox, now).await?;
+        queued += self.quotas(outbox, now).await?;
         if queued > 0 {
             outbox.wake();
         }
@@ -356,6 +381,53 @@ impl Notifier {
                     template,
                     now,
                 )
+                .await?;
+        }
+        Ok(queued)
+    }
+
+    /// Keys that used 80% or all of their quota in its current period (the keys with the most
+    /// use first; each threshold once per period).
+    async fn quotas(&self, outbox: &Outbox, now: DateTime<Utc>) -> Result<u64, DomainError> {
+        let Some(verifier) = &self.quotas else {
+            return Ok(0);
+        };
+        let rows = crate::entities::key_quota::Entity::find()
+            .filter(crate::entities::key_quota::Column::PeriodStart.gt(now - Duration::days(32)))
+            .order_by_desc(crate::entities::key_quota::Column::Used)
+            .limit(SCAN)
+            .all(self.db.conn())
+            .await?;
+        let mut queued = 0;
+        for row in rows {
+            let Some(quota) = verifier.quota_use(&row.key_id, now) else {
+                continue;
+            };
+            let used = quota.limit.saturating_sub(quota.remaining);
+            if quota.limit == 0 || used * 10 < quota.limit * 8 {
+                continue;
+            }
+            let Some(key) = api_key::Entity::find()
+                .filter(api_key::Column::Id.eq(row.key_id.as_str()))
+                .one(self.db.conn())
+                .await?
+            else {
+                continue;
+            };
+            let threshold = if used >= quota.limit { 100 } else { 80 };
+            let template = Template::QuotaWarning {
+                key: key_ref(&key),
+                used,
+                limit: quota.limit,
+                period: match quota.period {
+                    crate::catalog::QuotaPeriod::Day => "today".into(),
+                    crate::catalog::QuotaPeriod::Month => "this month".into(),
+                },
+                resets_at: quota.reset_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            };
+            let kind = format!("quota_{threshold}:{}", quota.reset_at.timestamp());
+            queued += self
+                .once(outbox, &key.id, &kind, &key.owner_id, QUOTA, template, now)
                 .await?;
         }
         Ok(queued)

@@ -434,3 +434,98 @@ async fn an_unknown_address_asks_for_a_reset_as_slowly_as_a_known_one() {
         "known address {known:?}, unknown address {unknown:?}"
     );
 }
+
+/// A key's quota: one notice at 80%, one when it is all used, once per period each.
+#[tokio::test]
+async fn quota_notices_go_out_at_80_and_100_percent_once() {
+    use domain::{
+        catalog::{Quota, QuotaPeriod},
+        keys::{Keys, NewKey},
+        notify::Notifier,
+        service::Actor,
+        usage::recorder::Recorder,
+        verification::{Code, Request, Verifier},
+    };
+    let t = TestDb::sqlite_memory().await;
+    let db = t.db.clone();
+    let (accounts, outbox) = accounts(&db);
+    let verifier = Verifier::new(db.clone(), Recorder::new(db.clone()));
+    verifier.load().await.unwrap();
+    let keys = Keys::new(db.clone()).with_changes(std::sync::Arc::new(verifier.clone()));
+    let notifier = Notifier::new(db.clone(), Some(outbox.clone())).with_quotas(verifier.clone());
+    let dev = accounts
+        .sign_up("dev@example.com", PASSWORD, &ctx(1))
+        .await
+        .unwrap();
+    let admin = accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    let created = keys
+        .create(
+            &Actor::new(admin.id, true, ctx(2)),
+            NewKey {
+                name: "metered".into(),
+                api: "keyport".into(),
+                scopes: vec!["keys:read".into()],
+                quota: Some(Quota {
+                    limit: 10,
+                    period: QuotaPeriod::Day,
+                }),
+                expires_at: Some(Utc::now() + Duration::days(30)),
+                owner_id: Some(dev.id.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let plaintext = created.plaintext.expose().to_owned();
+    let spend = |n: u32| {
+        let verifier = verifier.clone();
+        let key = plaintext.clone();
+        async move {
+            for _ in 0..n {
+                let outcome = verifier
+                    .verify(
+                        &Request {
+                            key: &key,
+                            cost: 1,
+                            ..Default::default()
+                        },
+                        Utc::now(),
+                    )
+                    .await;
+                assert_eq!(outcome.code, Code::Valid);
+            }
+            verifier.flush().await.unwrap();
+        }
+    };
+    let quota_kinds = || {
+        let outbox = outbox.clone();
+        async move {
+            outbox
+                .peek()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(e, _)| e.kind)
+                .filter(|k| k.starts_with("quota"))
+                .collect::<Vec<_>>()
+        }
+    };
+    spend(7).await;
+    assert_eq!(notifier.run(Utc::now()).await.unwrap(), 0, "70% is not 80%");
+    spend(1).await;
+    notifier.run(Utc::now()).await.unwrap();
+    notifier.run(Utc::now()).await.unwrap();
+    assert_eq!(quota_kinds().await, ["quota_warning"]);
+    spend(2).await;
+    notifier.run(Utc::now()).await.unwrap();
+    notifier.run(Utc::now()).await.unwrap();
+    assert_eq!(quota_kinds().await, ["quota_warning", "quota_exceeded"]);
+    let (_, exceeded) = outbox.peek().await.unwrap().pop().unwrap();
+    match exceeded {
+        Template::QuotaWarning { used, limit, .. } => assert_eq!((used, limit), (10, 10)),
+        other => panic!("{other:?}"),
+    }
+}

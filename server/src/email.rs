@@ -204,6 +204,7 @@ struct RetryForm {
 async fn retry(
     State(state): State<AppState>,
     session: Session,
+    ClientContext(ctx): ClientContext,
     Form(form): Form<RetryForm>,
 ) -> Response {
     let Some(user) = signed_in_user(&state, &session).await else {
@@ -214,7 +215,21 @@ async fn retry(
     };
     let flash = match form.id.trim().parse::<i64>() {
         Ok(id) => match outbox.retry_now(id, Utc::now()).await {
-            Ok(true) => FlashData::notice("The email is queued for an attempt now."),
+            Ok(true) => {
+                if let Err(e) = domain::audit::record(
+                    state.db.conn(),
+                    &ctx,
+                    Some(&user.id),
+                    "outbox.retry",
+                    Some(&id.to_string()),
+                    serde_json::json!({}),
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "cannot audit an outbox retry");
+                }
+                FlashData::notice("The email is queued for an attempt now.")
+            }
             Ok(false) => FlashData::error("That email was already sent."),
             Err(e) => internal(e),
         },

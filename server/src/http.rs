@@ -258,7 +258,8 @@ impl Server {
             accounts = accounts.with_changes(publisher.clone());
             keys = keys.with_changes(publisher);
         }
-        let notifier = domain::notify::Notifier::new(db.clone(), outbox.clone());
+        let notifier =
+            domain::notify::Notifier::new(db.clone(), outbox.clone()).with_quotas(verifier.clone());
         let state = AppState::new(crate::state::Shared {
             notifier,
             usage: Usage::new(db.clone(), keys.clone()),

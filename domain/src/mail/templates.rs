@@ -97,6 +97,15 @@ pub enum Template {
         by: String,
         origin: Origin,
     },
+    /// A key used 80% of its quota, or all of it (switchable, once per period each).
+    QuotaWarning {
+        key: KeyRef,
+        used: u64,
+        limit: u64,
+        /// "today" or "this month".
+        period: String,
+        resets_at: String,
+    },
     /// A sign-in from a browser this account never signed in with before (switchable).
     NewSignIn { origin: Origin },
     /// An admin invited this address.
@@ -148,6 +157,8 @@ impl Template {
             Template::KeyExpired { .. } => "key_expired",
             Template::AnomalyAlert { .. } => "anomaly_alert",
             Template::KeyChangedByOther { .. } => "key_changed_by_other",
+            Template::QuotaWarning { used, limit, .. } if used >= limit => "quota_exceeded",
+            Template::QuotaWarning { .. } => "quota_warning",
             Template::NewSignIn { .. } => "new_sign_in",
         }
     }
@@ -362,6 +373,44 @@ impl Template {
                 action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
                 after: vec![switchable(site)],
             },
+            Template::QuotaWarning {
+                key,
+                used,
+                limit,
+                period,
+                resets_at,
+            } => {
+                let all = used >= limit;
+                Body {
+                    subject: if all {
+                        format!("Your Keyport key \"{}\" used all of its quota", key.name)
+                    } else {
+                        format!("Your Keyport key \"{}\" used 80% of its quota", key.name)
+                    },
+                    heading: if all {
+                        "A key used all of its quota".into()
+                    } else {
+                        "A key is close to its quota".into()
+                    },
+                    paragraphs: vec![
+                        format!(
+                            "Your key {} used {used} of its {limit} requests {period}.",
+                            key.label()
+                        ),
+                        if all {
+                            format!(
+                                "Further requests are refused (QUOTA_EXCEEDED) until the quota \
+                                 resets on {resets_at}. An administrator can move you to a larger plan."
+                            )
+                        } else {
+                            format!("The quota resets on {resets_at}.")
+                        },
+                    ],
+                    origin: None,
+                    action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
+                    after: vec![switchable(site)],
+                }
+            }
             Template::NewSignIn { origin } => Body {
                 subject: "New sign-in to your Keyport account".into(),
                 heading: "A sign-in from a new browser".into(),

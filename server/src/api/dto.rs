@@ -330,3 +330,51 @@ pub fn quota_in(q: QuotaDto) -> Result<catalog::Quota, super::error::ApiError> {
         })?,
     })
 }
+
+/// A message in the outbox: what it is about and how its delivery goes, never its content.
+#[derive(Serialize, ToSchema)]
+pub struct OutboxMessageDto {
+    pub id: i64,
+    /// `email`.
+    pub channel: String,
+    /// What the message is about, e.g. `password_reset`, `verify_email`, `key_expiring`.
+    pub kind: String,
+    pub recipient: String,
+    /// `pending` (waiting for its next attempt), `sent` or `failed` (given up).
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+impl From<domain::outbox::Entry> for OutboxMessageDto {
+    fn from(e: domain::outbox::Entry) -> OutboxMessageDto {
+        OutboxMessageDto {
+            id: e.id,
+            channel: e.channel,
+            kind: e.kind,
+            recipient: e.recipient,
+            status: e.status,
+            attempts: e.attempts,
+            next_attempt_at: rfc3339(e.next_attempt_at),
+            last_error: e.last_error,
+            created_at: rfc3339(e.created_at),
+            sent_at: e.sent_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutboxList {
+    /// Whether this Keyport sends email (SMTP configured); without it the outbox stays empty.
+    pub email_enabled: bool,
+    pub pending: u64,
+    pub failed: u64,
+    pub sent: u64,
+    /// Messages matching the status filter.
+    pub total: u64,
+    /// Newest first.
+    pub messages: Vec<OutboxMessageDto>,
+}

@@ -53,6 +53,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/keys/{id}/usage", get(usage::key_usage))
         .route("/v1/usage", get(usage::usage))
         .route("/v1/audit", get(list_audit))
+        .route("/v1/outbox", get(list_outbox))
+        .route("/v1/outbox/{id}/retry", post(retry_outbox))
         .route("/v1/{*rest}", axum::routing::any(no_such_endpoint))
 }
 
@@ -62,7 +64,7 @@ pub fn routes() -> Router<AppState> {
         title = "Keyport management API",
         description = "Manage API keys, the API catalog and the audit log. Authenticate with `Authorization: Bearer <key>`, using a key of the built-in `keyport` API. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`.",
     ),
-    paths(verify::verify, verify::forward_auth, me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, usage::key_usage, usage::usage, list_audit),
+    paths(verify::verify, verify::forward_auth, me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, usage::key_usage, usage::usage, list_audit, list_outbox, retry_outbox),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
     tags(
@@ -71,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         (name = "catalog", description = "APIs that keys grant access to"),
         (name = "usage", description = "Verifications over time, by outcome"),
         (name = "audit", description = "Who did what, when"),
+        (name = "outbox", description = "Email waiting to go out, sent, or given up (admins)"),
         (name = "account", description = "The caller"),
     )
 )]
@@ -420,6 +423,104 @@ async fn revoke_key(
         .revoke(&caller.actor, &id, reason.as_deref())
         .await?;
     Ok(Json(KeyDto::from(&key)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct OutboxParams {
+    /// `pending`, `sent` or `failed`; every message when absent.
+    status: Option<String>,
+    /// 1 to 200, default 50.
+    limit: Option<u64>,
+    /// Messages to skip (newest first), 0 to 1,000,000, default 0.
+    offset: Option<u64>,
+}
+
+/// The email outbox (admins): how many messages wait, gave up and went out, and a page of them,
+/// newest first. Never a message's content.
+#[utoipa::path(get, path = "/v1/outbox", tag = "outbox", params(OutboxParams),
+    responses((status = 200, body = OutboxList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_outbox(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<OutboxParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<OutboxList>, ApiError> {
+    caller.require(domain::catalog::ADMIN_SCOPE)?;
+    let Query(params) = params.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit is 1 to 200"));
+    }
+    let offset = params.offset.unwrap_or(0);
+    if offset > 1_000_000 {
+        return Err(ApiError::invalid("offset", "offset is 0 to 1,000,000"));
+    }
+    let status = match params.status.as_deref() {
+        None | Some("") => None,
+        Some(s @ ("pending" | "sent" | "failed")) => Some(s),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "status",
+                "status is pending, sent or failed",
+            ));
+        }
+    };
+    let Some(outbox) = &state.outbox else {
+        return Ok(Json(OutboxList {
+            email_enabled: false,
+            pending: 0,
+            failed: 0,
+            sent: 0,
+            total: 0,
+            messages: Vec::new(),
+        }));
+    };
+    let summary = outbox.summary().await.map_err(ApiError::internal)?;
+    let (messages, total) = outbox
+        .list(status, limit, offset)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(OutboxList {
+        email_enabled: true,
+        pending: summary.pending,
+        failed: summary.failed,
+        sent: summary.sent,
+        total,
+        messages: messages.into_iter().map(OutboxMessageDto::from).collect(),
+    }))
+}
+
+/// Queues a message that waits or gave up for an attempt now (admins).
+#[utoipa::path(post, path = "/v1/outbox/{id}/retry", tag = "outbox", params(("id" = i64, Path)),
+    responses((status = 204, description = "Queued for an attempt now"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "Unknown, or sent already")))]
+async fn retry_outbox(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(domain::catalog::ADMIN_SCOPE)?;
+    let Some(outbox) = &state.outbox else {
+        return Err(ApiError::not_found());
+    };
+    if !outbox
+        .retry_now(id, Utc::now())
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::not_found());
+    }
+    audit::record(
+        state.db.conn(),
+        &caller.actor.ctx,
+        Some(&caller.actor.user_id),
+        "outbox.retry",
+        Some(&id.to_string()),
+        serde_json::json!({}),
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -679,3 +679,99 @@ async fn developers_choose_their_notifications_and_they_arrive_by_mail() {
     let page = plain.get("/settings").await.text().await.unwrap();
     assert!(!page.contains("Email notifications"));
 }
+
+#[tokio::test]
+async fn admins_read_and_retry_the_outbox_over_rest() {
+    // Nothing listens on the SMTP port: messages wait in the outbox.
+    let smtp = SmtpServer::stopped(crate::helpers::free_port().await);
+    let app = app_mailing_to(&smtp).await;
+    let admin = app
+        .state
+        .accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    let dev = app
+        .state
+        .accounts
+        .sign_up("dev@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
+    let admin_actor = Actor::new(admin.id.clone(), true, RequestContext::default());
+    let token = |owner: Option<String>, scopes: Vec<String>| {
+        let app = &app;
+        let admin_actor = admin_actor.clone();
+        async move {
+            app.state
+                .keys
+                .create(
+                    &admin_actor,
+                    NewKey {
+                        name: "ops".into(),
+                        api: "keyport".into(),
+                        scopes,
+                        expires_at: Some(Utc::now() + Duration::days(30)),
+                        owner_id: owner,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .plaintext
+                .expose()
+                .to_owned()
+        }
+    };
+    let admin_token = token(None, vec!["admin".into()]).await;
+    let dev_token = token(Some(dev.id.clone()), vec!["keys:read".into()]).await;
+    app.post_form("/forgot-password", &[("email", "dev@example.com")])
+        .await;
+
+    let get = |token: String, query: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url(&format!("/v1/outbox{query}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = get(admin_token.clone(), "?status=pending").await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["email_enabled"], true);
+    assert_eq!(body["total"], 1);
+    let message = &body["messages"][0];
+    assert_eq!(message["kind"], "password_reset");
+    assert_eq!(message["recipient"], "dev@example.com");
+    assert!(message.get("payload").is_none(), "never the content");
+    assert!(!body.to_string().contains("/reset/"));
+
+    assert_eq!(
+        get(dev_token.clone(), "").await.status(),
+        403,
+        "admins only"
+    );
+    assert_eq!(get(admin_token.clone(), "?status=lost").await.status(), 422);
+    assert_eq!(get(admin_token.clone(), "?limit=0").await.status(), 422);
+    assert_eq!(get(String::new(), "").await.status(), 401);
+
+    let id = message["id"].as_i64().unwrap();
+    let retry = |token: String, id: i64| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(&format!("/v1/outbox/{id}/retry")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(retry(dev_token, id).await, 403);
+    assert_eq!(retry(admin_token.clone(), id).await, 204);
+    assert_eq!(retry(admin_token.clone(), 999_999).await, 404);
+}
