@@ -56,6 +56,11 @@ pub const QUOTA: Kind = Kind {
     label: "A key used 80% of its quota, and all of it (once per period)",
     default_on: true,
 };
+pub const RATE_LIMITED: Kind = Kind {
+    id: "rate_limited",
+    label: "A key keeps hitting its rate limit (in 5 of 10 minutes; at most every 6 hours)",
+    default_on: true,
+};
 pub const NEW_SIGN_IN: Kind = Kind {
     id: "new_sign_in",
     label: "A sign-in from a browser not used before",
@@ -63,11 +68,12 @@ pub const NEW_SIGN_IN: Kind = Kind {
 };
 
 /// Every switchable kind, in the order the settings page lists them.
-pub const KINDS: [Kind; 6] = [
+pub const KINDS: [Kind; 7] = [
     KEY_EXPIRING,
     KEY_EXPIRED,
     ANOMALY,
     QUOTA,
+    RATE_LIMITED,
     KEY_CHANGED,
     NEW_SIGN_IN,
 ];
@@ -79,6 +85,13 @@ pub fn is_on(prefs: &str, kind: Kind) -> bool {
         .and_then(|v| v.get(kind.id).and_then(|b| b.as_bool()))
         .unwrap_or(kind.default_on)
 }
+
+/// A key refused with RATE_LIMITED in at least this many of the last [`RATE_WINDOW_MINUTES`]
+/// minutes keeps hitting its limit.
+pub const RATE_MINUTES: u64 = 5;
+pub const RATE_WINDOW_MINUTES: i64 = 10;
+/// At most one rate-limit notice per key in this many hours.
+pub const RATE_QUIET_HOURS: i64 = 6;
 
 /// Rows each scan reads at most per run.
 const SCAN: u64 = 1000;
@@ -164,6 +177,7 @@ impl Notifier {
         queued += self.keys_changed_by_others(outbox, now).await?;
         queued += self.new_sign_ins(outbox, now).await?;
         queued += self.quotas(outbox, now).await?;
+        queued += self.rate_limited(outbox, now).await?;
         if queued > 0 {
             outbox.wake();
         }
@@ -428,6 +442,59 @@ impl Notifier {
             let kind = format!("quota_{threshold}:{}", quota.reset_at.timestamp());
             queued += self
                 .once(outbox, &key.id, &kind, &key.owner_id, QUOTA, template, now)
+                .await?;
+        }
+        Ok(queued)
+    }
+
+    /// Keys refused with RATE_LIMITED in most minutes of the last ten (from the per-minute usage
+    /// buckets: a range of the primary key), at most once per key every six hours.
+    async fn rate_limited(&self, outbox: &Outbox, now: DateTime<Utc>) -> Result<u64, DomainError> {
+        use crate::entities::usage_bucket;
+        let this_minute = now.timestamp().div_euclid(60) * 60;
+        let rows = usage_bucket::Entity::find()
+            .filter(usage_bucket::Column::Width.eq(60))
+            .filter(usage_bucket::Column::Start.gte(this_minute - RATE_WINDOW_MINUTES * 60))
+            .filter(usage_bucket::Column::Start.lt(this_minute))
+            .filter(usage_bucket::Column::Code.eq("RATE_LIMITED"))
+            .limit(SCAN * RATE_WINDOW_MINUTES as u64)
+            .all(self.db.conn())
+            .await?;
+        let mut per_key: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for row in rows.iter().filter(|r| r.count > 0) {
+            let entry = per_key.entry(row.key_id.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += row.count as u64;
+        }
+        let mut queued = 0;
+        for (key_id, (minutes, denied)) in per_key {
+            if minutes < RATE_MINUTES {
+                continue;
+            }
+            let Some(key) = api_key::Entity::find()
+                .filter(api_key::Column::Id.eq(key_id.as_str()))
+                .one(self.db.conn())
+                .await?
+            else {
+                continue;
+            };
+            let window = now.timestamp().div_euclid(RATE_QUIET_HOURS * 3600);
+            let template = Template::RateLimitSustained {
+                key: key_ref(&key),
+                denied,
+                minutes,
+                window_minutes: RATE_WINDOW_MINUTES as u64,
+            };
+            queued += self
+                .once(
+                    outbox,
+                    &key.id,
+                    &format!("rate_limited:{window}"),
+                    &key.owner_id,
+                    RATE_LIMITED,
+                    template,
+                    now,
+                )
                 .await?;
         }
         Ok(queued)

@@ -529,3 +529,67 @@ async fn quota_notices_go_out_at_80_and_100_percent_once() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A key refused with RATE_LIMITED in 5 of the last 10 minutes: one notice (not one per run);
+/// in 4 of them, none.
+#[tokio::test]
+async fn a_key_that_keeps_hitting_its_rate_limit_is_reported_once() {
+    use domain::{
+        entities::usage_bucket,
+        keys::{Keys, NewKey},
+        notify::Notifier,
+        service::Actor,
+    };
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let t = TestDb::sqlite_memory().await;
+    let db = t.db.clone();
+    let (accounts, outbox) = accounts(&db);
+    let notifier = Notifier::new(db.clone(), Some(outbox.clone()));
+    let dev = accounts
+        .sign_up("dev@example.com", PASSWORD, &ctx(1))
+        .await
+        .unwrap();
+    let keys = Keys::new(db.clone());
+    let new_key = |name: &str| NewKey {
+        name: name.into(),
+        api: "keyport".into(),
+        scopes: vec!["keys:read".into()],
+        expires_at: Some(Utc::now() + Duration::days(30)),
+        ..Default::default()
+    };
+    let owner = Actor::new(dev.id.clone(), false, ctx(1));
+    let busy = keys.create(&owner, new_key("busy")).await.unwrap();
+    let calm = keys.create(&owner, new_key("calm")).await.unwrap();
+    let now = Utc::now();
+    let minute = now.timestamp().div_euclid(60) * 60;
+    for (key, minutes) in [(&busy, 5), (&calm, 4)] {
+        for m in 1..=minutes {
+            usage_bucket::Entity::insert(usage_bucket::ActiveModel {
+                key_id: Set(key.key.id.clone()),
+                width: Set(60),
+                start: Set(minute - m * 60),
+                code: Set("RATE_LIMITED".into()),
+                count: Set(30),
+            })
+            .exec_without_returning(db.conn())
+            .await
+            .unwrap();
+        }
+    }
+    assert_eq!(notifier.run(now).await.unwrap(), 1);
+    assert_eq!(notifier.run(now).await.unwrap(), 0);
+    let (entry, template) = outbox.peek().await.unwrap().pop().unwrap();
+    assert_eq!(entry.kind, "rate_limit_sustained");
+    match template {
+        Template::RateLimitSustained {
+            key,
+            denied,
+            minutes,
+            ..
+        } => {
+            assert_eq!(key.name, "busy");
+            assert_eq!((denied, minutes), (150, 5));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -100,6 +100,25 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // The notifications job looks up keys by expiry and alerts by creation every minute.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_api_keys_expires")
+                    .table(ApiKeys::Table)
+                    .col(ApiKeys::ExpiresAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_usage_alerts_created")
+                    .table(UsageAlerts::Table)
+                    .col(UsageAlerts::CreatedAt)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_index(
                 Index::create()
@@ -114,6 +133,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (name, table) in [
+            ("idx_api_keys_expires", ApiKeys::Table.into_iden()),
+            ("idx_usage_alerts_created", UsageAlerts::Table.into_iden()),
+        ] {
+            manager
+                .drop_index(Index::drop().name(name).table(table).to_owned())
+                .await?;
+        }
         manager
             .drop_table(Table::drop().table(NoticesSent::Table).to_owned())
             .await?;
@@ -148,6 +175,18 @@ enum Users {
     Id,
     EmailVerifiedAt,
     NotificationPrefs,
+}
+
+#[derive(DeriveIden)]
+enum ApiKeys {
+    Table,
+    ExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum UsageAlerts {
+    Table,
+    CreatedAt,
 }
 
 #[derive(DeriveIden)]

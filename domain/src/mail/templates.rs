@@ -106,6 +106,15 @@ pub enum Template {
         period: String,
         resets_at: String,
     },
+    /// A key kept hitting its rate limit (switchable).
+    RateLimitSustained {
+        key: KeyRef,
+        /// Requests refused with RATE_LIMITED in the window.
+        denied: u64,
+        /// Minutes of the window in which some were refused.
+        minutes: u64,
+        window_minutes: u64,
+    },
     /// A sign-in from a browser this account never signed in with before (switchable).
     NewSignIn { origin: Origin },
     /// An admin invited this address.
@@ -159,6 +168,7 @@ impl Template {
             Template::KeyChangedByOther { .. } => "key_changed_by_other",
             Template::QuotaWarning { used, limit, .. } if used >= limit => "quota_exceeded",
             Template::QuotaWarning { .. } => "quota_warning",
+            Template::RateLimitSustained { .. } => "rate_limit_sustained",
             Template::NewSignIn { .. } => "new_sign_in",
         }
     }
@@ -411,6 +421,31 @@ impl Template {
                     after: vec![switchable(site)],
                 }
             }
+            Template::RateLimitSustained {
+                key,
+                denied,
+                minutes,
+                window_minutes,
+            } => Body {
+                subject: format!(
+                    "Your Keyport key \"{}\" keeps hitting its rate limit",
+                    key.name
+                ),
+                heading: "A key keeps hitting its rate limit".into(),
+                paragraphs: vec![
+                    format!(
+                        "{denied} requests with your key {} were refused with RATE_LIMITED in \
+                         {minutes} of the last {window_minutes} minutes.",
+                        key.label()
+                    ),
+                    "Slow the client down (back off and retry after the time the answer \
+                     gives), or ask an administrator for a plan with a higher limit."
+                        .into(),
+                ],
+                origin: None,
+                action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
+                after: vec![switchable(site)],
+            },
             Template::NewSignIn { origin } => Body {
                 subject: "New sign-in to your Keyport account".into(),
                 heading: "A sign-in from a new browser".into(),
