@@ -414,20 +414,36 @@ impl Notifier {
             .await?;
         let mut queued = 0;
         for row in rows {
-            let Some(quota) = verifier.quota_use(&row.key_id, now) else {
+            // A quota a plan shares among a developer's keys is stored as `pool:<owner>`; its
+            // use is read through any of their keys without a quota of its own.
+            let shared = row.key_id.strip_prefix("pool:");
+            let candidates = match shared {
+                Some(owner) => {
+                    api_key::Entity::find()
+                        .filter(api_key::Column::OwnerId.eq(owner))
+                        .filter(api_key::Column::RevokedAt.is_null())
+                        .filter(api_key::Column::QuotaLimit.is_null())
+                        .limit(20)
+                        .all(self.db.conn())
+                        .await?
+                }
+                None => {
+                    api_key::Entity::find()
+                        .filter(api_key::Column::Id.eq(row.key_id.as_str()))
+                        .all(self.db.conn())
+                        .await?
+                }
+            };
+            let Some((key, quota)) = candidates
+                .into_iter()
+                .find_map(|k| verifier.quota_use(&k.id, now).map(|q| (k, q)))
+            else {
                 continue;
             };
             let used = quota.limit.saturating_sub(quota.remaining);
             if quota.limit == 0 || used * 10 < quota.limit * 8 {
                 continue;
             }
-            let Some(key) = api_key::Entity::find()
-                .filter(api_key::Column::Id.eq(row.key_id.as_str()))
-                .one(self.db.conn())
-                .await?
-            else {
-                continue;
-            };
             let threshold = if used >= quota.limit { 100 } else { 80 };
             let template = Template::QuotaWarning {
                 key: key_ref(&key),
@@ -438,10 +454,19 @@ impl Notifier {
                     crate::catalog::QuotaPeriod::Month => "this month".into(),
                 },
                 resets_at: quota.reset_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                shared: shared.is_some(),
             };
             let kind = format!("quota_{threshold}:{}", quota.reset_at.timestamp());
             queued += self
-                .once(outbox, &key.id, &kind, &key.owner_id, QUOTA, template, now)
+                .once(
+                    outbox,
+                    &row.key_id,
+                    &kind,
+                    &key.owner_id,
+                    QUOTA,
+                    template,
+                    now,
+                )
                 .await?;
         }
         Ok(queued)

@@ -593,3 +593,108 @@ async fn a_key_that_keeps_hitting_its_rate_limit_is_reported_once() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A quota a plan shares among a developer's keys: one notice for the pool, whichever key used it.
+#[tokio::test]
+async fn a_shared_quota_is_reported_once_for_all_of_a_developers_keys() {
+    use domain::{
+        catalog::{PlanInput, Quota, QuotaPeriod},
+        keys::{Keys, NewKey},
+        notify::Notifier,
+        service::Actor,
+        usage::recorder::Recorder,
+        verification::{Code, Request, Verifier},
+    };
+    let t = TestDb::sqlite_memory().await;
+    let db = t.db.clone();
+    let (accounts, outbox) = accounts(&db);
+    let verifier = Verifier::new(db.clone(), Recorder::new(db.clone()));
+    verifier.load().await.unwrap();
+    let keys = Keys::new(db.clone()).with_changes(std::sync::Arc::new(verifier.clone()));
+    let notifier = Notifier::new(db.clone(), Some(outbox.clone())).with_quotas(verifier.clone());
+    let admin = accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    let admin = Actor::new(admin.id, true, ctx(2));
+    let dev = accounts
+        .sign_up("dev@example.com", PASSWORD, &ctx(1))
+        .await
+        .unwrap();
+    let plan = keys
+        .catalog()
+        .create_plan(
+            &admin,
+            PlanInput {
+                name: "Team".into(),
+                quota: Some(Quota {
+                    limit: 5,
+                    period: QuotaPeriod::Day,
+                }),
+                per_developer: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    keys.catalog()
+        .assign_plan(&admin, &dev.id, Some(&plan.id))
+        .await
+        .unwrap();
+    let owner = Actor::new(dev.id.clone(), false, ctx(1));
+    let mut plaintexts = Vec::new();
+    for name in ["first", "second"] {
+        let created = keys
+            .create(
+                &owner,
+                NewKey {
+                    name: name.into(),
+                    api: "keyport".into(),
+                    scopes: vec!["keys:read".into()],
+                    expires_at: Some(Utc::now() + Duration::days(30)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        plaintexts.push(created.plaintext.expose().to_owned());
+    }
+    for (i, key) in ["a", "b", "a", "b"].iter().enumerate() {
+        let key = if *key == "a" {
+            &plaintexts[0]
+        } else {
+            &plaintexts[1]
+        };
+        let outcome = verifier
+            .verify(
+                &Request {
+                    key,
+                    cost: 1,
+                    ..Default::default()
+                },
+                Utc::now(),
+            )
+            .await;
+        assert_eq!(outcome.code, Code::Valid, "request {i}");
+    }
+    verifier.flush().await.unwrap();
+    notifier.run(Utc::now()).await.unwrap();
+    notifier.run(Utc::now()).await.unwrap();
+    let quota: Vec<_> = outbox
+        .peek()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(e, _)| e.kind.starts_with("quota"))
+        .collect();
+    assert_eq!(quota.len(), 1, "one notice for the pool, not one per key");
+    match &quota[0].1 {
+        Template::QuotaWarning {
+            used,
+            limit,
+            shared,
+            ..
+        } => assert_eq!((*used, *limit, *shared), (4, 5, true)),
+        other => panic!("{other:?}"),
+    }
+}

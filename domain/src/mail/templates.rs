@@ -105,6 +105,9 @@ pub enum Template {
         /// "today" or "this month".
         period: String,
         resets_at: String,
+        /// The quota is the plan's, shared by all of the developer's keys (`key` is one of them).
+        #[serde(default)]
+        shared: bool,
     },
     /// A key kept hitting its rate limit (switchable).
     RateLimitSustained {
@@ -389,24 +392,39 @@ impl Template {
                 limit,
                 period,
                 resets_at,
+                shared,
             } => {
                 let all = used >= limit;
+                let whose = if *shared {
+                    "Your Keyport keys".to_owned()
+                } else {
+                    format!("Your Keyport key \"{}\"", key.name)
+                };
                 Body {
-                    subject: if all {
-                        format!("Your Keyport key \"{}\" used all of its quota", key.name)
-                    } else {
-                        format!("Your Keyport key \"{}\" used 80% of its quota", key.name)
+                    subject: match (all, *shared) {
+                        (true, false) => format!("{whose} used all of its quota"),
+                        (false, false) => format!("{whose} used 80% of its quota"),
+                        (true, true) => format!("{whose} used all of their shared quota"),
+                        (false, true) => format!("{whose} used 80% of their shared quota"),
                     },
-                    heading: if all {
-                        "A key used all of its quota".into()
-                    } else {
-                        "A key is close to its quota".into()
+                    heading: match (all, *shared) {
+                        (true, false) => "A key used all of its quota".into(),
+                        (false, false) => "A key is close to its quota".into(),
+                        (true, true) => "Your keys used all of their quota".into(),
+                        (false, true) => "Your keys are close to their quota".into(),
                     },
                     paragraphs: vec![
-                        format!(
-                            "Your key {} used {used} of its {limit} requests {period}.",
-                            key.label()
-                        ),
+                        if *shared {
+                            format!(
+                                "Your keys, which share your plan's quota, used {used} of their \
+                                 {limit} requests {period}."
+                            )
+                        } else {
+                            format!(
+                                "Your key {} used {used} of its {limit} requests {period}.",
+                                key.label()
+                            )
+                        },
                         if all {
                             format!(
                                 "Further requests are refused (QUOTA_EXCEEDED) until the quota \
