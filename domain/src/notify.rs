@@ -206,6 +206,7 @@ impl Notifier {
                     Template::KeyExpired {
                         key: key_ref(&key),
                         expired_at: at,
+                        at: when(now),
                     },
                 )
             } else {
@@ -221,6 +222,7 @@ impl Notifier {
                         key: key_ref(&key),
                         expires_at: at,
                         days_left: left.num_days(),
+                        at: when(now),
                     },
                 )
             };
@@ -258,6 +260,7 @@ impl Notifier {
             let template = Template::AnomalyAlert {
                 key: key_ref(&key),
                 detail: alert.detail.clone(),
+                at: when(alert.created_at),
             };
             queued += self
                 .once(
@@ -455,6 +458,7 @@ impl Notifier {
                 },
                 resets_at: quota.reset_at.format("%Y-%m-%d %H:%M UTC").to_string(),
                 shared: shared.is_some(),
+                at: when(now),
             };
             let kind = format!("quota_{threshold}:{}", quota.reset_at.timestamp());
             queued += self
@@ -509,6 +513,7 @@ impl Notifier {
                 denied,
                 minutes,
                 window_minutes: RATE_WINDOW_MINUTES as u64,
+                at: when(now),
             };
             queued += self
                 .once(
@@ -593,6 +598,10 @@ async fn mark_in(
         Err(DbErr::RecordNotInserted) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 fn key_ref(key: &api_key::Model) -> KeyRef {

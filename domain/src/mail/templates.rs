@@ -84,11 +84,24 @@ pub enum Template {
         key: KeyRef,
         expires_at: String,
         days_left: i64,
+        /// When Keyport noticed (UTC).
+        #[serde(default)]
+        at: String,
     },
     /// A key expired (switchable).
-    KeyExpired { key: KeyRef, expired_at: String },
+    KeyExpired {
+        key: KeyRef,
+        expired_at: String,
+        #[serde(default)]
+        at: String,
+    },
     /// An anomaly alert fired on a key (switchable).
-    AnomalyAlert { key: KeyRef, detail: String },
+    AnomalyAlert {
+        key: KeyRef,
+        detail: String,
+        #[serde(default)]
+        at: String,
+    },
     /// Someone else revoked or disabled a key (switchable).
     KeyChangedByOther {
         key: KeyRef,
@@ -108,6 +121,8 @@ pub enum Template {
         /// The quota is the plan's, shared by all of the developer's keys (`key` is one of them).
         #[serde(default)]
         shared: bool,
+        #[serde(default)]
+        at: String,
     },
     /// A key kept hitting its rate limit (switchable).
     RateLimitSustained {
@@ -117,6 +132,8 @@ pub enum Template {
         /// Minutes of the window in which some were refused.
         minutes: u64,
         window_minutes: u64,
+        #[serde(default)]
+        at: String,
     },
     /// A sign-in from a browser this account never signed in with before (switchable).
     NewSignIn { origin: Origin },
@@ -330,6 +347,7 @@ impl Template {
                 key,
                 expires_at,
                 days_left,
+                at,
             } => Body {
                 subject: format!(
                     "Your Keyport key \"{}\" expires in {}",
@@ -342,11 +360,15 @@ impl Template {
                      then on. Rotate it to get a new secret with a grace period for the old one.",
                     key.label()
                 )],
-                origin: None,
+                origin: noticed(at),
                 action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
                 after: vec![switchable(site)],
             },
-            Template::KeyExpired { key, expired_at } => Body {
+            Template::KeyExpired {
+                key,
+                expired_at,
+                at,
+            } => Body {
                 subject: format!("Your Keyport key \"{}\" expired", key.name),
                 heading: "A key expired".into(),
                 paragraphs: vec![format!(
@@ -354,11 +376,11 @@ impl Template {
                      a new key if you still need one.",
                     key.label()
                 )],
-                origin: None,
+                origin: noticed(at),
                 action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
                 after: vec![switchable(site)],
             },
-            Template::AnomalyAlert { key, detail } => Body {
+            Template::AnomalyAlert { key, detail, at } => Body {
                 subject: format!("Unusual use of your Keyport key \"{}\"", key.name),
                 heading: "Unusual use of a key".into(),
                 paragraphs: vec![
@@ -366,7 +388,7 @@ impl Template {
                     detail.clone(),
                     "If the key leaked, revoke it or rotate it now.".into(),
                 ],
-                origin: None,
+                origin: noticed(at),
                 action: Some(("Review the alert".into(), url("/alerts"))),
                 after: vec![switchable(site)],
             },
@@ -393,6 +415,7 @@ impl Template {
                 period,
                 resets_at,
                 shared,
+                at,
             } => {
                 let all = used >= limit;
                 let whose = if *shared {
@@ -434,7 +457,7 @@ impl Template {
                             format!("The quota resets on {resets_at}.")
                         },
                     ],
-                    origin: None,
+                    origin: noticed(at),
                     action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
                     after: vec![switchable(site)],
                 }
@@ -444,6 +467,7 @@ impl Template {
                 denied,
                 minutes,
                 window_minutes,
+                at,
             } => Body {
                 subject: format!(
                     "Your Keyport key \"{}\" keeps hitting its rate limit",
@@ -460,7 +484,7 @@ impl Template {
                      gives), or ask an administrator for a plan with a higher limit."
                         .into(),
                 ],
-                origin: None,
+                origin: noticed(at),
                 action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
                 after: vec![switchable(site)],
             },
@@ -563,6 +587,14 @@ impl Body {
     }
 }
 
+/// The "When:" line of a notice Keyport raised itself (no browser, no address).
+fn noticed(at: &str) -> Option<Origin> {
+    (!at.is_empty()).then(|| Origin {
+        at: at.to_owned(),
+        ..Default::default()
+    })
+}
+
 fn days(n: i64) -> String {
     match n {
         ..=0 => "less than a day".into(),
@@ -633,6 +665,111 @@ mod tests {
         );
         assert!(!r.html.contains("<script>"), "{}", r.html);
         assert!(r.html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn every_message_says_when_and_has_both_parts() {
+        let key = KeyRef {
+            id: "key_1".into(),
+            name: "ci".into(),
+            start: "kp_AbC123".into(),
+        };
+        let at = "2026-12-06 21:00 UTC".to_owned();
+        let origin = Origin {
+            at: at.clone(),
+            ip: Some("198.51.100.7".into()),
+            browser: Some("Firefox on Linux".into()),
+        };
+        let all = [
+            Template::VerifyEmail {
+                token: "t".into(),
+                origin: origin.clone(),
+            },
+            Template::SignUpExisting {
+                origin: origin.clone(),
+            },
+            Template::PasswordReset {
+                token: "t".into(),
+                origin: origin.clone(),
+            },
+            Template::PasswordResetUnknown {
+                origin: origin.clone(),
+            },
+            Template::PasswordChanged {
+                origin: origin.clone(),
+                by_reset: false,
+            },
+            Template::TwoFactorReset {
+                origin: origin.clone(),
+                by_admin: true,
+            },
+            Template::RecoveryCodeUsed {
+                origin: origin.clone(),
+                remaining: 9,
+            },
+            Template::Invitation {
+                token: "t".into(),
+                invited_by: "root@example.com".into(),
+                role: "developer".into(),
+                origin: origin.clone(),
+            },
+            Template::KeyExpiring {
+                key: key.clone(),
+                expires_at: at.clone(),
+                days_left: 6,
+                at: at.clone(),
+            },
+            Template::KeyExpired {
+                key: key.clone(),
+                expired_at: at.clone(),
+                at: at.clone(),
+            },
+            Template::AnomalyAlert {
+                key: key.clone(),
+                detail: "spike".into(),
+                at: at.clone(),
+            },
+            Template::QuotaWarning {
+                key: key.clone(),
+                used: 80,
+                limit: 100,
+                period: "today".into(),
+                resets_at: at.clone(),
+                shared: false,
+                at: at.clone(),
+            },
+            Template::RateLimitSustained {
+                key: key.clone(),
+                denied: 150,
+                minutes: 5,
+                window_minutes: 10,
+                at: at.clone(),
+            },
+            Template::KeyChangedByOther {
+                key: key.clone(),
+                action: "revoked".into(),
+                by: "An administrator".into(),
+                origin: origin.clone(),
+            },
+            Template::NewSignIn { origin },
+        ];
+        for t in all {
+            let r = t.render(&site());
+            assert!(
+                r.text.contains("When: 2026-12-06 21:00 UTC"),
+                "{}: {}",
+                t.kind(),
+                r.text
+            );
+            assert!(r.text.contains("https://keys.example.com/"), "{}", t.kind());
+            assert!(
+                r.html.contains("<a href=\"https://keys.example.com/"),
+                "{}",
+                t.kind()
+            );
+            assert!(r.html.contains("Keyport"), "{}", t.kind());
+            assert!(!r.subject.is_empty());
+        }
     }
 
     #[test]
