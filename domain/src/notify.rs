@@ -18,7 +18,7 @@ use crate::{
     entities::{api_key, audit_event, notice_sent, usage_alert, user},
     mail::{
         Template,
-        templates::{KeyRef, Origin},
+        templates::{KeyRef, Origin, utc},
     },
     outbox::Outbox,
 };
@@ -198,7 +198,7 @@ impl Notifier {
             let Some(expires_at) = key.expires_at else {
                 continue;
             };
-            let at = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
+            let at = utc(expires_at);
             let (subject_kind, kind, template) = if expires_at <= now {
                 (
                     "expired",
@@ -206,7 +206,7 @@ impl Notifier {
                     Template::KeyExpired {
                         key: key_ref(&key),
                         expired_at: at,
-                        at: when(now),
+                        at: utc(now),
                     },
                 )
             } else {
@@ -222,7 +222,7 @@ impl Notifier {
                         key: key_ref(&key),
                         expires_at: at,
                         days_left: left.num_days(),
-                        at: when(now),
+                        at: utc(now),
                     },
                 )
             };
@@ -260,7 +260,7 @@ impl Notifier {
             let template = Template::AnomalyAlert {
                 key: key_ref(&key),
                 detail: alert.detail.clone(),
-                at: when(alert.created_at),
+                at: utc(alert.created_at),
             };
             queued += self
                 .once(
@@ -320,13 +320,7 @@ impl Notifier {
                     "disabled".into()
                 },
                 by,
-                origin: Origin::new(
-                    event.at,
-                    &RequestContext {
-                        ip: event.ip.clone(),
-                        user_agent: event.user_agent.clone(),
-                    },
-                ),
+                origin: origin_of(&event),
             };
             queued += self
                 .once(
@@ -380,13 +374,7 @@ impl Notifier {
                 continue;
             }
             let template = Template::NewSignIn {
-                origin: Origin::new(
-                    event.at,
-                    &RequestContext {
-                        ip: event.ip.clone(),
-                        user_agent: event.user_agent.clone(),
-                    },
-                ),
+                origin: origin_of(&event),
             };
             queued += self
                 .once(
@@ -456,9 +444,9 @@ impl Notifier {
                     crate::catalog::QuotaPeriod::Day => "today".into(),
                     crate::catalog::QuotaPeriod::Month => "this month".into(),
                 },
-                resets_at: quota.reset_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                resets_at: utc(quota.reset_at),
                 shared: shared.is_some(),
-                at: when(now),
+                at: utc(now),
             };
             let kind = format!("quota_{threshold}:{}", quota.reset_at.timestamp());
             queued += self
@@ -513,7 +501,7 @@ impl Notifier {
                 denied,
                 minutes,
                 window_minutes: RATE_WINDOW_MINUTES as u64,
-                at: when(now),
+                at: utc(now),
             };
             queued += self
                 .once(
@@ -600,8 +588,15 @@ async fn mark_in(
     }
 }
 
-fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+/// Where and when an audited action came from, as a message shows it.
+fn origin_of(event: &audit_event::Model) -> Origin {
+    Origin::new(
+        event.at,
+        &RequestContext {
+            ip: event.ip.clone(),
+            user_agent: event.user_agent.clone(),
+        },
+    )
 }
 
 fn key_ref(key: &api_key::Model) -> KeyRef {

@@ -13,8 +13,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{
-    Accounts, Email, EmailError, Password, PasswordError, Role, SignUpError, Status, User,
-    password, throttle,
+    Accounts, Email, EmailError, NewUser, Password, PasswordError, Role, SignUpError, Status, User,
+    new_user_row, password, throttle,
 };
 use crate::{
     DomainError,
@@ -200,21 +200,15 @@ impl Accounts {
             }
             None => {
                 let id = id::new_id(id::USER);
-                let inserted = user::Entity::insert(user::ActiveModel {
-                    id: Set(id.clone()),
-                    email: Set(email.as_str().to_owned()),
-                    password_hash: Set(hash),
-                    role: Set(Role::Developer.as_str().to_owned()),
-                    status: Set(Status::Active.as_str().to_owned()),
-                    totp_secret: Set(None),
-                    totp_enabled_at: Set(None),
-                    totp_last_step: Set(None),
-                    created_at: Set(now),
-                    last_sign_in_at: Set(None),
-                    plan_id: Set(None),
-                    email_verified_at: Set(None),
-                    notification_prefs: Set("{}".into()),
-                })
+                let inserted = user::Entity::insert(new_user_row(NewUser {
+                    id: id.clone(),
+                    email: email.as_str().to_owned(),
+                    password_hash: hash,
+                    role: Role::Developer,
+                    plan_id: None,
+                    email_verified_at: None,
+                    now,
+                }))
                 .exec_without_returning(&txn)
                 .await;
                 if let Err(e) = inserted {
@@ -531,21 +525,15 @@ impl Accounts {
         if !Self::use_link(&txn, &link, now).await? {
             return Err(LinkError::Invalid);
         }
-        let inserted = user::Entity::insert(user::ActiveModel {
-            id: Set(id.clone()),
-            email: Set(invitation.email.clone()),
-            password_hash: Set(hash),
-            role: Set(invitation.role.as_str().to_owned()),
-            status: Set(Status::Active.as_str().to_owned()),
-            totp_secret: Set(None),
-            totp_enabled_at: Set(None),
-            totp_last_step: Set(None),
-            created_at: Set(now),
-            last_sign_in_at: Set(None),
-            plan_id: Set(invitation.plan_id.clone()),
-            email_verified_at: Set(Some(now)),
-            notification_prefs: Set("{}".into()),
-        })
+        let inserted = user::Entity::insert(new_user_row(NewUser {
+            id: id.clone(),
+            email: invitation.email.clone(),
+            password_hash: hash,
+            role: invitation.role,
+            plan_id: invitation.plan_id.clone(),
+            email_verified_at: Some(now),
+            now,
+        }))
         .exec_without_returning(&txn)
         .await;
         if let Err(e) = inserted {

@@ -306,22 +306,17 @@ impl Accounts {
         let email = Email::parse(email)?;
         let password = Password::parse(password, email.as_str())?;
         let hash = password::hash(&password).await?;
-        let row = user::ActiveModel {
-            id: Set(id::new_id(id::USER)),
-            email: Set(email.as_str().to_owned()),
-            password_hash: Set(hash),
-            role: Set(role.as_str().to_owned()),
-            status: Set(Status::Active.as_str().to_owned()),
-            totp_secret: Set(None),
-            totp_enabled_at: Set(None),
-            totp_last_step: Set(None),
-            created_at: Set(Utc::now()),
-            last_sign_in_at: Set(None),
-            plan_id: Set(None),
-            // An admin made on the command line is trusted with the address they gave.
-            email_verified_at: Set((role == Role::Admin).then(Utc::now)),
-            notification_prefs: Set("{}".into()),
-        };
+        let now = Utc::now();
+        // An admin made on the command line is trusted with the address they gave.
+        let row = new_user_row(NewUser {
+            id: id::new_id(id::USER),
+            email: email.as_str().to_owned(),
+            password_hash: hash,
+            role,
+            plan_id: None,
+            email_verified_at: (role == Role::Admin).then_some(now),
+            now,
+        });
         match user::Entity::insert(row.clone())
             .exec_without_returning(self.db.conn())
             .await
@@ -1052,6 +1047,36 @@ impl Accounts {
             json!({}),
         )
         .await
+    }
+}
+
+/// What a new account starts with; everything else (2FA, sign-ins, preferences) starts empty.
+struct NewUser {
+    id: String,
+    email: String,
+    password_hash: String,
+    role: Role,
+    plan_id: Option<String>,
+    email_verified_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+}
+
+/// The row of a new, active account (self sign-up, `keyport admin create`, an invitation).
+fn new_user_row(new: NewUser) -> user::ActiveModel {
+    user::ActiveModel {
+        id: Set(new.id),
+        email: Set(new.email),
+        password_hash: Set(new.password_hash),
+        role: Set(new.role.as_str().to_owned()),
+        status: Set(Status::Active.as_str().to_owned()),
+        totp_secret: Set(None),
+        totp_enabled_at: Set(None),
+        totp_last_step: Set(None),
+        created_at: Set(new.now),
+        last_sign_in_at: Set(None),
+        plan_id: Set(new.plan_id),
+        email_verified_at: Set(new.email_verified_at),
+        notification_prefs: Set("{}".into()),
     }
 }
 

@@ -9,6 +9,11 @@ pub struct Site {
     pub public_url: String,
 }
 
+/// A time as messages show it: `2026-12-06 21:00 UTC`.
+pub fn utc(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
 /// Where a request came from, as a message shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
@@ -22,7 +27,7 @@ pub struct Origin {
 impl Origin {
     pub fn new(at: chrono::DateTime<chrono::Utc>, ctx: &crate::audit::RequestContext) -> Origin {
         Origin {
-            at: at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            at: utc(at),
             ip: ctx.ip.clone().filter(|ip| !ip.is_empty()),
             browser: ctx
                 .user_agent
