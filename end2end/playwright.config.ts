@@ -53,7 +53,8 @@ export default defineConfig({
   projects: [{ name: "chromium", use: { browserName: "chromium" } }],
   webServer: [
     {
-      command: `${binary} serve --addr 127.0.0.1:${port} --data-dir ${dataDir}`,
+      // Webhook endpoints on this machine (the webhook test's receiver) are allowed here only.
+      command: `${binary} serve --addr 127.0.0.1:${port} --data-dir ${dataDir} --webhooks-allow-private`,
       cwd: dataDir,
       url: `${baseURL}/readyz`,
       reuseExistingServer: false,

@@ -30,6 +30,7 @@ use pages::{
     landing::Landing,
     not_found::NotFound,
     settings::Settings,
+    webhooks::{WebhookDetail, Webhooks},
 };
 
 /// The product name, as shown in titles and headings.
@@ -96,6 +97,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/audit") view=Audit />
                     <Route path=path!("/alerts") view=Alerts />
                     <Route path=path!("/hygiene") view=Hygiene />
+                    <Route path=path!("/webhooks") view=Webhooks />
+                    <Route path=path!("/webhooks/:id") view=WebhookDetail />
                     <Route path=path!("/docs") view=Docs />
                 </Routes>
             </Layout>

@@ -282,6 +282,53 @@ pub struct AlertRow {
     pub key_active: bool,
 }
 
+/// A webhook endpoint as the webhooks pages show it (never its secret).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebhookRow {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    /// Empty: every event.
+    pub events: Vec<String>,
+    pub enabled: bool,
+    /// Receives every user's events (an admin's).
+    pub platform: bool,
+    /// The owner, on an admin's list of everyone's endpoints.
+    pub owner_email: String,
+    /// Why Keyport disabled it.
+    pub disabled_reason: Option<String>,
+    /// UTC, minutes.
+    pub failing_since: Option<String>,
+    /// While the previous secret still signs, until when (UTC, minutes).
+    pub previous_secret_until: Option<String>,
+    pub created_at: String,
+}
+
+/// One delivery of a webhook and its attempts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub msg_id: String,
+    pub event: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    pub created_at: String,
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    /// Newest first.
+    pub attempts: Vec<AttemptRow>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AttemptRow {
+    pub attempt: i32,
+    /// UTC, seconds.
+    pub at: String,
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+}
+
 /// A key in a hygiene list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HygieneRow {
@@ -410,6 +457,29 @@ pub enum PageData {
         /// Acknowledged ones too.
         show_all: bool,
         all_users: bool,
+    },
+    Webhooks {
+        endpoints: Vec<WebhookRow>,
+        /// Every event type an endpoint can ask for.
+        event_types: Vec<String>,
+        /// Admins may create platform-wide endpoints.
+        is_admin: bool,
+        /// Admins listing every user's endpoints.
+        all_users: bool,
+        /// A signing secret just made, shown this once: (endpoint id, secret).
+        new_secret: Option<(String, String)>,
+    },
+    WebhookDetail {
+        endpoint: WebhookRow,
+        deliveries: Vec<DeliveryRow>,
+        page: u64,
+        pages: u64,
+        total: u64,
+        event_types: Vec<String>,
+        /// A signing secret just made, shown this once.
+        new_secret: Option<String>,
+        /// Whether the viewer owns it (an admin may look at anyone's).
+        own: bool,
     },
     AdminDashboard {
         range: RangeView,

@@ -4,8 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
 };
 use serde_json::json;
 
@@ -380,7 +379,7 @@ impl Catalog {
         errors.into_result()?;
         let now = Utc::now();
         let api_id = id::new_id(id::API);
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         let inserted = api::Entity::insert(api::ActiveModel {
             id: Set(api_id.clone()),
             slug: Set(new.slug.clone()),
@@ -464,7 +463,7 @@ impl Catalog {
                 }
             }
         }
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         let mut update = api::Entity::update_many()
             .col_expr(api::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(api::Column::Id.eq(current.id.clone()));
@@ -656,7 +655,7 @@ impl Catalog {
     pub async fn set_default_plan(&self, actor: &Actor, plan_id: &str) -> Result<(), ServiceError> {
         self.require_admin(actor, "plan.default").await?;
         self.plan(plan_id).await?.ok_or(ServiceError::NotFound)?;
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         plan::Entity::update_many()
             .col_expr(plan::Column::IsDefault, Expr::value(false))
             .exec(&txn)

@@ -16,6 +16,11 @@ pub const PLAN: &str = "pln";
 /// Prefix of anomaly alert ids.
 pub const ALERT: &str = "alr";
 
+/// Prefix of webhook endpoint ids.
+pub const WEBHOOK: &str = "whe";
+/// Prefix of webhook message ids (the `webhook-id` header; the same on every retry).
+pub const MESSAGE: &str = "msg";
+
 /// Characters after the prefix and its underscore.
 const BODY_LEN: usize = 20;
 
@@ -125,6 +130,11 @@ typed_id!(
 typed_id!(
     /// An anomaly alert's id (`alr_...`).
     AlertId, ALERT, "alert"
+);
+
+typed_id!(
+    /// A webhook endpoint's id (`whe_...`).
+    WebhookId, WEBHOOK, "webhook endpoint"
 );
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod settings;
 pub mod testing;
 pub mod usage;
 pub mod verification;
+pub mod webhooks;
 
 pub use db::Database;
 pub use error::DomainError;

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait, sea_query::OnConflict,
+    sea_query::OnConflict,
 };
 use serde_json::json;
 
@@ -16,11 +16,13 @@ use crate::{
     accounts::Status,
     audit::{self, RequestContext},
     entities::{api_key, audit_event, notice_sent, usage_alert, user},
+    keys::{Key, record},
     mail::{
         Template,
         templates::{KeyRef, Origin, utc},
     },
     outbox::Outbox,
+    webhooks::{Event, Webhooks},
 };
 
 /// A kind of notification a user can switch on or off.
@@ -104,6 +106,8 @@ pub struct Notifier {
     outbox: Option<Outbox>,
     /// Where quota use is counted (the verifier), for the quota notices.
     quotas: Option<crate::verification::Verifier>,
+    /// Where the same events go out as webhooks (`key.expiring`, `quota.warning`, ...).
+    webhooks: Option<Webhooks>,
 }
 
 impl Notifier {
@@ -112,7 +116,49 @@ impl Notifier {
             db,
             outbox,
             quotas: None,
+            webhooks: None,
         }
+    }
+
+    /// Queues the events the job notices as webhooks too.
+    pub fn with_webhooks(mut self, webhooks: Webhooks) -> Notifier {
+        self.webhooks = Some(webhooks);
+        self
+    }
+
+    /// A webhook event about a key: the key as the REST API shows it, or, with `extra`, an
+    /// object holding it as `key` beside `extra`'s fields.
+    async fn key_event(
+        &self,
+        kind: &'static str,
+        row: &api_key::Model,
+        extra: Option<serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, DomainError> {
+        if self.webhooks.is_none() {
+            return Ok(None);
+        }
+        let Some(key) = record::load(self.db.conn(), vec![row.clone()])
+            .await?
+            .into_iter()
+            .next()
+            .map(Key::from)
+        else {
+            return Ok(None);
+        };
+        let data = match extra {
+            None => key.to_json(now),
+            Some(serde_json::Value::Object(mut fields)) => {
+                fields.insert("key".into(), key.to_json(now));
+                serde_json::Value::Object(fields)
+            }
+            Some(other) => json!({ "key": key.to_json(now), "detail": other }),
+        };
+        Ok(Some(Event {
+            kind,
+            owner_id: Some(key.owner_id.clone()),
+            data,
+        }))
     }
 
     /// Reads quota use from `verifier` for the quota notices.
@@ -142,7 +188,7 @@ impl Notifier {
             .iter()
             .map(|k| (k.id.to_owned(), json!(on.iter().any(|o| o == k.id))))
             .collect();
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         user::Entity::update_many()
             .col_expr(
                 user::Column::NotificationPrefs,
@@ -168,23 +214,30 @@ impl Notifier {
 
     /// Queues what happened lately; returns how many messages were queued.
     pub async fn run(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
-        let Some(outbox) = &self.outbox else {
+        if self.outbox.is_none() && self.webhooks.is_none() {
             return Ok(0);
-        };
+        }
         let mut queued = 0;
-        queued += self.expiring_keys(outbox, now).await?;
-        queued += self.anomalies(outbox, now).await?;
-        queued += self.keys_changed_by_others(outbox, now).await?;
-        queued += self.new_sign_ins(outbox, now).await?;
-        queued += self.quotas(outbox, now).await?;
-        queued += self.rate_limited(outbox, now).await?;
-        if queued > 0 {
-            outbox.wake();
+        queued += self.expiring_keys(now).await?;
+        queued += self.anomalies(now).await?;
+        queued += self.quotas(now).await?;
+        if let Some(outbox) = &self.outbox {
+            queued += self.keys_changed_by_others(now).await?;
+            queued += self.new_sign_ins(now).await?;
+            queued += self.rate_limited(now).await?;
+            if queued > 0 {
+                outbox.wake();
+            }
+        }
+        if queued > 0
+            && let Some(webhooks) = &self.webhooks
+        {
+            webhooks.wake();
         }
         Ok(queued)
     }
 
-    async fn expiring_keys(&self, outbox: &Outbox, now: DateTime<Utc>) -> Result<u64, DomainError> {
+    async fn expiring_keys(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
         let keys = api_key::Entity::find()
             .filter(api_key::Column::RevokedAt.is_null())
             .filter(api_key::Column::ExpiresAt.gt(now - Duration::days(1)))
@@ -226,14 +279,20 @@ impl Notifier {
                     },
                 )
             };
+            let event_kind = if expires_at <= now {
+                "key.expired"
+            } else {
+                "key.expiring"
+            };
+            let event = self.key_event(event_kind, &key, None, now).await?;
             queued += self
                 .once(
-                    outbox,
                     &key.id,
                     subject_kind,
                     &key.owner_id,
                     kind,
-                    template,
+                    Some(template),
+                    event,
                     now,
                 )
                 .await?;
@@ -241,7 +300,7 @@ impl Notifier {
         Ok(queued)
     }
 
-    async fn anomalies(&self, outbox: &Outbox, now: DateTime<Utc>) -> Result<u64, DomainError> {
+    async fn anomalies(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
         let alerts = usage_alert::Entity::find()
             .filter(usage_alert::Column::CreatedAt.gt(now - LOOKBACK))
             .order_by_asc(usage_alert::Column::CreatedAt)
@@ -262,14 +321,26 @@ impl Notifier {
                 detail: alert.detail.clone(),
                 at: utc(alert.created_at),
             };
+            let event = self
+                .key_event(
+                    "usage.anomaly",
+                    &key,
+                    Some(json!({ "alert": {
+                        "id": alert.id,
+                        "detail": alert.detail,
+                        "created_at": alert.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    }})),
+                    now,
+                )
+                .await?;
             queued += self
                 .once(
-                    outbox,
                     &alert.id,
                     "anomaly",
                     &alert.owner_id,
                     ANOMALY,
-                    template,
+                    Some(template),
+                    event,
                     now,
                 )
                 .await?;
@@ -277,11 +348,7 @@ impl Notifier {
         Ok(queued)
     }
 
-    async fn keys_changed_by_others(
-        &self,
-        outbox: &Outbox,
-        now: DateTime<Utc>,
-    ) -> Result<u64, DomainError> {
+    async fn keys_changed_by_others(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
         let events = audit_event::Entity::find()
             .filter(audit_event::Column::At.gt(now - LOOKBACK))
             .filter(audit_event::Column::Action.is_in(["key.revoke", "key.disable"]))
@@ -324,12 +391,12 @@ impl Notifier {
             };
             queued += self
                 .once(
-                    outbox,
                     &format!("audit:{}", event.id),
                     "key_changed",
                     &key.owner_id,
                     KEY_CHANGED,
-                    template,
+                    Some(template),
+                    None,
                     now,
                 )
                 .await?;
@@ -337,7 +404,7 @@ impl Notifier {
         Ok(queued)
     }
 
-    async fn new_sign_ins(&self, outbox: &Outbox, now: DateTime<Utc>) -> Result<u64, DomainError> {
+    async fn new_sign_ins(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
         let events = audit_event::Entity::find()
             .filter(audit_event::Column::At.gt(now - LOOKBACK))
             .filter(audit_event::Column::Action.eq("sign_in.success"))
@@ -378,12 +445,12 @@ impl Notifier {
             };
             queued += self
                 .once(
-                    outbox,
                     &subject,
                     "new_sign_in",
                     &user_id,
                     NEW_SIGN_IN,
-                    template,
+                    Some(template),
+                    None,
                     now,
                 )
                 .await?;
@@ -393,7 +460,7 @@ impl Notifier {
 
     /// Keys that used 80% or all of their quota in its current period (the keys with the most
     /// use first; each threshold once per period).
-    async fn quotas(&self, outbox: &Outbox, now: DateTime<Utc>) -> Result<u64, DomainError> {
+    async fn quotas(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
         let Some(verifier) = &self.quotas else {
             return Ok(0);
         };
@@ -449,14 +516,32 @@ impl Notifier {
                 at: utc(now),
             };
             let kind = format!("quota_{threshold}:{}", quota.reset_at.timestamp());
+            let event = self
+                .key_event(
+                    if threshold == 100 {
+                        "quota.exceeded"
+                    } else {
+                        "quota.warning"
+                    },
+                    &key,
+                    Some(json!({ "quota": {
+                        "used": used,
+                        "limit": quota.limit,
+                        "period": quota.period.as_str(),
+                        "resets_at": quota.reset_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        "shared": shared.is_some(),
+                    }})),
+                    now,
+                )
+                .await?;
             queued += self
                 .once(
-                    outbox,
                     &row.key_id,
                     &kind,
                     &key.owner_id,
                     QUOTA,
-                    template,
+                    Some(template),
+                    event,
                     now,
                 )
                 .await?;
@@ -466,7 +551,7 @@ impl Notifier {
 
     /// Keys refused with RATE_LIMITED in most minutes of the last ten (from the per-minute usage
     /// buckets: a range of the primary key), at most once per key every six hours.
-    async fn rate_limited(&self, outbox: &Outbox, now: DateTime<Utc>) -> Result<u64, DomainError> {
+    async fn rate_limited(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
         use crate::entities::usage_bucket;
         let this_minute = now.timestamp().div_euclid(60) * 60;
         let rows = usage_bucket::Entity::find()
@@ -505,12 +590,12 @@ impl Notifier {
             };
             queued += self
                 .once(
-                    outbox,
                     &key.id,
                     &format!("rate_limited:{window}"),
                     &key.owner_id,
                     RATE_LIMITED,
-                    template,
+                    Some(template),
+                    None,
                     now,
                 )
                 .await?;
@@ -528,35 +613,41 @@ impl Notifier {
         mark_in(self.db.conn(), subject, kind, now).await
     }
 
-    /// Queues `template` to `owner_id` if `subject`'s `kind` was not dealt with yet and the
-    /// owner (active) has `pref` on; the mark and the message commit together.
+    /// If `subject`'s `kind` was not dealt with yet: queues `template` to `owner_id` (when email
+    /// is on and the owner, active, has `pref` on) and `event` to the webhook endpoints that
+    /// want it. The mark and the messages commit together.
     #[allow(clippy::too_many_arguments)]
     async fn once(
         &self,
-        outbox: &Outbox,
         subject: &str,
         kind: &str,
         owner_id: &str,
         pref: Kind,
-        template: Template,
+        template: Option<Template>,
+        event: Option<Event>,
         now: DateTime<Utc>,
     ) -> Result<u64, DomainError> {
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         if !mark_in(&txn, subject, kind, now).await? {
             return Ok(0);
         }
-        let owner = user::Entity::find_by_id(owner_id.to_owned())
-            .one(&txn)
-            .await?;
         let mut queued = 0;
-        if let Some(owner) = owner
-            && Status::from_db(&owner.status) == Status::Active
-            && is_on(&owner.notification_prefs, pref)
-        {
-            outbox
-                .enqueue_email(&txn, &owner.email, &template, now)
+        if let (Some(outbox), Some(template)) = (&self.outbox, template) {
+            let owner = user::Entity::find_by_id(owner_id.to_owned())
+                .one(&txn)
                 .await?;
-            queued = 1;
+            if let Some(owner) = owner
+                && Status::from_db(&owner.status) == Status::Active
+                && is_on(&owner.notification_prefs, pref)
+            {
+                outbox
+                    .enqueue_email(&txn, &owner.email, &template, now)
+                    .await?;
+                queued = 1;
+            }
+        }
+        if let (Some(webhooks), Some(event)) = (&self.webhooks, event) {
+            queued += webhooks.emit(&txn, &event, now).await?;
         }
         txn.commit().await?;
         Ok(queued)

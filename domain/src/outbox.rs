@@ -8,7 +8,7 @@
 //!
 //! Payloads may hold single-use links, so they are sealed with the server key and erased once
 //! the message is sent.
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
@@ -24,6 +24,7 @@ use crate::{
 };
 
 pub const EMAIL: &str = "email";
+pub const WEBHOOK: &str = "webhook";
 
 pub const PENDING: &str = "pending";
 pub const SENT: &str = "sent";
@@ -70,8 +71,81 @@ impl Retry {
 pub struct Outbox {
     db: Database,
     key: SecretKey,
-    retry: Retry,
     wake: Arc<tokio::sync::Notify>,
+}
+
+/// One message handed to its channel: the row's facts and its opened payload.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    /// This attempt's number (1 for the first).
+    pub attempt: i32,
+    pub created_at: DateTime<Utc>,
+    pub payload: Vec<u8>,
+}
+
+/// A boxed future, so channels can be used as `dyn Channel`.
+pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// A way out of Keyport for the outbox's rows of one `channel` value: SMTP, webhooks.
+pub trait Channel: Send + Sync {
+    /// The rows' `channel` value this delivers.
+    fn name(&self) -> &'static str;
+    /// Delivers one message; the error is what the admin (or the endpoint's owner) reads.
+    fn deliver<'a>(&'a self, message: &'a Message) -> Delivery<'a>;
+    /// The wait before the next attempt after `attempts` failed ones, or `None` to give up.
+    fn retry_after(
+        &self,
+        attempts: i32,
+        queued_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<Duration>;
+    /// Whether the payload is erased once delivered (it may hold a single-use link).
+    fn erase_when_delivered(&self) -> bool;
+}
+
+/// Email through SMTP: the payload is a [`Template`].
+pub struct EmailChannel {
+    pub mailer: Mailer,
+    pub retry: Retry,
+}
+
+impl EmailChannel {
+    pub fn new(mailer: Mailer) -> EmailChannel {
+        EmailChannel {
+            mailer,
+            retry: Retry::default(),
+        }
+    }
+}
+
+impl Channel for EmailChannel {
+    fn name(&self) -> &'static str {
+        EMAIL
+    }
+
+    fn deliver<'a>(&'a self, message: &'a Message) -> Delivery<'a> {
+        Box::pin(async move {
+            let template: Template = serde_json::from_slice(&message.payload)
+                .map_err(|e| format!("the message cannot be read: {e}"))?;
+            self.mailer.send(&message.recipient, &template).await
+        })
+    }
+
+    fn retry_after(
+        &self,
+        attempts: i32,
+        queued_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<Duration> {
+        (now - queued_at < self.retry.give_up_after).then(|| self.retry.backoff(attempts))
+    }
+
+    fn erase_when_delivered(&self) -> bool {
+        true
+    }
 }
 
 /// What one pass of the worker did.
@@ -126,14 +200,8 @@ impl Outbox {
         Outbox {
             db,
             key,
-            retry: Retry::default(),
             wake: Arc::new(tokio::sync::Notify::new()),
         }
-    }
-
-    pub fn with_retry(mut self, retry: Retry) -> Outbox {
-        self.retry = retry;
-        self
     }
 
     /// Queues an email in `conn` (the transaction of the event that causes it). Call
@@ -147,11 +215,26 @@ impl Outbox {
     ) -> Result<(), DomainError> {
         let payload = serde_json::to_vec(template)
             .map_err(|e| DomainError::Internal(format!("cannot encode a message: {e}")))?;
-        outbox::Entity::insert(outbox::ActiveModel {
-            channel: Set(EMAIL.to_owned()),
-            kind: Set(template.kind().to_owned()),
-            recipient: Set(to.to_owned()),
-            payload: Set(Some(self.key.encrypt(&payload))),
+        self.enqueue(conn, EMAIL, template.kind(), to, &payload, now)
+            .await
+            .map(drop)
+    }
+
+    /// Queues a message of any channel in `conn`; returns the row's id.
+    pub async fn enqueue(
+        &self,
+        conn: &impl ConnectionTrait,
+        channel: &str,
+        kind: &str,
+        recipient: &str,
+        payload: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<i64, DomainError> {
+        let inserted = outbox::Entity::insert(outbox::ActiveModel {
+            channel: Set(channel.to_owned()),
+            kind: Set(kind.to_owned()),
+            recipient: Set(recipient.to_owned()),
+            payload: Set(Some(self.key.encrypt(payload))),
             status: Set(PENDING.to_owned()),
             attempts: Set(0),
             next_attempt_at: Set(now),
@@ -161,9 +244,9 @@ impl Outbox {
             sent_at: Set(None),
             ..Default::default()
         })
-        .exec_without_returning(conn)
+        .exec(conn)
         .await?;
-        Ok(())
+        Ok(inserted.last_insert_id)
     }
 
     /// Tells this instance's worker that something was queued.
@@ -171,16 +254,18 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Sends the emails due at `now` through `mailer`, one at a time.
+    /// Delivers the messages due at `now` through their channels, one at a time (rows of a
+    /// channel not given wait for an instance that has it).
     pub async fn deliver_due(
         &self,
-        mailer: &Mailer,
+        channels: &[Arc<dyn Channel>],
         now: DateTime<Utc>,
     ) -> Result<Pass, DomainError> {
+        let names: Vec<&str> = channels.iter().map(|c| c.name()).collect();
         let due = outbox::Entity::find()
             .select_only()
             .column(outbox::Column::Id)
-            .filter(outbox::Column::Channel.eq(EMAIL))
+            .filter(outbox::Column::Channel.is_in(names))
             .filter(outbox::Column::Status.eq(PENDING))
             .filter(outbox::Column::NextAttemptAt.lte(now))
             .order_by_asc(outbox::Column::Id)
@@ -193,18 +278,32 @@ impl Outbox {
             let Some(row) = self.claim(id, now).await? else {
                 continue;
             };
+            let Some(channel) = channels.iter().find(|c| c.name() == row.channel) else {
+                continue;
+            };
             let result = match self.open(&row) {
-                Ok(template) => mailer.send(&row.recipient, &template).await,
+                Ok(payload) => {
+                    let message = Message {
+                        id: row.id,
+                        kind: row.kind.clone(),
+                        recipient: row.recipient.clone(),
+                        attempt: row.attempts + 1,
+                        created_at: row.created_at,
+                        payload,
+                    };
+                    channel.deliver(&message).await
+                }
                 Err(e) => Err(e),
             };
             match result {
                 Ok(()) => {
-                    self.sent(&row, Ord::max(Utc::now(), now)).await?;
+                    self.sent(&row, channel.as_ref(), Ord::max(Utc::now(), now))
+                        .await?;
                     pass.sent += 1;
                 }
                 Err(error) => {
-                    tracing::warn!(id = row.id, kind = %row.kind, attempts = row.attempts + 1, %error, "an email could not be sent; it will be retried");
-                    self.failed(&row, &error, now).await?;
+                    tracing::warn!(id = row.id, channel = %row.channel, kind = %row.kind, attempts = row.attempts + 1, %error, "a message could not be delivered; it will be retried");
+                    self.failed(&row, channel.as_ref(), &error, now).await?;
                     pass.failed += 1;
                 }
             }
@@ -235,27 +334,33 @@ impl Outbox {
         Ok(outbox::Entity::find_by_id(id).one(self.db.conn()).await?)
     }
 
-    fn open(&self, row: &outbox::Model) -> Result<Template, String> {
+    fn open(&self, row: &outbox::Model) -> Result<Vec<u8>, String> {
         let sealed = row
             .payload
             .as_deref()
             .ok_or_else(|| "the message has no content".to_owned())?;
-        let plain = self
-            .key
+        self.key
             .decrypt(sealed)
-            .map_err(|_| "the message cannot be decrypted with this server key".to_owned())?;
-        serde_json::from_slice(&plain).map_err(|e| format!("the message cannot be read: {e}"))
+            .map_err(|_| "the message cannot be decrypted with this server key".to_owned())
     }
 
-    async fn sent(&self, row: &outbox::Model, now: DateTime<Utc>) -> Result<(), DomainError> {
-        outbox::Entity::update_many()
+    async fn sent(
+        &self,
+        row: &outbox::Model,
+        channel: &dyn Channel,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let mut update = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value(SENT))
             .col_expr(outbox::Column::Attempts, Expr::value(row.attempts + 1))
-            .col_expr(outbox::Column::SentAt, Expr::value(now))
-            .col_expr(
+            .col_expr(outbox::Column::SentAt, Expr::value(now));
+        if channel.erase_when_delivered() {
+            update = update.col_expr(
                 outbox::Column::Payload,
                 Expr::value(Option::<Vec<u8>>::None),
-            )
+            );
+        }
+        update
             .col_expr(
                 outbox::Column::LockedUntil,
                 Expr::value(Option::<DateTime<Utc>>::None),
@@ -273,11 +378,13 @@ impl Outbox {
     async fn failed(
         &self,
         row: &outbox::Model,
+        channel: &dyn Channel,
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         let attempts = row.attempts + 1;
-        let give_up = now - row.created_at >= self.retry.give_up_after;
+        let wait = channel.retry_after(attempts, row.created_at, now);
+        let give_up = wait.is_none();
         let error: String = error.chars().take(1000).collect();
         outbox::Entity::update_many()
             .col_expr(
@@ -287,7 +394,7 @@ impl Outbox {
             .col_expr(outbox::Column::Attempts, Expr::value(attempts))
             .col_expr(
                 outbox::Column::NextAttemptAt,
-                Expr::value(now + self.retry.backoff(attempts)),
+                Expr::value(now + wait.unwrap_or_default()),
             )
             .col_expr(
                 outbox::Column::LockedUntil,
@@ -300,18 +407,50 @@ impl Outbox {
         Ok(())
     }
 
-    /// The worker: sends what is due, then waits for a wake-up or at most `idle`.
-    pub async fn run(self, mailer: Mailer, idle: std::time::Duration) {
+    /// The worker: delivers what is due, then waits for a wake-up, the next retry that falls
+    /// due, or at most `idle` (rows queued by other instances).
+    pub async fn run(self, channels: Vec<Arc<dyn Channel>>, idle: std::time::Duration) {
         loop {
-            match self.deliver_due(&mailer, Utc::now()).await {
+            match self.deliver_due(&channels, Utc::now()).await {
                 Ok(pass) if pass.sent + pass.failed > 0 => {
                     tracing::info!(sent = pass.sent, failed = pass.failed, "outbox delivered")
                 }
                 Ok(_) => {}
                 Err(error) => tracing::error!(%error, "cannot read the outbox"),
             }
-            let _ = tokio::time::timeout(idle, self.wake.notified()).await;
+            let wait = match self.next_due(&channels).await {
+                Ok(Some(at)) => (at - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .clamp(std::time::Duration::from_millis(50), idle),
+                _ => idle,
+            };
+            let _ = tokio::time::timeout(wait, self.wake.notified()).await;
         }
+    }
+
+    /// When the next waiting row of `channels` falls due.
+    async fn next_due(
+        &self,
+        channels: &[Arc<dyn Channel>],
+    ) -> Result<Option<DateTime<Utc>>, DomainError> {
+        let names: Vec<&str> = channels.iter().map(|c| c.name()).collect();
+        Ok(outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::NextAttemptAt)
+            .filter(outbox::Column::Status.eq(PENDING))
+            .filter(outbox::Column::Channel.is_in(names))
+            // A row another worker holds is theirs until its lease ends.
+            .filter(
+                outbox::Column::LockedUntil
+                    .is_null()
+                    .or(outbox::Column::LockedUntil.lte(Utc::now())),
+            )
+            .order_by_asc(outbox::Column::NextAttemptAt)
+            .limit(1)
+            .into_tuple::<DateTime<Utc>>()
+            .one(self.db.conn())
+            .await?)
     }
 
     /// How many messages wait, gave up, and went out.
@@ -392,7 +531,11 @@ impl Outbox {
             .await?;
         let mut out = Vec::new();
         for row in rows {
-            if let Ok(template) = self.open(&row) {
+            if let Some(template) = self
+                .open(&row)
+                .ok()
+                .and_then(|plain| serde_json::from_slice(&plain).ok())
+            {
                 out.push((Entry::from(row), template));
             }
         }

@@ -63,6 +63,75 @@ async fn sqlite_file_is_created_in_wal_mode_and_keeps_data_across_restarts() {
     db.close().await.unwrap();
 }
 
+/// A transaction that reads and then writes (sign-up with a taken address, key rotation...)
+/// must wait for a concurrent writer on a SQLite file, not fail: a deferred `BEGIN` pins the
+/// snapshot at the first read, and once another connection commits, SQLite refuses the
+/// upgrade to a write at once ("database is locked") without waiting out the busy timeout.
+#[tokio::test]
+async fn sqlite_file_transactions_that_read_then_write_wait_for_other_writers() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keyport.db", dir.path().display());
+    let db = Database::connect_and_migrate(&url).await.unwrap();
+    let run = |sql: &str| sea_orm::Statement::from_string(db.backend(), sql.to_owned());
+    db.conn()
+        .execute_raw(run("CREATE TABLE scratch (who TEXT NOT NULL)"))
+        .await
+        .unwrap();
+
+    let txn = db.begin_write().await.unwrap();
+    txn.query_one_raw(run("SELECT count(*) FROM scratch"))
+        .await
+        .unwrap();
+    // Another connection writes while the transaction is between its read and its write.
+    let other = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.conn()
+                .execute_raw(sea_orm::Statement::from_string(
+                    db.backend(),
+                    "INSERT INTO scratch (who) VALUES ('other')",
+                ))
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    txn.execute_raw(run("INSERT INTO scratch (who) VALUES ('transaction')"))
+        .await
+        .expect("the transaction's write goes through");
+    txn.commit().await.unwrap();
+    other
+        .await
+        .unwrap()
+        .expect("the other writer waited its turn");
+    let count = db
+        .conn()
+        .query_one_raw(run("SELECT count(*) FROM scratch"))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(count, 2);
+
+    // What a plain deferred transaction does in the same order, for contrast: it is refused.
+    let txn = db.conn().begin().await.unwrap();
+    txn.query_one_raw(run("SELECT count(*) FROM scratch"))
+        .await
+        .unwrap();
+    db.conn()
+        .execute_raw(run("INSERT INTO scratch (who) VALUES ('other again')"))
+        .await
+        .unwrap();
+    let refused = txn
+        .execute_raw(run("INSERT INTO scratch (who) VALUES ('deferred')"))
+        .await
+        .expect_err("a deferred transaction cannot write over a newer commit");
+    assert!(refused.to_string().contains("locked"), "{refused}");
+    txn.rollback().await.unwrap();
+    db.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn postgres_migrates_and_round_trips() {
     // `./dev.sh test` runs tests named `postgres` only when KEYPORT_TEST_POSTGRES_URL is set.

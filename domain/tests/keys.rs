@@ -115,7 +115,9 @@ async fn the_catalog_starts_with_keyport_and_a_default_plan(db: Database) {
             "usage:read",
             "audit:read",
             "admin",
-            "verify"
+            "verify",
+            "webhooks:read",
+            "webhooks:write"
         ]
     );
     let plan = w.keys.catalog().default_plan().await.unwrap();

@@ -11,6 +11,7 @@ mod m20261202_000006_verify_scope;
 mod m20261202_000007_plan_limit_scope;
 mod m20261202_000008_legacy_recovery_codes;
 mod m20261206_000009_email;
+mod m20261207_000010_webhooks;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_plan_limit_scope::Migration),
             Box::new(m20261202_000008_legacy_recovery_codes::Migration),
             Box::new(m20261206_000009_email::Migration),
+            Box::new(m20261207_000010_webhooks::Migration),
         ]
     }
 }

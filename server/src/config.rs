@@ -52,6 +52,18 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_MAIL_FROM")]
     pub mail_from: Option<String>,
 
+    /// Let webhook endpoints be loopback, private or link-local addresses (a closed network,
+    /// tests). Off (the default), such URLs are refused when saved and again at every delivery,
+    /// after DNS resolution: a defence against server-side request forgery.
+    #[arg(long, env = "KEYPORT_WEBHOOKS_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub webhooks_allow_private: bool,
+
+    /// Seconds to wait before each new attempt of a failed webhook delivery, comma-separated
+    /// (after the 1st failure, the 2nd, ...). After the last, the delivery gives up; an endpoint
+    /// failing for a day is disabled and its owner told.
+    #[arg(long, env = "KEYPORT_WEBHOOK_RETRY_SECONDS", value_delimiter = ',', default_values_t = domain::webhooks::SCHEDULE.map(|s| s as u64))]
+    pub webhook_retry_seconds: Vec<u64>,
+
     /// Whether anyone may create an account (`open`) or only admins add users (`closed`).
     #[arg(long, env = "KEYPORT_SIGNUP", default_value = "open", value_parser = ["open", "closed"])]
     pub signup: String,
@@ -179,6 +191,8 @@ impl Config {
             public_url: None,
             smtp_url: None,
             mail_from: None,
+            webhooks_allow_private: false,
+            webhook_retry_seconds: domain::webhooks::SCHEDULE.map(|s| s as u64).to_vec(),
             signup: "open".into(),
             require_2fa: true,
             session_idle_minutes: 30,

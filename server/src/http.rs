@@ -199,8 +199,12 @@ pub struct Server {
     shutdown_grace: Duration,
     /// The Prometheus listener, when `--metrics-addr` is set.
     metrics: Option<TcpListener>,
-    /// The outbox and the SMTP transport its worker sends through, when SMTP is configured.
-    mail: Option<(domain::outbox::Outbox, domain::mail::Mailer)>,
+    /// The outbox and the channels its worker delivers through (webhooks; email when SMTP is
+    /// configured).
+    delivery: (
+        domain::outbox::Outbox,
+        Vec<std::sync::Arc<dyn domain::outbox::Channel>>,
+    ),
 }
 
 impl Server {
@@ -240,14 +244,34 @@ impl Server {
         let mut accounts =
             Accounts::new(db.clone(), secret_key.clone()).with_changes(changes.clone());
         let mut keys = Keys::new(db.clone()).with_changes(changes);
-        // Email, when SMTP is configured: every message goes through the outbox.
+        // Every message leaves through the outbox: webhook deliveries always, email when SMTP
+        // is configured.
         let mailer = config.mailer()?;
-        let outbox = mailer
-            .as_ref()
-            .map(|_| domain::outbox::Outbox::new(db.clone(), secret_key.clone()));
+        let deliveries = domain::outbox::Outbox::new(db.clone(), secret_key.clone());
+        let outbox = mailer.as_ref().map(|_| deliveries.clone());
         if let Some(outbox) = &outbox {
             accounts = accounts.with_outbox(outbox.clone());
             keys = keys.with_verified_email_required();
+        }
+        let webhooks =
+            domain::webhooks::Webhooks::new(db.clone(), secret_key.clone(), deliveries.clone())
+                .allowing_private_targets(config.webhooks_allow_private);
+        accounts = accounts.with_webhooks(webhooks.clone());
+        keys = keys.with_webhooks(webhooks.clone());
+        let mut channels: Vec<std::sync::Arc<dyn domain::outbox::Channel>> =
+            vec![std::sync::Arc::new(
+                webhooks.sender(outbox.clone()).with_schedule(
+                    config
+                        .webhook_retry_seconds
+                        .iter()
+                        .map(|s| chrono::Duration::seconds(*s as i64))
+                        .collect(),
+                ),
+            )];
+        if let Some(mailer) = mailer {
+            channels.push(std::sync::Arc::new(domain::outbox::EmailChannel::new(
+                mailer,
+            )));
         }
         // Other instances sharing the database hear of each change at once: through Redis when
         // it is configured, else through PostgreSQL's NOTIFY.
@@ -258,8 +282,9 @@ impl Server {
             accounts = accounts.with_changes(publisher.clone());
             keys = keys.with_changes(publisher);
         }
-        let notifier =
-            domain::notify::Notifier::new(db.clone(), outbox.clone()).with_quotas(verifier.clone());
+        let notifier = domain::notify::Notifier::new(db.clone(), outbox.clone())
+            .with_quotas(verifier.clone())
+            .with_webhooks(webhooks.clone());
         let state = AppState::new(crate::state::Shared {
             notifier,
             usage: Usage::new(db.clone(), keys.clone()),
@@ -283,6 +308,7 @@ impl Server {
             verify_requires_token: config.verify_requires_token,
             secret_key,
             outbox: outbox.clone(),
+            webhooks,
         });
         let listener = TcpListener::bind(config.addr)
             .await
@@ -299,7 +325,7 @@ impl Server {
             feed: feed.map(|feed| (feed, instance)),
             shutdown_grace: Duration::from_secs(config.shutdown_grace_seconds),
             metrics,
-            mail: outbox.zip(mailer),
+            delivery: (deliveries, channels),
         })
     }
 
@@ -332,9 +358,8 @@ impl Server {
         let feed = self
             .feed
             .map(|(feed, origin)| tokio::spawn(feed.follow(origin, self.state.verifier.clone())));
-        let mail = self
-            .mail
-            .map(|(outbox, mailer)| tokio::spawn(outbox.run(mailer, OUTBOX_IDLE)));
+        let (outbox, channels) = self.delivery;
+        let delivery = tokio::spawn(outbox.run(channels, OUTBOX_IDLE));
         let served = axum::serve(
             self.listener,
             self.router
@@ -358,7 +383,8 @@ impl Server {
         .await
         .context("the HTTP server failed");
         background.abort();
-        for task in [feed, metrics, mail].into_iter().flatten() {
+        delivery.abort();
+        for task in [feed, metrics].into_iter().flatten() {
             task.abort();
         }
         // Whatever was counted since the last flush is written before the process exits.

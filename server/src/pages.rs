@@ -23,7 +23,7 @@ use tower_sessions::Session;
 use crate::{
     AppState,
     auth::{self, UsersQuery, Visitor},
-    portal::{self, AuditQuery, KeysQuery},
+    portal::{self, AuditQuery, KeysQuery, WebhooksQuery},
     portal_usage,
     web::GENERIC_ERROR,
 };
@@ -51,6 +51,8 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit))
         .route("/alerts", get(alerts))
         .route("/hygiene", get(hygiene))
+        .route("/webhooks", get(webhooks))
+        .route("/webhooks/{id}", get(webhook))
         .route("/admin", get(admin_dashboard))
         .route("/admin/users", get(admin_users))
         .route("/admin/apis", get(admin_apis))
@@ -79,6 +81,8 @@ pub const PATHS: &[&str] = &[
     "/audit",
     "/alerts",
     "/hygiene",
+    "/webhooks",
+    "/webhooks/{id}",
     "/admin",
     "/admin/users",
     "/admin/apis",
@@ -491,6 +495,29 @@ async fn alerts(
     Params(q): Params<ShowQuery>,
 ) -> PageResult {
     Ok(portal_usage::alerts_page(&state, &user, q.show.trim())
+        .await?
+        .into())
+}
+
+async fn webhooks(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    session: Session,
+    Params(q): Params<WebhooksQuery>,
+) -> PageResult {
+    Ok(portal::webhooks_page(&state, &session, &user, &q)
+        .await?
+        .into())
+}
+
+async fn webhook(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    session: Session,
+    Path(id): Path<String>,
+    Params(q): Params<WebhooksQuery>,
+) -> PageResult {
+    Ok(portal::webhook_page(&state, &session, &user, &id, &q)
         .await?
         .into())
 }

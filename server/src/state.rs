@@ -66,6 +66,8 @@ pub struct Shared {
     pub secret_key: domain::secret_key::SecretKey,
     /// The outbox, when SMTP is configured (email flows on).
     pub outbox: Option<domain::outbox::Outbox>,
+    /// Webhook endpoints and their deliveries.
+    pub webhooks: domain::webhooks::Webhooks,
     /// The switchable email notifications (a job; nothing is queued without the outbox).
     pub notifier: domain::notify::Notifier,
 }

@@ -62,6 +62,15 @@ const TOC: &[(&str, &str, &[TocLink])] = &[
     ),
     ("usage", "Usage and alerts", &[("alerts", "Alerts")]),
     (
+        "webhooks",
+        "Webhooks",
+        &[
+            ("webhook-events", "Events"),
+            ("webhook-signatures", "Verifying signatures"),
+            ("webhook-retries", "Retries"),
+        ],
+    ),
+    (
         "key-safety",
         "Keeping keys safe",
         &[("leaked-keys", "If a key leaks")],
@@ -617,6 +626,7 @@ pub fn Docs() -> impl IntoView {
                 <ForwardAuthSection />
                 <ManagementSection />
                 <UsageSection />
+                <WebhooksSection />
                 <SafetySection />
             </article>
         </div>
@@ -865,6 +875,69 @@ fn UsageSection() -> impl IntoView {
                 <li><strong class="font-semibold text-slate-900 dark:text-slate-100">"Dormant key used again: "</strong>"traffic on a key, older than 30 days, that was not used in the 30 days before: a forgotten key, possibly leaked."</li>
             </ul>
             <p class=P>"Each rule fires at most once per key every 6 hours. Owners see alerts on their own keys, admins on all; each alert says why it fired, links to the key and can disable it at once. Acknowledge an alert to clear it from the list."</p>
+        </section>
+    }
+}
+
+const WEBHOOK_EVENTS: &[&[&str]] = &[
+    &[
+        "key.created",
+        "A key was created (data: the key, as GET /v1/keys/{id} shows it)",
+    ],
+    &[
+        "key.updated",
+        "Its name, scopes, expiry or IP allowlist changed",
+    ],
+    &["key.rotated", "A key replaced another (data: the new key)"],
+    &["key.revoked", "A key was revoked"],
+    &["key.disabled / key.enabled", "A key was switched off or on"],
+    &[
+        "key.expiring",
+        "A key expires in 7 days, and again 1 day before",
+    ],
+    &["key.expired", "A key expired"],
+    &["key.leaked", "A key was reported leaked"],
+    &[
+        "usage.anomaly",
+        "An alert fired on a key (data: key, alert)",
+    ],
+    &[
+        "quota.warning / quota.exceeded",
+        "A key used 80% of its quota, or all of it (data: key, quota)",
+    ],
+    &[
+        "user.created / user.disabled",
+        "Platform-wide endpoints (admins) only",
+    ],
+    &["webhook.test", "Send test event"],
+];
+
+const VERIFY_WEBHOOK: &str = r#"# pip install standardwebhooks
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+hook = Webhook("whsec_...")  # the endpoint's signing secret
+
+def receive(body: bytes, headers: dict):
+    try:
+        event = hook.verify(body, headers)  # checks webhook-signature and webhook-timestamp
+    except WebhookVerificationError:
+        return 400
+    # event["type"], event["timestamp"], event["data"]; deduplicate on headers["webhook-id"]
+    return 204"#;
+
+#[component]
+fn WebhooksSection() -> impl IntoView {
+    view! {
+        <section aria-labelledby="webhooks" class=SECTION>
+            <h2 id="webhooks" class=H2>"Webhooks"</h2>
+            <p class=P>"Register an endpoint on the "<a href="/webhooks" class=LINK>"Webhooks"</a>" page (or with "<code class=IC>"POST /v1/webhooks"</code>", scope "<code class=IC>"webhooks:write"</code>") and Keyport POSTs a JSON event to it whenever something happens to your keys. Each delivery has a body "<code class=IC>"{\"type\", \"timestamp\", \"data\"}"</code>" and never carries a key's plaintext or hash."</p>
+            <h3 id="webhook-events" class=H3>"Events"</h3>
+            <DocTable caption="Webhook events" head=&["Event", "When"] rows=WEBHOOK_EVENTS />
+            <h3 id="webhook-signatures" class=H3>"Verifying signatures"</h3>
+            <p class=P>"Deliveries are signed the Standard Webhooks way: headers "<code class=IC>"webhook-id"</code>", "<code class=IC>"webhook-timestamp"</code>" and "<code class=IC>"webhook-signature"</code>" ("<code class=IC>"v1,"</code>" + base64 HMAC-SHA256 of id.timestamp.body, keyed with the secret). Use any Standard Webhooks or Svix library. After \"Rotate secret\", deliveries carry the old and the new signature for 24 hours."</p>
+            <CodeBlock code=VERIFY_WEBHOOK caption="receiver.py" />
+            <h3 id="webhook-retries" class=H3>"Retries"</h3>
+            <p class=P>"Answer with any 2xx within 10 seconds. Anything else is retried after 5 s, 1 min, 10 min, 1 h, 6 h and 24 h, with the same webhook-id (deliveries are at least once: deduplicate on it). Redirects are not followed. An endpoint whose deliveries all fail for a day is disabled and you are told; enable it again once it works. Endpoints must be public addresses: loopback, private and cloud metadata addresses are refused."</p>
         </section>
     }
 }

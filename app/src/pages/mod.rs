@@ -12,3 +12,4 @@ pub mod keys;
 pub mod landing;
 pub mod not_found;
 pub mod settings;
+pub mod webhooks;

@@ -3,7 +3,7 @@
 //! admins, never on their own account) and audits refused attempts; each change is audited and
 //! a status or role change reaches the verifier through the key change listeners.
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::json;
 
 use super::{Accounts, Role, Status, User, throttle};
@@ -158,7 +158,7 @@ impl Accounts {
         role: Role,
         ctx: &RequestContext,
     ) -> Result<(), DomainError> {
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         user::Entity::update_many()
             .col_expr(user::Column::Role, Expr::value(role.as_str()))
             .filter(user::Column::Id.eq(user_id))
@@ -251,7 +251,7 @@ impl Accounts {
         status: Status,
         ctx: &RequestContext,
     ) -> Result<(), DomainError> {
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         user::Entity::update_many()
             .col_expr(user::Column::Status, Expr::value(status.as_str()))
             .filter(user::Column::Id.eq(user_id))
@@ -263,7 +263,12 @@ impl Accounts {
             "user.enable"
         };
         audit::record(&txn, ctx, Some(admin_id), action, Some(user_id), json!({})).await?;
+        if status == Status::Disabled {
+            self.announce_user(&txn, "user.disabled", user_id, chrono::Utc::now())
+                .await?;
+        }
         txn.commit().await?;
+        self.wake_webhooks();
         self.listeners.tell(Change::Owner(user_id.to_owned())).await;
         if status == Status::Disabled {
             crate::sessions::delete_for_user(&self.db, user_id, None).await?;

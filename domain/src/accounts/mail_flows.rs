@@ -6,8 +6,7 @@
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -178,7 +177,7 @@ impl Accounts {
         // Counted whatever happens next (a reservation dropped stays counted).
         let hash = password::hash(&password).await?;
         let origin = Origin::new(now, ctx);
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         let existing = user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))
             .one(&txn)
@@ -244,10 +243,12 @@ impl Accounts {
                     json!({}),
                 )
                 .await?;
+                self.announce_user(&txn, "user.created", &id, now).await?;
             }
         }
         txn.commit().await?;
         outbox.wake();
+        self.wake_webhooks();
         Ok(())
     }
 
@@ -297,7 +298,7 @@ impl Accounts {
             .await?
             .ok_or(LinkError::Invalid)?;
         let user_id = row.user_id.clone().ok_or(LinkError::Invalid)?;
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         if !Self::use_link(&txn, &row, now).await? {
             return Err(LinkError::Invalid);
         }
@@ -358,7 +359,7 @@ impl Accounts {
     ) -> Result<(), DomainError> {
         let outbox = self.outbox()?;
         let now = Utc::now();
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         let Some(row) = user::Entity::find_by_id(user_id.to_owned())
             .one(&txn)
             .await?
@@ -454,7 +455,7 @@ impl Accounts {
             .unwrap_or_else(|| "An administrator".into());
         let details =
             json!({ "role": role.as_str(), "plan_id": plan_id, "invited_by": actor.user_id });
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         let token = insert_link(
             &txn,
             None,
@@ -521,7 +522,7 @@ impl Accounts {
         let password = Password::parse(password, &invitation.email)?;
         let hash = password::hash(&password).await?;
         let id = id::new_id(id::USER);
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         if !Self::use_link(&txn, &link, now).await? {
             return Err(LinkError::Invalid);
         }
@@ -555,7 +556,9 @@ impl Accounts {
             json!({ "invited_by": invited_by }),
         )
         .await?;
+        self.announce_user(&txn, "user.created", &id, now).await?;
         txn.commit().await?;
+        self.wake_webhooks();
         self.find(&id).await?.ok_or(LinkError::Invalid)
     }
 
@@ -589,7 +592,7 @@ impl Accounts {
             return Err(MailRequestError::Throttled(throttled));
         }
         let origin = Origin::new(now, ctx);
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         let row = user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))
             .one(&txn)
@@ -667,7 +670,7 @@ impl Accounts {
         // A bad new password leaves the link usable for a second try.
         let password = Password::parse(new_password, &row.email)?;
         let hash = password::hash(&password).await?;
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         if !Self::use_link(&txn, &link, now).await? {
             return Err(LinkError::Invalid);
         }

@@ -11,7 +11,7 @@ pub mod totp;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QuerySelect,
-    TransactionTrait, sea_query::Expr,
+    sea_query::Expr,
 };
 use serde_json::json;
 
@@ -211,6 +211,8 @@ pub struct Accounts {
     listeners: Listeners,
     /// Set when SMTP is configured: the email flows are on.
     outbox: Option<crate::outbox::Outbox>,
+    /// Where `user.created` and `user.disabled` go out (platform-wide endpoints).
+    webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 fn unix(now: DateTime<Utc>) -> u64 {
@@ -224,6 +226,52 @@ impl Accounts {
             key,
             listeners: Listeners::default(),
             outbox: None,
+            webhooks: None,
+        }
+    }
+
+    /// Queues `user.created` and `user.disabled` webhook events.
+    pub fn with_webhooks(mut self, webhooks: crate::webhooks::Webhooks) -> Accounts {
+        self.webhooks = Some(webhooks);
+        self
+    }
+
+    /// Queues a `kind` event about `user_id`, as it stands in `conn`, for the endpoints that want
+    /// it. Call [`Accounts::wake_webhooks`] after the commit.
+    async fn announce_user(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+        kind: &'static str,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let Some(webhooks) = &self.webhooks else {
+            return Ok(());
+        };
+        let Some(u) = user::Entity::find_by_id(user_id.to_owned())
+            .one(conn)
+            .await?
+        else {
+            return Ok(());
+        };
+        let event = crate::webhooks::Event {
+            kind,
+            owner_id: Some(u.id.clone()),
+            data: json!({
+                "id": u.id,
+                "email": u.email,
+                "role": u.role,
+                "status": u.status,
+                "created_at": u.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }),
+        };
+        webhooks.emit(conn, &event, now).await?;
+        Ok(())
+    }
+
+    fn wake_webhooks(&self) {
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.wake();
         }
     }
 
@@ -333,6 +381,9 @@ impl Accounts {
             Err(e) => return Err(e.into()),
         }
         let id = row.id.unwrap();
+        self.announce_user(self.db.conn(), "user.created", &id, now)
+            .await?;
+        self.wake_webhooks();
         let stored = user::Entity::find_by_id(id).one(self.db.conn()).await?;
         stored
             .as_ref()
@@ -747,7 +798,7 @@ impl Accounts {
         self.check_totp_code(&row, code, ctx, now, "2fa.enrol_failure")
             .await?;
         let codes = recovery::generate();
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         user::Entity::update_many()
             .col_expr(user::Column::TotpEnabledAt, Expr::value(now))
             .col_expr(user::Column::LastSignInAt, Expr::value(now))
@@ -831,7 +882,7 @@ impl Accounts {
         reservation.succeeded(&self.db, &[email_key]).await?;
         let new = Password::parse(new, &row.email)?;
         let hash = password::hash(&new).await?;
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         user::Entity::update_many()
             .col_expr(user::Column::PasswordHash, Expr::value(hash))
             .filter(user::Column::Id.eq(user_id))
@@ -912,7 +963,7 @@ impl Accounts {
     ) -> Result<Vec<String>, SignInError> {
         self.step_up(user_id, code, ctx, now).await?;
         let codes = recovery::generate();
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         replace_recovery_codes(&txn, user_id, &codes, now).await?;
         audit::record(
             &txn,
@@ -956,7 +1007,7 @@ impl Accounts {
         ctx: &RequestContext,
         by_admin: bool,
     ) -> Result<(), DomainError> {
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         if let Some(row) = user::Entity::find_by_id(user_id.to_owned())
             .one(&txn)
             .await?

@@ -16,3 +16,5 @@ pub mod setting;
 pub mod usage_alert;
 pub mod usage_bucket;
 pub mod user;
+pub mod webhook_attempt;
+pub mod webhook_endpoint;

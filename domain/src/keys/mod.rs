@@ -11,8 +11,8 @@ use std::{net::IpAddr, sync::Arc};
 use chrono::{DateTime, Duration, Utc};
 use ipnet::IpNet;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use serde_json::json;
 
@@ -28,6 +28,7 @@ use crate::{
     id,
     limits::Effective,
     service::{Actor, FieldErrors, ServiceError, deny},
+    webhooks::{Event, Webhooks},
 };
 
 /// Most entries in one key's IP allowlist.
@@ -94,6 +95,30 @@ impl From<KeyRecord> for Key {
 }
 
 impl Key {
+    /// The key as `GET /v1/keys/{id}` answers it (never the hash or the plaintext): what
+    /// webhook events carry.
+    pub fn to_json(&self, now: DateTime<Utc>) -> serde_json::Value {
+        let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let status = self.status(now);
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "start": self.start,
+            "api": self.api,
+            "scopes": self.scopes,
+            "owner_id": self.owner_id,
+            "created_at": rfc3339(self.created_at),
+            "expires_at": self.expires_at.map(rfc3339),
+            "last_used_at": self.last_used_at.map(rfc3339),
+            "ip_allowlist": self.ip_allowlist,
+            "ratelimit": self.rate_limit.map(|r| json!({"limit": r.limit, "period_s": r.period_s})),
+            "quota": self.quota.map(|q| json!({"limit": q.limit, "period": q.period.as_str()})),
+            "status": status.as_str(),
+            "enabled": self.enabled,
+            "allowed_actions": status.allowed_action_names(),
+        })
+    }
+
     /// The key's status: the one rule in [`Lifecycle::status`], shared with the verifier.
     pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
         Lifecycle {
@@ -249,6 +274,8 @@ pub struct Keys {
     listeners: Listeners,
     /// With email on, a developer creates keys only once their address is confirmed.
     require_verified_email: bool,
+    /// Where key events go out (queued in the transaction of each change).
+    webhooks: Option<Webhooks>,
 }
 
 struct Owner {
@@ -263,7 +290,52 @@ impl Keys {
             db,
             listeners: Listeners::default(),
             require_verified_email: false,
+            webhooks: None,
         }
+    }
+
+    /// Queues a webhook event for every change to a key.
+    pub fn with_webhooks(mut self, webhooks: Webhooks) -> Keys {
+        self.webhooks = Some(webhooks);
+        self
+    }
+
+    /// Queues `kinds` of events about `key_id`, as it stands in `txn`, for the endpoints that
+    /// want them.
+    async fn announce(
+        &self,
+        txn: &DatabaseTransaction,
+        kinds: &[&'static str],
+        key_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        let Some(webhooks) = &self.webhooks else {
+            return Ok(());
+        };
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        let rows = api_key::Entity::find()
+            .filter(api_key::Column::Id.eq(key_id))
+            .all(txn)
+            .await?;
+        let Some(key) = record::load(txn, rows)
+            .await?
+            .into_iter()
+            .next()
+            .map(Key::from)
+        else {
+            return Ok(());
+        };
+        for kind in kinds {
+            let event = Event {
+                kind,
+                owner_id: Some(key.owner_id.clone()),
+                data: key.to_json(now),
+            };
+            webhooks.emit(txn, &event, now).await?;
+        }
+        Ok(())
     }
 
     /// Refuses key creation to developers whose address is not confirmed (when email is on).
@@ -299,8 +371,12 @@ impl Keys {
         self
     }
 
+    /// After a key's change committed: the verifier's index, and the webhook worker.
     async fn reindex(&self, key_id: &str) {
         self.listeners.tell(Change::Key(key_id.to_owned())).await;
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.wake();
+        }
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -554,7 +630,7 @@ impl Keys {
         scopes.dedup();
         let plaintext = PlainKey::generate();
         let key_id = id::new_id(id::KEY);
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         api_key::Entity::insert(api_key::ActiveModel {
             id: Set(key_id.clone()),
             owner_id: Set(owner.id.clone()),
@@ -590,6 +666,7 @@ impl Keys {
             }),
         )
         .await?;
+        self.announce(&txn, &["key.created"], &key_id, now).await?;
         txn.commit().await?;
         self.reindex(&key_id).await;
         let key = self.get(actor, &key_id).await?;
@@ -787,7 +864,7 @@ impl Keys {
         if let Some(enabled) = toggled {
             update = update.col_expr(api_key::Column::Enabled, Expr::value(enabled));
         }
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         update.exec(&txn).await?;
         if !fields.is_empty() {
             audit::record(
@@ -811,6 +888,16 @@ impl Keys {
             )
             .await?;
         }
+        let mut events = Vec::new();
+        if !fields.is_empty() {
+            events.push("key.updated");
+        }
+        match toggled {
+            Some(true) => events.push("key.enabled"),
+            Some(false) => events.push("key.disabled"),
+            None => {}
+        }
+        self.announce(&txn, &events, key_id, now).await?;
         txn.commit().await?;
         self.reindex(key_id).await;
         self.get(actor, key_id).await
@@ -845,7 +932,7 @@ impl Keys {
             Some(e) if e < grace_end => e,
             _ => grace_end,
         };
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         // Claim the old key first, so two concurrent rotations cannot both succeed.
         let claimed = api_key::Entity::update_many()
             .col_expr(api_key::Column::ReplacedBy, Expr::value(new_id.clone()))
@@ -893,6 +980,7 @@ impl Keys {
             json!({ "new_key_id": new_id, "grace_period_s": grace_seconds, "old_key_expires_at": old_expiry.to_rfc3339() }),
         )
         .await?;
+        self.announce(&txn, &["key.rotated"], &new_id, now).await?;
         txn.commit().await?;
         self.reindex(key_id).await;
         self.reindex(&new_id).await;
@@ -916,7 +1004,7 @@ impl Keys {
         }
         self.get(actor, key_id).await?;
         let now = Utc::now();
-        let txn = self.db.conn().begin().await?;
+        let txn = self.db.begin_write().await?;
         let revoked = api_key::Entity::update_many()
             .col_expr(api_key::Column::RevokedAt, Expr::value(now))
             .col_expr(
@@ -940,6 +1028,7 @@ impl Keys {
             json!({ "reason": reason }),
         )
         .await?;
+        self.announce(&txn, &["key.revoked"], key_id, now).await?;
         txn.commit().await?;
         self.reindex(key_id).await;
         self.get(actor, key_id).await

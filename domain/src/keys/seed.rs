@@ -1,7 +1,7 @@
 //! Bulk key creation for benchmarks: many keys at once, straight into the table (no audit
 //! events), returning their plaintexts. Not reachable from the portal or the API.
 use chrono::{Duration, Utc};
-use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
 
 use super::PlainKey;
@@ -19,7 +19,7 @@ pub async fn insert_keys(
 ) -> Result<Vec<String>, DomainError> {
     let now = Utc::now();
     let mut out = Vec::with_capacity(count);
-    let txn = db.conn().begin().await?;
+    let txn = db.begin_write().await?;
     let mut batch = Vec::with_capacity(500);
     for i in 0..count {
         let key = PlainKey::generate();

@@ -142,6 +142,15 @@ pub enum Template {
     },
     /// A sign-in from a browser this account never signed in with before (switchable).
     NewSignIn { origin: Origin },
+    /// Keyport disabled a webhook endpoint after a day of failed deliveries (always sent: the
+    /// owner's integration is broken).
+    WebhookDisabled {
+        url: String,
+        failing_since: String,
+        last_error: String,
+        #[serde(default)]
+        at: String,
+    },
     /// An admin invited this address.
     Invitation {
         token: String,
@@ -195,6 +204,7 @@ impl Template {
             Template::QuotaWarning { .. } => "quota_warning",
             Template::RateLimitSustained { .. } => "rate_limit_sustained",
             Template::NewSignIn { .. } => "new_sign_in",
+            Template::WebhookDisabled { .. } => "webhook_disabled",
         }
     }
 
@@ -493,6 +503,27 @@ impl Template {
                 action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
                 after: vec![switchable(site)],
             },
+            Template::WebhookDisabled {
+                url: endpoint,
+                failing_since,
+                last_error,
+                at,
+            } => Body {
+                subject: "Keyport disabled one of your webhook endpoints".into(),
+                heading: "A webhook endpoint was disabled".into(),
+                paragraphs: vec![
+                    format!(
+                        "Every delivery to {endpoint} failed since {failing_since}, so Keyport \
+                         stopped sending to it. The last error: {last_error}."
+                    ),
+                    "Fix the receiver, then enable the endpoint again: deliveries still within \
+                     their retries go out, and \"Redeliver\" sends any other."
+                        .into(),
+                ],
+                origin: noticed(at),
+                action: Some(("Open your webhooks".into(), url("/webhooks"))),
+                after: vec![],
+            },
             Template::NewSignIn { origin } => Body {
                 subject: "New sign-in to your Keyport account".into(),
                 heading: "A sign-in from a new browser".into(),
@@ -755,6 +786,12 @@ mod tests {
                 action: "revoked".into(),
                 by: "An administrator".into(),
                 origin: origin.clone(),
+            },
+            Template::WebhookDisabled {
+                url: "https://hooks.example.com/keyport".into(),
+                failing_since: at.clone(),
+                last_error: "HTTP 503".into(),
+                at: at.clone(),
             },
             Template::NewSignIn { origin },
         ];

@@ -30,8 +30,7 @@ pub async fn add_minute_counts(
     db: &Database,
     counts: &[MinuteCount<'_>],
 ) -> Result<(), crate::DomainError> {
-    use sea_orm::TransactionTrait;
-    let txn = db.conn().begin().await?;
+    let txn = db.begin_write().await?;
     add_minutes(&txn, counts).await?;
     txn.commit().await?;
     Ok(())

@@ -17,7 +17,7 @@ use std::{
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, EntityTrait, QueryFilter,
     sea_query::{Expr, OnConflict},
 };
 
@@ -151,7 +151,7 @@ impl Recorder {
         quotas: &[QuotaUse],
         keys: &dyn KeyState,
     ) -> Result<(), DomainError> {
-        let txn = self.inner.db.conn().begin().await?;
+        let txn = self.inner.db.begin_write().await?;
         let counts: Vec<MinuteCount<'_>> = usage
             .iter()
             .map(|((key, minute, code), n)| (&**key, *minute, *code, *n))

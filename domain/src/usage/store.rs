@@ -10,9 +10,7 @@
 //! to its hour (and day) bucket, for the same reason.
 use std::collections::{BTreeMap, HashMap};
 
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DbErr, Statement, TransactionTrait, Value, sea_query::Values,
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, Value, sea_query::Values};
 
 use crate::{Database, DomainError, verification::outcome::Code};
 
@@ -269,7 +267,7 @@ pub(crate) async fn compact(
     now: i64,
     retention: &Retention,
 ) -> Result<Compacted, DomainError> {
-    let txn = db.conn().begin().await?;
+    let txn = db.begin_write().await?;
     lock(&txn).await?;
     let backend = txn.get_database_backend();
     let (mut hour_mark, mut day_mark) = marks(&txn).await?;

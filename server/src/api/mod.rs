@@ -7,6 +7,7 @@ pub mod dto;
 pub mod error;
 pub mod usage;
 pub mod verify;
+pub mod webhooks;
 
 use std::sync::OnceLock;
 
@@ -55,6 +56,23 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit", get(list_audit))
         .route("/v1/outbox", get(list_outbox))
         .route("/v1/outbox/{id}/retry", post(retry_outbox))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v1/webhooks/{id}/test", post(webhooks::send_test))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/v1/{*rest}", axum::routing::any(no_such_endpoint))
 }
 
@@ -64,7 +82,9 @@ pub fn routes() -> Router<AppState> {
         title = "Keyport management API",
         description = "Manage API keys, the API catalog and the audit log. Authenticate with `Authorization: Bearer <key>`, using a key of the built-in `keyport` API. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`.",
     ),
-    paths(verify::verify, verify::forward_auth, me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, usage::key_usage, usage::usage, list_audit, list_outbox, retry_outbox),
+    paths(verify::verify, verify::forward_auth, me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, usage::key_usage, usage::usage, list_audit, list_outbox, retry_outbox,
+        webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate_secret, webhooks::send_test, webhooks::deliveries, webhooks::redeliver),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
     tags(
@@ -74,6 +94,7 @@ pub fn routes() -> Router<AppState> {
         (name = "usage", description = "Verifications over time, by outcome"),
         (name = "audit", description = "Who did what, when"),
         (name = "outbox", description = "Email waiting to go out, sent, or given up (admins)"),
+        (name = "webhooks", description = "Signed event deliveries to your endpoints (Standard Webhooks)"),
         (name = "account", description = "The caller"),
     )
 )]
@@ -128,9 +149,14 @@ impl Modify for CommonResponses {
             if path == "/v1/keys/verify" || path == "/v1/auth" {
                 continue;
             }
-            for operation in [&mut item.get, &mut item.post, &mut item.patch]
-                .into_iter()
-                .flatten()
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
             {
                 let responses = &mut operation.responses.responses;
                 responses

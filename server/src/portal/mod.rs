@@ -7,16 +7,18 @@ mod catalog;
 pub mod forms;
 mod keys;
 mod views;
+mod webhooks;
 
 pub(crate) use audit::{AuditQuery, audit_page};
 pub(crate) use catalog::{admin_api_page, admin_apis_page, admin_plans_page};
 pub(crate) use forms::{needs_step_up, step_up_code};
 pub(crate) use keys::{KeysQuery, key_page, keys_page, new_key_page};
 pub(crate) use views::plan_views;
+pub(crate) use webhooks::{WebhooksQuery, webhook_page, webhooks_page};
 
 use axum::{Router, routing::post};
 
-use self::{catalog::*, keys::*};
+use self::{catalog::*, keys::*, webhooks::*};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -29,4 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/plans", post(save_plan))
         .route("/admin/plans/default", post(default_plan))
         .route("/admin/users/plan", post(assign_plan))
+        .route("/webhooks", post(create_webhook))
+        .route("/webhooks/{id}/action", post(webhook_action))
 }

@@ -220,7 +220,7 @@ async fn metrics_count_verifications_and_requests_on_their_own_listener() {
         6.0
     );
     // A made-up path is one series, not one per path.
-    assert!(!text.contains("4711"), "{text}");
+    assert!(!text.contains("/no/such/page"), "{text}");
     assert!(text.contains(r#"route="other",status="404""#), "{text}");
     assert_eq!(value("keyport_keys_cached "), 1.0);
 }

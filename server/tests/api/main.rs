@@ -45,3 +45,4 @@ mod verify_denied;
 mod verify_limits;
 mod verify_support;
 mod verify_valid;
+mod webhooks;

@@ -36,9 +36,9 @@ const UNKNOWN_KEY: &str = "key_00000000000000000000";
 // --- Setup ---------------------------------------------------------------------------------------
 
 /// A key of the built-in `keyport` API: its id, and its plaintext to send as the bearer token.
-struct Token {
-    id: String,
-    bearer: String,
+pub(crate) struct Token {
+    pub(crate) id: String,
+    pub(crate) bearer: String,
 }
 
 struct Person {
@@ -56,7 +56,12 @@ struct World {
 }
 
 /// Creates a `keyport` key for `actor` through the domain, valid for 30 days.
-async fn keyport_key(app: &TestApp, actor: &Actor, name: &str, scopes: &[&str]) -> Token {
+pub(crate) async fn keyport_key(
+    app: &TestApp,
+    actor: &Actor,
+    name: &str,
+    scopes: &[&str],
+) -> Token {
     let created = app
         .state
         .keys
@@ -144,7 +149,7 @@ async fn world(app: &TestApp) -> World {
 /// Sends a request as a well-behaved client: a management key has its plan's rate limit
 /// (10 a second, burst 20, on the default plan), so a 429 is retried after its `Retry-After`.
 /// The limit itself is tested in `caller_verified.rs`.
-async fn send(request: reqwest::RequestBuilder) -> Response {
+pub(crate) async fn send(request: reqwest::RequestBuilder) -> Response {
     for _ in 0..5 {
         let retry = request
             .try_clone()
@@ -164,15 +169,15 @@ async fn send(request: reqwest::RequestBuilder) -> Response {
     panic!("still rate limited after five retries");
 }
 
-async fn get_as(app: &TestApp, token: &str, path: &str) -> Response {
+pub(crate) async fn get_as(app: &TestApp, token: &str, path: &str) -> Response {
     send(app.client.get(app.url(path)).bearer_auth(token)).await
 }
 
-async fn post_as(app: &TestApp, token: &str, path: &str, body: &Value) -> Response {
+pub(crate) async fn post_as(app: &TestApp, token: &str, path: &str, body: &Value) -> Response {
     send(app.client.post(app.url(path)).bearer_auth(token).json(body)).await
 }
 
-async fn patch_as(app: &TestApp, token: &str, path: &str, body: &Value) -> Response {
+pub(crate) async fn patch_as(app: &TestApp, token: &str, path: &str, body: &Value) -> Response {
     send(
         app.client
             .patch(app.url(path))
@@ -203,7 +208,7 @@ async fn send_raw(
 }
 
 /// The status and the body, as JSON when it is JSON (else as a JSON string, for messages).
-async fn read(response: Response) -> (u16, Value) {
+pub(crate) async fn read(response: Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.expect("a body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -211,14 +216,14 @@ async fn read(response: Response) -> (u16, Value) {
 }
 
 /// Asserts the status of a successful answer and returns its body.
-async fn success(response: Response, status: u16) -> Value {
+pub(crate) async fn success(response: Response, status: u16) -> Value {
     let (actual, body) = read(response).await;
     assert_eq!(actual, status, "{body}");
     body
 }
 
 /// Asserts an error answer in the API's shape, `{"error": {"code", "message", "fields"?}}`.
-async fn failure(response: Response, status: u16, code: &str) -> Value {
+pub(crate) async fn failure(response: Response, status: u16, code: &str) -> Value {
     let (actual, body) = read(response).await;
     assert_eq!(actual, status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
@@ -232,7 +237,7 @@ async fn failure(response: Response, status: u16, code: &str) -> Value {
 }
 
 /// A 401 also challenges the client to authenticate with a bearer token.
-async fn unauthorized(response: Response) {
+pub(crate) async fn unauthorized(response: Response) {
     let challenge = response
         .headers()
         .get("www-authenticate")
@@ -247,15 +252,15 @@ async fn unauthorized(response: Response) {
     );
 }
 
-async fn forbidden(response: Response) -> Value {
+pub(crate) async fn forbidden(response: Response) -> Value {
     failure(response, 403, "forbidden").await
 }
 
-async fn not_found(response: Response) -> Value {
+pub(crate) async fn not_found(response: Response) -> Value {
     failure(response, 404, "not_found").await
 }
 
-async fn conflict(response: Response) -> Value {
+pub(crate) async fn conflict(response: Response) -> Value {
     failure(response, 409, "conflict").await
 }
 

@@ -93,7 +93,9 @@ async fn admins_register_apis_and_everyone_reads_the_catalog(app: &TestApp) {
             "usage:read",
             "audit:read",
             "admin",
-            "verify"
+            "verify",
+            "webhooks:read",
+            "webhooks:write"
         ]
     );
     not_found(get_as(app, ada, "/v1/apis/shipping").await).await;
