@@ -16,6 +16,7 @@ pub mod theme;
 use components::layout::Layout;
 use pages::{
     admin_catalog::{AdminApi, AdminApis, AdminPlans},
+    admin_leaks::AdminLeaks,
     admin_users::AdminUsers,
     alerts::Alerts,
     audit::Audit,
@@ -91,6 +92,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/apis") view=AdminApis />
                     <Route path=path!("/admin/apis/:slug") view=AdminApi />
                     <Route path=path!("/admin/plans") view=AdminPlans />
+                    <Route path=path!("/admin/leaks") view=AdminLeaks />
                     <Route path=path!("/keys") view=KeysList />
                     <Route path=path!("/keys/new") view=NewKeyPage />
                     <Route path=path!("/keys/:id") view=KeyDetail />

@@ -329,6 +329,20 @@ pub struct AttemptRow {
     pub error: Option<String>,
 }
 
+/// A reported token as the leak reports page lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeakRow {
+    /// UTC, seconds.
+    pub received_at: String,
+    pub reporter: String,
+    pub token_hash: String,
+    pub url: String,
+    pub source: String,
+    pub label: String,
+    pub key_id: Option<String>,
+    pub action: String,
+}
+
 /// A key in a hygiene list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HygieneRow {
@@ -480,6 +494,12 @@ pub enum PageData {
         new_secret: Option<String>,
         /// Whether the viewer owns it (an admin may look at anyone's).
         own: bool,
+    },
+    AdminLeaks {
+        rows: Vec<LeakRow>,
+        page: u64,
+        pages: u64,
+        total: u64,
     },
     AdminDashboard {
         range: RangeView,

@@ -11,6 +11,7 @@ pub mod error;
 pub mod feed;
 pub mod id;
 pub mod keys;
+pub mod leaks;
 pub mod limits;
 pub mod mail;
 pub mod notify;

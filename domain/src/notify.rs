@@ -69,6 +69,13 @@ pub const NEW_SIGN_IN: Kind = Kind {
     default_on: false,
 };
 
+/// Security notices about keys (a key reported leaked): always sent, never switchable.
+const KEY_SECURITY: Kind = Kind {
+    id: "key_security",
+    label: "A key was reported leaked",
+    default_on: true,
+};
+
 /// Every switchable kind, in the order the settings page lists them.
 pub const KINDS: [Kind; 7] = [
     KEY_EXPIRING,
@@ -316,6 +323,26 @@ impl Notifier {
             else {
                 continue;
             };
+            if alert.rule == "leaked" {
+                // Its webhook event (`key.leaked`) left with the change itself.
+                let template = Template::KeyLeaked {
+                    key: key_ref(&key),
+                    detail: alert.detail.clone(),
+                    at: utc(alert.created_at),
+                };
+                queued += self
+                    .once(
+                        &alert.id,
+                        "leaked",
+                        &alert.owner_id,
+                        KEY_SECURITY,
+                        Some(template),
+                        None,
+                        now,
+                    )
+                    .await?;
+                continue;
+            }
             let template = Template::AnomalyAlert {
                 key: key_ref(&key),
                 detail: alert.detail.clone(),

@@ -12,6 +12,7 @@ mod m20261202_000007_plan_limit_scope;
 mod m20261202_000008_legacy_recovery_codes;
 mod m20261206_000009_email;
 mod m20261207_000010_webhooks;
+mod m20261207_000011_leaks;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_legacy_recovery_codes::Migration),
             Box::new(m20261206_000009_email::Migration),
             Box::new(m20261207_000010_webhooks::Migration),
+            Box::new(m20261207_000011_leaks::Migration),
         ]
     }
 }

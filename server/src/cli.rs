@@ -45,6 +45,19 @@ pub enum Command {
         #[command(subcommand)]
         command: PlansCommand,
     },
+    /// Find Keyport keys in files, offline: prints file:line:column and each key's start (never
+    /// the whole key) and exits 1 when any is found, for a pre-commit hook or a CI step.
+    Scan {
+        /// Files or directories (default: the current one). `.gitignore` is respected; dotfiles
+        /// such as `.env` are read.
+        paths: Vec<std::path::PathBuf>,
+        /// Send the keys found to this Keyport server (its URL), which revokes the live ones.
+        #[arg(long, requires = "token")]
+        report: Option<String>,
+        /// An admin's management key, for --report.
+        #[arg(long, env = "KEYPORT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -187,6 +200,50 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 server.local_addr()
             );
             server.run(shutdown_signal()).await
+        }
+        Command::Scan {
+            paths,
+            report,
+            token,
+        } => {
+            let summary = crate::scan::scan(&paths);
+            for f in &summary.findings {
+                println!(
+                    "{}:{}:{}: {}… (a Keyport key: its checksum is valid)",
+                    f.path.display(),
+                    f.line,
+                    f.column,
+                    f.key.start()
+                );
+            }
+            let seconds = summary.elapsed.as_secs_f64().max(1e-6);
+            eprintln!(
+                "scanned {} files ({:.1} MB, {} binary skipped) in {:.2} s ({:.0} files/s): {} Keyport key(s) found",
+                summary.files,
+                summary.bytes as f64 / 1e6,
+                summary.skipped_binary,
+                seconds,
+                summary.files as f64 / seconds,
+                summary.findings.len()
+            );
+            if let (Some(server), Some(token), false) = (report, token, summary.findings.is_empty())
+            {
+                for (start, live) in crate::scan::report(&server, &token, &summary.findings).await?
+                {
+                    println!(
+                        "{start}…: {}",
+                        if live {
+                            "a live key of that server: revoked (or disabled) now"
+                        } else {
+                            "not a live key of that server"
+                        }
+                    );
+                }
+            }
+            if !summary.findings.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Migrate(config) => {
             let db = crate::http::open_database(&config).await?;

@@ -64,6 +64,18 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_WEBHOOK_RETRY_SECONDS", value_delimiter = ',', default_values_t = domain::webhooks::SCHEDULE.map(|s| s as u64))]
     pub webhook_retry_seconds: Vec<u64>,
 
+    /// Public keys of secret-scanning partners allowed to post signed leak reports to
+    /// `/v1/leaks`, in GitHub's format (`{"public_keys": [{"key_identifier", "key"}]}`, the file
+    /// served at https://api.github.com/meta/public_keys/secret_scanning). Without it, only
+    /// admins' keys may report.
+    #[arg(long, env = "KEYPORT_LEAK_REPORT_KEYS")]
+    pub leak_report_keys: Option<PathBuf>,
+
+    /// What a leak report does to a live key: `revoke` it (for good) or `disable` it (an admin
+    /// decides later).
+    #[arg(long, env = "KEYPORT_LEAK_POLICY", default_value = "revoke", value_parser = ["revoke", "disable"])]
+    pub leak_policy: String,
+
     /// Whether anyone may create an account (`open`) or only admins add users (`closed`).
     #[arg(long, env = "KEYPORT_SIGNUP", default_value = "open", value_parser = ["open", "closed"])]
     pub signup: String,
@@ -192,6 +204,8 @@ impl Config {
             smtp_url: None,
             mail_from: None,
             webhooks_allow_private: false,
+            leak_report_keys: None,
+            leak_policy: "revoke".into(),
             webhook_retry_seconds: domain::webhooks::SCHEDULE.map(|s| s as u64).to_vec(),
             signup: "open".into(),
             require_2fa: true,

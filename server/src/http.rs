@@ -282,6 +282,21 @@ impl Server {
             accounts = accounts.with_changes(publisher.clone());
             keys = keys.with_changes(publisher);
         }
+        let leak_keys = match &config.leak_report_keys {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read --leak-report-keys {}", path.display())
+                })?;
+                domain::leaks::TrustedKeys::from_json(&text)
+                    .map_err(|e| anyhow::anyhow!("--leak-report-keys {}: {e}", path.display()))?
+            }
+            None => domain::leaks::TrustedKeys::default(),
+        };
+        let leaks = domain::leaks::LeakReports::new(
+            db.clone(),
+            keys.clone(),
+            domain::leaks::Policy::parse(&config.leak_policy).unwrap_or_default(),
+        );
         let notifier = domain::notify::Notifier::new(db.clone(), outbox.clone())
             .with_quotas(verifier.clone())
             .with_webhooks(webhooks.clone());
@@ -309,6 +324,8 @@ impl Server {
             secret_key,
             outbox: outbox.clone(),
             webhooks,
+            leaks,
+            leak_keys: std::sync::Arc::new(leak_keys),
         });
         let listener = TcpListener::bind(config.addr)
             .await

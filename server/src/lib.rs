@@ -14,6 +14,7 @@ pub mod pages;
 pub mod portal;
 pub mod portal_usage;
 pub mod routes;
+pub mod scan;
 pub mod security;
 pub mod session_store;
 pub mod site;

@@ -58,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/apis", get(admin_apis))
         .route("/admin/apis/{slug}", get(admin_api))
         .route("/admin/plans", get(admin_plans))
+        .route("/admin/leaks", get(admin_leaks))
 }
 
 /// The paths of [`routes`], in axum's syntax.
@@ -88,6 +89,7 @@ pub const PATHS: &[&str] = &[
     "/admin/apis",
     "/admin/apis/{slug}",
     "/admin/plans",
+    "/admin/leaks",
 ];
 
 // ---- What a handler answers ----
@@ -520,6 +522,42 @@ async fn webhook(
     Ok(portal::webhook_page(&state, &session, &user, &id, &q)
         .await?
         .into())
+}
+
+/// `?page=` of the leak reports.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PageQuery {
+    pub page: String,
+}
+
+async fn admin_leaks(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Params(q): Params<PageQuery>,
+) -> PageResult {
+    const PER_PAGE: u64 = 50;
+    let page = q.page.parse::<u64>().unwrap_or(1).clamp(1, 20_000);
+    let (reports, total) = state.leaks.list(PER_PAGE, (page - 1) * PER_PAGE).await?;
+    Ok(app::session::PageData::AdminLeaks {
+        rows: reports
+            .into_iter()
+            .map(|r| app::session::LeakRow {
+                received_at: r.received_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                reporter: r.reporter,
+                token_hash: r.token_hash,
+                url: r.url,
+                source: r.source,
+                label: r.label,
+                key_id: r.key_id,
+                action: r.action,
+            })
+            .collect(),
+        page,
+        pages: total.div_ceil(PER_PAGE).max(1),
+        total,
+    }
+    .into())
 }
 
 async fn hygiene(

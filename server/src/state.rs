@@ -68,6 +68,9 @@ pub struct Shared {
     pub outbox: Option<domain::outbox::Outbox>,
     /// Webhook endpoints and their deliveries.
     pub webhooks: domain::webhooks::Webhooks,
+    /// Leak reports, and the partners' keys that may sign them.
+    pub leaks: domain::leaks::LeakReports,
+    pub leak_keys: std::sync::Arc<domain::leaks::TrustedKeys>,
     /// The switchable email notifications (a job; nothing is queued without the outbox).
     pub notifier: domain::notify::Notifier,
 }

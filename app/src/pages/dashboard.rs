@@ -296,7 +296,8 @@ pub fn AdminDashboard() -> impl IntoView {
             <div class="flex flex-wrap items-end justify-between gap-4">
                 <div>
                     <h1 class="text-2xl font-semibold tracking-tight">"Platform dashboard"</h1>
-                    <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">"Every key's verifications, across all developers and APIs."</p>
+                    <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">"Every key's verifications, across all developers and APIs. "
+                        <a href="/admin/leaks" class="font-medium text-indigo-600 hover:underline dark:text-indigo-400">"Leak reports"</a></p>
                 </div>
                 <RangePicker range=range base="/admin" />
             </div>

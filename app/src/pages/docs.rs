@@ -73,7 +73,10 @@ const TOC: &[(&str, &str, &[TocLink])] = &[
     (
         "key-safety",
         "Keeping keys safe",
-        &[("leaked-keys", "If a key leaks")],
+        &[
+            ("leaked-keys", "If a key leaks"),
+            ("leak-reports", "Leak reports and scanning"),
+        ],
     ),
 ];
 
@@ -942,6 +945,10 @@ fn WebhooksSection() -> impl IntoView {
     }
 }
 
+const SCAN_HOOK: &str = r#"#!/bin/sh
+# Refuse commits that carry a Keyport key.
+exec keyport scan $(git diff --cached --name-only --diff-filter=ACM)"#;
+
 #[component]
 fn SafetySection() -> impl IntoView {
     view! {
@@ -987,6 +994,10 @@ fn SafetySection() -> impl IntoView {
                 <code class=IC>"kp_[0-9A-Za-z]{46}"</code>
                 "."
             </p>
+            <h3 id="leak-reports" class=H3>"Leak reports and scanning"</h3>
+            <p class=P>"Secret-scanning partners (GitHub's format) post the tokens they find to "<code class=IC>"POST /v1/leaks"</code>", signed with ECDSA P-256; admins can post with their management key. Every live Keyport key among them is revoked at once (or disabled, if the administrator chose so), its owner gets an alert and an email, and "<code class=IC>"key.leaked"</code>" goes to webhooks. Admins see every report on "<a href="/admin/leaks" class=LINK>"Leak reports"</a>"."</p>
+            <p class=P>"Catch keys before they leave: "<code class=IC>"keyport scan"</code>" finds Keyport keys in a tree (respecting .gitignore) by their checksum, offline, and exits 1 when it finds one."</p>
+            <CodeBlock code=SCAN_HOOK caption=".git/hooks/pre-commit" />
         </section>
     }
 }

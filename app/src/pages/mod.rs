@@ -1,5 +1,6 @@
 //! One module per page.
 pub mod admin_catalog;
+pub mod admin_leaks;
 pub mod admin_users;
 pub mod alerts;
 pub mod audit;

@@ -7,6 +7,7 @@ pub mod audit_event;
 pub mod auth_throttle;
 pub mod email_token;
 pub mod key_quota;
+pub mod leak_report;
 pub mod notice_sent;
 pub mod outbox;
 pub mod plan;

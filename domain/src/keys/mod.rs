@@ -154,6 +154,13 @@ pub struct NewKey {
     pub owner_id: Option<String>,
 }
 
+/// What a leak report does to a live key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeakAction {
+    Revoke,
+    Disable,
+}
+
 /// A change to a key; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]
 pub struct KeyPatch {
@@ -986,6 +993,88 @@ impl Keys {
         self.reindex(&new_id).await;
         let key = self.get(actor, &new_id).await?;
         Ok(Created { key, plaintext })
+    }
+
+    /// A key reported leaked: revoked (or disabled) at once unless it already is, audited as
+    /// `key.leaked` with the report's `details`, an alert raised for its owner (who is also
+    /// mailed, by the notifications job), and `key.leaked` queued for webhooks. Returns what was
+    /// done: `revoked`, `disabled`, `already revoked` or `already disabled`.
+    pub async fn mark_leaked(
+        &self,
+        key_id: &str,
+        action: LeakAction,
+        actor_id: Option<&str>,
+        details: serde_json::Value,
+        ctx: &crate::audit::RequestContext,
+    ) -> Result<&'static str, ServiceError> {
+        let now = Utc::now();
+        let row = self.row(key_id).await?.ok_or(ServiceError::NotFound)?;
+        let txn = self.db.begin_write().await?;
+        let mut update = api_key::Entity::update_many()
+            .col_expr(api_key::Column::UpdatedAt, Expr::value(now))
+            .filter(api_key::Column::Id.eq(key_id))
+            .filter(api_key::Column::RevokedAt.is_null());
+        update = match action {
+            LeakAction::Revoke => update
+                .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+                .col_expr(
+                    api_key::Column::RevokeReason,
+                    Expr::value(Some("reported leaked".to_owned())),
+                ),
+            LeakAction::Disable => update
+                .col_expr(api_key::Column::Enabled, Expr::value(false))
+                .filter(api_key::Column::Enabled.eq(true)),
+        };
+        let changed = update.exec(&txn).await?.rows_affected == 1;
+        let done = match (changed, action) {
+            (false, _) if row.revoked_at.is_some() => "already revoked",
+            (false, _) => "already disabled",
+            (true, LeakAction::Revoke) => "revoked",
+            (true, LeakAction::Disable) => "disabled",
+        };
+        let mut audited = details.clone();
+        if let Some(fields) = audited.as_object_mut() {
+            fields.insert("action".into(), json!(done));
+        }
+        audit::record(&txn, ctx, actor_id, "key.leaked", Some(key_id), audited).await?;
+        if !changed {
+            // Reported before: recorded, but the owner and the webhooks heard of it already.
+            txn.commit().await?;
+            return Ok(done);
+        }
+        let place = details
+            .get("url")
+            .and_then(|u| u.as_str())
+            .filter(|u| !u.is_empty())
+            .unwrap_or("a public place");
+        crate::entities::usage_alert::Entity::insert(crate::entities::usage_alert::ActiveModel {
+            id: Set(id::new_id(id::ALERT)),
+            key_id: Set(key_id.to_owned()),
+            owner_id: Set(row.owner_id.clone()),
+            rule: Set("leaked".to_owned()),
+            window_start: Set(now.timestamp()),
+            window_end: Set(now.timestamp()),
+            observed: Set(0),
+            baseline: Set(0),
+            detail: Set(format!(
+                "The key was found in {place} and reported leaked; Keyport {done} it."
+            )),
+            created_at: Set(now),
+            acknowledged_at: Set(None),
+            acknowledged_by: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        let mut events = vec!["key.leaked"];
+        match done {
+            "revoked" => events.push("key.revoked"),
+            "disabled" => events.push("key.disabled"),
+            _ => {}
+        }
+        self.announce(&txn, &events, key_id, now).await?;
+        txn.commit().await?;
+        self.reindex(key_id).await;
+        Ok(done)
     }
 
     /// Revokes a key: it stops verifying at once, for good.

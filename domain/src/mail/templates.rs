@@ -142,6 +142,13 @@ pub enum Template {
     },
     /// A sign-in from a browser this account never signed in with before (switchable).
     NewSignIn { origin: Origin },
+    /// A key was reported leaked and revoked or disabled (security event, always sent).
+    KeyLeaked {
+        key: KeyRef,
+        detail: String,
+        #[serde(default)]
+        at: String,
+    },
     /// Keyport disabled a webhook endpoint after a day of failed deliveries (always sent: the
     /// owner's integration is broken).
     WebhookDisabled {
@@ -205,6 +212,7 @@ impl Template {
             Template::RateLimitSustained { .. } => "rate_limit_sustained",
             Template::NewSignIn { .. } => "new_sign_in",
             Template::WebhookDisabled { .. } => "webhook_disabled",
+            Template::KeyLeaked { .. } => "key_leaked",
         }
     }
 
@@ -503,6 +511,20 @@ impl Template {
                 action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
                 after: vec![switchable(site)],
             },
+            Template::KeyLeaked { key, detail, at } => Body {
+                subject: format!("Your Keyport key {} was reported leaked", key.label()),
+                heading: "A key was reported leaked".into(),
+                paragraphs: vec![
+                    detail.clone(),
+                    "Anyone who found it can no longer use it. Create a new key for the service \
+                     that used this one, and remove the old key from where it was published \
+                     (and from that repository's history)."
+                        .into(),
+                ],
+                origin: noticed(at),
+                action: Some(("Open the key".into(), url(&format!("/keys/{}", key.id)))),
+                after: vec![],
+            },
             Template::WebhookDisabled {
                 url: endpoint,
                 failing_since,
@@ -786,6 +808,11 @@ mod tests {
                 action: "revoked".into(),
                 by: "An administrator".into(),
                 origin: origin.clone(),
+            },
+            Template::KeyLeaked {
+                key: key.clone(),
+                detail: "The key was found in https://github.com/acme/app and reported leaked; Keyport revoked it.".into(),
+                at: at.clone(),
             },
             Template::WebhookDisabled {
                 url: "https://hooks.example.com/keyport".into(),

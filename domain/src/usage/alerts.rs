@@ -44,6 +44,8 @@ pub enum Rule {
     Spike,
     Denials,
     DormantTraffic,
+    /// Reported leaked (a leak report, not a usage rule).
+    Leaked,
 }
 
 impl Rule {
@@ -52,6 +54,7 @@ impl Rule {
             Rule::Spike => "spike",
             Rule::Denials => "denials",
             Rule::DormantTraffic => "dormant_traffic",
+            Rule::Leaked => "leaked",
         }
     }
     pub fn label(self) -> &'static str {
@@ -59,12 +62,18 @@ impl Rule {
             Rule::Spike => "Traffic spike",
             Rule::Denials => "Burst of denials",
             Rule::DormantTraffic => "Dormant key used again",
+            Rule::Leaked => "Key reported leaked",
         }
     }
     pub fn parse(s: &str) -> Option<Rule> {
-        [Rule::Spike, Rule::Denials, Rule::DormantTraffic]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            Rule::Spike,
+            Rule::Denials,
+            Rule::DormantTraffic,
+            Rule::Leaked,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod caller;
 pub mod dto;
 pub mod error;
+pub mod leaks;
 pub mod usage;
 pub mod verify;
 pub mod webhooks;
@@ -56,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit", get(list_audit))
         .route("/v1/outbox", get(list_outbox))
         .route("/v1/outbox/{id}/retry", post(retry_outbox))
+        .route("/v1/leaks", get(leaks::list).post(leaks::report))
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/v1/webhooks/{id}",
@@ -84,7 +86,8 @@ pub fn routes() -> Router<AppState> {
     ),
     paths(verify::verify, verify::forward_auth, me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, usage::key_usage, usage::usage, list_audit, list_outbox, retry_outbox,
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
-        webhooks::rotate_secret, webhooks::send_test, webhooks::deliveries, webhooks::redeliver),
+        webhooks::rotate_secret, webhooks::send_test, webhooks::deliveries, webhooks::redeliver,
+        leaks::report, leaks::list),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
     tags(
@@ -95,6 +98,7 @@ pub fn routes() -> Router<AppState> {
         (name = "audit", description = "Who did what, when"),
         (name = "outbox", description = "Email waiting to go out, sent, or given up (admins)"),
         (name = "webhooks", description = "Signed event deliveries to your endpoints (Standard Webhooks)"),
+        (name = "leaks", description = "Leaked tokens reported by secret-scanning partners or admins; live keys are revoked at once"),
         (name = "account", description = "The caller"),
     )
 )]

@@ -226,3 +226,75 @@ async fn keys_create_prints_only_the_key() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn scan_finds_valid_keys_in_text_files_and_never_prints_them_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let good = domain::keys::PlainKey::generate();
+    let other = domain::keys::PlainKey::generate();
+    let mut mistyped = good.expose().to_owned();
+    let flipped = if mistyped.ends_with('A') { "B" } else { "A" };
+    mistyped.replace_range(mistyped.len() - 1.., flipped);
+    std::fs::create_dir_all(root.join("src/deep")).unwrap();
+    std::fs::write(
+        root.join("src/config.py"),
+        format!("# settings\nKEY = \"{}\"\n", good.expose()),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("src/deep/notes.md"),
+        format!("typo: {mistyped}\nfine: {}\n", other.expose()),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join(".env"),
+        format!("KEYPORT_KEY={}\n", good.expose()),
+    )
+    .unwrap();
+    // A binary file, an ignored file and the git directory are not read.
+    let mut binary = vec![0u8, 1, 2, 3];
+    binary.extend_from_slice(good.expose().as_bytes());
+    std::fs::write(root.join("image.bin"), binary).unwrap();
+    std::fs::write(root.join(".gitignore"), "ignored.txt\n").unwrap();
+    std::fs::write(root.join("ignored.txt"), good.expose()).unwrap();
+    std::fs::create_dir_all(root.join(".git")).unwrap();
+    std::fs::write(root.join(".git/COMMIT_EDITMSG"), good.expose()).unwrap();
+
+    let out = keyport(&["scan", root.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1), "keys found: exit 1");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = |path: &str, line: u32, col: u32, key: &domain::keys::PlainKey| {
+        format!(
+            "{}:{line}:{col}: {}… (a Keyport key: its checksum is valid)",
+            root.join(path).display(),
+            key.start()
+        )
+    };
+    assert_eq!(
+        lines,
+        [
+            at(".env", 1, 13, &good),
+            at("src/config.py", 2, 8, &good),
+            at("src/deep/notes.md", 2, 7, &other),
+        ]
+    );
+    assert!(!stdout.contains(good.expose()) && !stdout.contains(other.expose()));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("3 Keyport key(s) found"), "{stderr}");
+    assert!(stderr.contains("1 binary skipped"), "{stderr}");
+
+    // A clean tree: exit 0.
+    std::fs::remove_file(root.join(".env")).unwrap();
+    std::fs::remove_file(root.join("src/config.py")).unwrap();
+    std::fs::remove_file(root.join("src/deep/notes.md")).unwrap();
+    let out = keyport(&["scan", root.to_str().unwrap()], "");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+}

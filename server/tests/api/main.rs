@@ -36,6 +36,7 @@ mod gateways;
 mod health;
 mod helpers;
 mod keys_api;
+mod leaks;
 mod nginx;
 mod pages;
 mod portal_keys;
