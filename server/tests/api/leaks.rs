@@ -264,3 +264,64 @@ async fn with_the_disable_policy_a_leaked_key_is_disabled_and_admins_may_report_
     .await;
     assert_eq!(status, 422);
 }
+
+#[tokio::test]
+async fn keyport_scan_reports_what_it_finds_and_the_live_key_is_revoked() {
+    let (app, _partner) = app_with("revoke").await;
+    let (_, key) = developer_with_key(&app).await;
+    let admin = app
+        .state
+        .accounts
+        .create_admin("root@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let admin_actor = Actor::new(admin.id, true, RequestContext::default());
+    let admin_key = keyport_key(&app, &admin_actor, "ci", &["admin"]).await;
+    let tree = tempfile::tempdir().unwrap();
+    let stale = domain::keys::PlainKey::generate();
+    std::fs::write(
+        tree.path().join("deploy.sh"),
+        format!("export KEY={key}\nexport OLD={}\n", stale.expose()),
+    )
+    .unwrap();
+
+    // Off the test's runtime thread: the app answering the report runs on it.
+    let (dir, address, token) = (
+        tree.path().to_owned(),
+        app.address.clone(),
+        admin_key.bearer.clone(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keyport"))
+            .args(["scan", dir.to_str().unwrap(), "--report", &address])
+            .env("KEYPORT_TOKEN", token)
+            .env("KEYPORT_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let start = &key[..9];
+    assert!(
+        stdout.contains(&format!(
+            "{start}…: a live key of that server: revoked (or disabled) now"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{}…: not a live key of that server",
+            stale.start()
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&key), "never the whole key");
+    assert_eq!(verify(&app, json!({ "key": key })).await["code"], "REVOKED");
+}

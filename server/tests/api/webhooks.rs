@@ -812,3 +812,75 @@ async fn endpoints_are_their_owners_and_events_reach_only_whom_they_concern() {
         "{left}"
     );
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    use axum::{Router, http::StatusCode, routing::post};
+    let app = app_for_receivers().await;
+    let (_, dev) = developer(&app, "ada@example.com", &SCOPES).await;
+    let followed = Arc::new(Mutex::new(0));
+    let hits = followed.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = Router::new()
+        .route(
+            "/moved",
+            post(move || async move {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [("location", format!("http://127.0.0.1:{port}/elsewhere"))],
+                )
+            }),
+        )
+        .route(
+            "/elsewhere",
+            post(move || {
+                *hits.lock().unwrap() += 1;
+                async { StatusCode::NO_CONTENT }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let endpoint = success(
+        post_as(
+            &app,
+            &dev.bearer,
+            "/v1/webhooks",
+            &json!({ "url": format!("http://127.0.0.1:{port}/moved") }),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = endpoint["id"].as_str().unwrap();
+    success(
+        post_as(
+            &app,
+            &dev.bearer,
+            &format!("/v1/webhooks/{id}/test"),
+            &json!({}),
+        )
+        .await,
+        202,
+    )
+    .await;
+    let mut attempt = Value::Null;
+    for _ in 0..100 {
+        let log = success(
+            get_as(&app, &dev.bearer, &format!("/v1/webhooks/{id}/deliveries")).await,
+            200,
+        )
+        .await;
+        attempt = log["deliveries"][0]["attempts"][0].clone();
+        if !attempt.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(attempt["status_code"], 307, "{attempt}");
+    assert_eq!(attempt["error"], "HTTP 307");
+    assert_eq!(
+        *followed.lock().unwrap(),
+        0,
+        "the redirect was not followed"
+    );
+}
