@@ -386,7 +386,7 @@ const CLI_EXAMPLE: &str = r#"export KEYPORT_KEY="$(keyport keys create --owner y
   --scopes keys:read,keys:write,audit:read --name laptop --expires-in-days 90)""#;
 
 /// Every management endpoint: title (method and path), what it does, and a curl example.
-const ENDPOINTS: [(&str, &str, &str); 15] = [
+const ENDPOINTS: [(&str, &str, &str); 18] = [
     (
         "GET /v1/me",
         "The owner of the key: id, email and role. Needs no scope.",
@@ -507,6 +507,28 @@ const ENDPOINTS: [(&str, &str, &str); 15] = [
         "Needs usage:read. The same series for all of your keys; admins see the whole platform, or one user's keys with owner_id. Narrow to one API with api (its slug).",
         r#"curl "$KEYPORT_URL/v1/usage?api=orders&from=2026-11-21T00:00:00Z" \
   -H "Authorization: Bearer $KEYPORT_KEY""#,
+    ),
+    (
+        "GET /v1/alerts",
+        "Needs usage:read. Open alerts on your keys (admins: every key's), newest first; all=true adds acknowledged ones. POST /v1/alerts/{id}/acknowledge (keys:write) clears one; another user's alert answers 404.",
+        r#"curl "$KEYPORT_URL/v1/alerts" \
+  -H "Authorization: Bearer $KEYPORT_KEY""#,
+    ),
+    (
+        "POST /v1/webhooks",
+        "Needs webhooks:write. Registers an endpoint for your keys' events and answers 201 with it and its signing secret, shown this once. Also GET, PATCH and DELETE /v1/webhooks/{id}, POST .../rotate-secret, .../test, GET .../deliveries and POST .../deliveries/{id}/redeliver; see Webhooks below.",
+        r#"curl "$KEYPORT_URL/v1/webhooks" \
+  -H "Authorization: Bearer $KEYPORT_KEY" \
+  -H "Content-Type: application/json" \
+  -d '{"url": "https://hooks.example.com/keyport", "events": ["key.revoked", "key.leaked"]}'"#,
+    ),
+    (
+        "POST /v1/leaks",
+        "Admins and secret-scanning partners (signed). Reports leaked tokens; every live key among them is revoked at once. Answers, per token, {\"token_hash\", \"token_type\", \"label\"}.",
+        r#"curl "$KEYPORT_URL/v1/leaks" \
+  -H "Authorization: Bearer $KEYPORT_KEY" \
+  -H "Content-Type: application/json" \
+  -d '[{"token": "kp_...", "type": "keyport_api_key", "url": "https://example.com/paste", "source": "paste"}]'"#,
     ),
     (
         "POST /v1/keys/verify",

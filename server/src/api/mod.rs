@@ -2,6 +2,7 @@
 //! `keyport` API, documented by the OpenAPI 3.1 document at `/v1/openapi.json` (generated from
 //! these handlers by utoipa). Authorization rules live in the domain services; this layer maps
 //! wire types and errors.
+pub mod alerts;
 pub mod caller;
 pub mod dto;
 pub mod error;
@@ -58,6 +59,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/outbox", get(list_outbox))
         .route("/v1/outbox/{id}/retry", post(retry_outbox))
         .route("/v1/leaks", get(leaks::list).post(leaks::report))
+        .route("/v1/alerts", get(alerts::list))
+        .route("/v1/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/v1/webhooks/{id}",
@@ -87,7 +90,7 @@ pub fn routes() -> Router<AppState> {
     paths(verify::verify, verify::forward_auth, me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, usage::key_usage, usage::usage, list_audit, list_outbox, retry_outbox,
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::send_test, webhooks::deliveries, webhooks::redeliver,
-        leaks::report, leaks::list),
+        leaks::report, leaks::list, alerts::list, alerts::acknowledge),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
     tags(
@@ -98,6 +101,7 @@ pub fn routes() -> Router<AppState> {
         (name = "audit", description = "Who did what, when"),
         (name = "outbox", description = "Email waiting to go out, sent, or given up (admins)"),
         (name = "webhooks", description = "Signed event deliveries to your endpoints (Standard Webhooks)"),
+        (name = "alerts", description = "Anomalies and leaks noticed on your keys"),
         (name = "leaks", description = "Leaked tokens reported by secret-scanning partners or admins; live keys are revoked at once"),
         (name = "account", description = "The caller"),
     )

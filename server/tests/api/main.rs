@@ -27,6 +27,7 @@ macro_rules! on_both_databases {
     };
 }
 mod accounts;
+mod alerts_api;
 mod caller_verified;
 mod change_feed;
 mod cli;
