@@ -460,6 +460,8 @@ pub enum PageData {
         alerts: Vec<AlertRow>,
         /// Keys on the hygiene page.
         attention: u64,
+        /// The user's webhook endpoints Keyport disabled after a day of failed deliveries.
+        disabled_webhooks: u64,
     },
     Hygiene {
         groups: Vec<HygieneGroup>,

@@ -571,11 +571,40 @@ impl Catalog {
                 "a rate limit needs at least 1 request per period of 1 second to 1 day",
             );
         }
-        if input.burst == Some(0) {
-            errors.add("burst", "a burst is at least 1");
+        if input
+            .rate_limit
+            .is_some_and(|r| r.limit > RateLimit::MAX_LIMIT)
+        {
+            errors.add(
+                "rate_limit",
+                "a rate limit is at most 1,000,000,000 requests per period",
+            );
         }
-        if input.max_lifetime_days == Some(0) {
-            errors.add("max_lifetime_days", "a key lifetime is at least 1 day");
+        match input.burst {
+            Some(0) => errors.add("burst", "a burst is at least 1"),
+            Some(b) if b > RateLimit::MAX_LIMIT => {
+                errors.add("burst", "a burst is at most 1,000,000,000")
+            }
+            _ => {}
+        }
+        match input.quota {
+            Some(q) if q.limit > Quota::MAX_LIMIT => {
+                errors.add("quota", "a quota is at most 10^15 requests")
+            }
+            _ => {}
+        }
+        if input.max_active_keys.is_some_and(|n| n > 1_000_000) {
+            errors.add(
+                "max_active_keys",
+                "a plan allows at most 1,000,000 active keys per developer",
+            );
+        }
+        match input.max_lifetime_days {
+            Some(0) => errors.add("max_lifetime_days", "a key lifetime is at least 1 day"),
+            Some(d) if d > 36_500 => {
+                errors.add("max_lifetime_days", "a key lifetime is at most 36,500 days")
+            }
+            _ => {}
         }
         errors.into_result()
     }

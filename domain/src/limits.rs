@@ -32,6 +32,10 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
+    /// The most requests a limit, or a burst, may allow per period: it is stored in a 32-bit
+    /// column, and a larger number would wrap around to "no limit".
+    pub const MAX_LIMIT: u32 = 1_000_000_000;
+
     /// True when `self` allows no more requests per unit of time than `other`.
     pub fn within(&self, other: &RateLimit) -> bool {
         (self.limit as u64) * (other.period_s as u64)
@@ -46,6 +50,9 @@ pub struct Quota {
 }
 
 impl Quota {
+    /// The largest quota: stored in a 64-bit signed column, and no traffic comes near it.
+    pub const MAX_LIMIT: u64 = 1_000_000_000_000_000;
+
     /// The largest quota per `period` that never allows more than `self` in any day or month:
     /// the same limit for the same period, a 31st of a monthly quota per day (a month of days
     /// must fit), and a daily quota's limit per month (one day may use it all).

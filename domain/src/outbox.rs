@@ -453,10 +453,12 @@ impl Outbox {
             .await?)
     }
 
-    /// How many messages wait, gave up, and went out.
+    /// How many emails wait, gave up, and went out. This view and the three below are the email
+    /// queue's: webhook deliveries share the table but have their own log per endpoint.
     pub async fn summary(&self) -> Result<Summary, DomainError> {
         let count = |status: &'static str| {
             outbox::Entity::find()
+                .filter(outbox::Column::Channel.eq(EMAIL))
                 .filter(outbox::Column::Status.eq(status))
                 .count(self.db.conn())
         };
@@ -474,7 +476,7 @@ impl Outbox {
         limit: u64,
         offset: u64,
     ) -> Result<(Vec<Entry>, u64), DomainError> {
-        let mut query = outbox::Entity::find();
+        let mut query = outbox::Entity::find().filter(outbox::Column::Channel.eq(EMAIL));
         if let Some(status) = status {
             query = query.filter(outbox::Column::Status.eq(status));
         }
@@ -491,6 +493,7 @@ impl Outbox {
     /// The messages not sent yet (waiting or given up), newest first.
     pub async fn unsent(&self, limit: u64) -> Result<Vec<Entry>, DomainError> {
         Ok(outbox::Entity::find()
+            .filter(outbox::Column::Channel.eq(EMAIL))
             .filter(outbox::Column::Status.ne(SENT))
             .order_by_desc(outbox::Column::Id)
             .limit(limit)
@@ -501,14 +504,15 @@ impl Outbox {
             .collect())
     }
 
-    /// Queues a message that gave up (or waits) for an attempt now; `false` when it was sent
-    /// already or does not exist.
+    /// Queues an email that gave up (or waits) for an attempt now; `false` when it was sent
+    /// already or does not exist (webhook deliveries are redelivered from their endpoint).
     pub async fn retry_now(&self, id: i64, now: DateTime<Utc>) -> Result<bool, DomainError> {
         let result = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value(PENDING))
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(now))
             .col_expr(outbox::Column::CreatedAt, Expr::value(now))
             .filter(outbox::Column::Id.eq(id))
+            .filter(outbox::Column::Channel.eq(EMAIL))
             .filter(outbox::Column::Status.ne(SENT))
             .filter(outbox::Column::Payload.is_not_null())
             .exec(self.db.conn())

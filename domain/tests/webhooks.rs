@@ -262,6 +262,128 @@ async fn the_notifier_tells_of_expiring_and_expired_keys_once(db: Database) {
     assert_eq!(expired["data"]["id"], soon.id.as_str());
 }
 
+/// What the notifications job notices in usage goes to the key owner's endpoints too, once
+/// each: `quota.warning` at 80%, `quota.exceeded` at 100%, `usage.anomaly` for an alert. Bob's
+/// endpoint hears nothing of Ada's key.
+async fn quota_and_anomaly_events_reach_the_owners_endpoints_once(db: Database) {
+    use domain::{
+        catalog::{Quota, QuotaPeriod},
+        entities::usage_alert,
+        usage::recorder::Recorder,
+        verification::{Code, Request, Verifier},
+    };
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let w = world(db.clone()).await;
+    let adas = w
+        .webhooks
+        .create(&w.ada, endpoint("http://127.0.0.1:9/ada"))
+        .await
+        .unwrap();
+    let bobs = w
+        .webhooks
+        .create(&w.bob, endpoint("http://127.0.0.1:9/bob"))
+        .await
+        .unwrap();
+    let created = w
+        .keys
+        .create(
+            &w.admin,
+            NewKey {
+                quota: Some(Quota {
+                    limit: 10,
+                    period: QuotaPeriod::Day,
+                }),
+                owner_id: Some(w.ada.user_id.clone()),
+                ..key_expiring_in(30)
+            },
+        )
+        .await
+        .unwrap();
+    let verifier = Verifier::new(db.clone(), Recorder::new(db.clone()));
+    verifier.load().await.unwrap();
+    let notifier = Notifier::new(db.clone(), None)
+        .with_webhooks(w.webhooks.clone())
+        .with_quotas(verifier.clone());
+    let plaintext = created.plaintext.expose().to_owned();
+    let spend = |n: u32| {
+        let verifier = verifier.clone();
+        let key = plaintext.clone();
+        async move {
+            for _ in 0..n {
+                let outcome = verifier
+                    .verify(
+                        &Request {
+                            key: &key,
+                            cost: 1,
+                            ..Default::default()
+                        },
+                        Utc::now(),
+                    )
+                    .await;
+                assert_eq!(outcome.code, Code::Valid);
+            }
+            verifier.flush().await.unwrap();
+        }
+    };
+    let usage_events = || async {
+        events_for(&w, &adas.endpoint.id)
+            .await
+            .into_iter()
+            .filter(|e| !e.starts_with("key."))
+            .collect::<Vec<_>>()
+    };
+    spend(7).await;
+    notifier.run(Utc::now()).await.unwrap();
+    assert!(usage_events().await.is_empty(), "70% is not 80%");
+    spend(1).await;
+    notifier.run(Utc::now()).await.unwrap();
+    notifier.run(Utc::now()).await.unwrap();
+    assert_eq!(usage_events().await, ["quota.warning"]);
+    spend(2).await;
+    notifier.run(Utc::now()).await.unwrap();
+    notifier.run(Utc::now()).await.unwrap();
+    assert_eq!(usage_events().await, ["quota.warning", "quota.exceeded"]);
+    let (_, _, exceeded) = w.webhooks.queued().await.unwrap().pop().unwrap();
+    assert_eq!(exceeded["type"], "quota.exceeded");
+    assert_eq!(exceeded["data"]["quota"]["used"], 10);
+    assert_eq!(exceeded["data"]["quota"]["limit"], 10);
+    assert_eq!(exceeded["data"]["key"]["id"], created.key.id.as_str());
+
+    let now = Utc::now();
+    usage_alert::Entity::insert(usage_alert::ActiveModel {
+        id: Set("alr_webhooktest000000000".into()),
+        key_id: Set(created.key.id.clone()),
+        owner_id: Set(w.ada.user_id.clone()),
+        rule: Set("spike".into()),
+        window_start: Set(now.timestamp() - 3600),
+        window_end: Set(now.timestamp()),
+        observed: Set(5000),
+        baseline: Set(50),
+        detail: Set("5000 requests in an hour, 100 times the usual".into()),
+        created_at: Set(now),
+        acknowledged_at: Set(None),
+        acknowledged_by: Set(None),
+    })
+    .exec_without_returning(db.conn())
+    .await
+    .unwrap();
+    notifier.run(now).await.unwrap();
+    notifier.run(now).await.unwrap();
+    assert_eq!(
+        usage_events().await,
+        ["quota.warning", "quota.exceeded", "usage.anomaly"]
+    );
+    let (_, _, anomaly) = w.webhooks.queued().await.unwrap().pop().unwrap();
+    assert_eq!(anomaly["data"]["alert"]["id"], "alr_webhooktest000000000");
+    assert_eq!(anomaly["data"]["key"]["id"], created.key.id.as_str());
+    assert!(events_for(&w, &bobs.endpoint.id).await.is_empty());
+    // The admin's email queue shows none of these deliveries: they have their own log.
+    let emails = Outbox::new(db.clone(), SecretKey::generate());
+    assert_eq!(emails.summary().await.unwrap().pending, 0);
+    assert_eq!(emails.list(None, 50, 0).await.unwrap().1, 0);
+    assert!(emails.unsent(50).await.unwrap().is_empty());
+}
+
 async fn endpoints_belong_to_their_owner(db: Database) {
     let w = world(db).await;
     let adas = w
@@ -355,5 +477,6 @@ macro_rules! on_both_databases {
 on_both_databases!(
     a_keys_life_is_told_to_its_owners_endpoints,
     the_notifier_tells_of_expiring_and_expired_keys_once,
+    quota_and_anomaly_events_reach_the_owners_endpoints_once,
     endpoints_belong_to_their_owner
 );

@@ -27,9 +27,12 @@ ADMIN=contract-admin@example.com
 kp() { "$BIN" "$@" --data-dir "$DATA"; }
 # An admin on a plan without limits (the fuzzer is not here to test rate limiting), and one
 # management key per second of the run, minted before the server starts so it knows them all.
-KEYPORT_ADMIN_PASSWORD='contract admin passphrase' kp admin create --email "$ADMIN" >/dev/null
-kp plans create --name Contract >/dev/null
+ADMIN_ID=$(KEYPORT_ADMIN_PASSWORD='contract admin passphrase' kp admin create --email "$ADMIN" | grep -o 'usr_[A-Za-z0-9]*' | head -n 1)
+PLAN_ID=$(kp plans create --name Contract)
 kp plans assign --email "$ADMIN" --plan Contract >/dev/null
+# The fuzzer may do anything to other users and plans, but not put its own account on a
+# throttled plan or throttle its plan (the hooks point such calls at an id no one has).
+export KEYPORT_CONTRACT_PROTECTED="$ADMIN_ID,$PLAN_ID"
 for _ in $(seq $((SECONDS_BUDGET + 30))); do
   kp keys create --owner "$ADMIN" --api keyport --scopes admin --name contract --expires-in-days 1
 done >"$DATA/keys.txt"

@@ -226,12 +226,20 @@ pub(crate) async fn dashboard(
     let attention = domain::usage::hygiene::report(&state.db, &me, Utc::now())
         .await?
         .len() as u64;
+    let disabled_webhooks = state
+        .webhooks
+        .list(&me, false)
+        .await?
+        .iter()
+        .filter(|e| !e.enabled && e.disabled_reason.is_some())
+        .count() as u64;
     Ok(PageData::Dashboard {
         range: range_view(&name),
         chart: chart_view(&series, format!("/dashboard/usage.csv?range={name}")),
         keys: keys.into_iter().take(100).map(usage_row).collect(),
         alerts: alerts.into_iter().map(alert_row).collect(),
         attention,
+        disabled_webhooks,
     })
 }
 

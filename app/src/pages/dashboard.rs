@@ -38,6 +38,7 @@ pub fn Dashboard() -> impl IntoView {
         keys,
         alerts,
         attention,
+        disabled_webhooks,
     } = view.page
     else {
         return view! { <NotFound /> }.into_any();
@@ -65,6 +66,12 @@ pub fn Dashboard() -> impl IntoView {
                     <form method="post" action="/verify-email/resend">
                         <button type="submit" class=LINK>"Send a new link"</button>
                     </form>
+                </div>
+            })}
+            {(disabled_webhooks > 0).then(|| view! {
+                <div role="alert" data-testid="webhooks-disabled" class="flex flex-wrap items-center justify-between gap-3 rounded-xl border border-rose-300 bg-rose-50 px-4 py-3 text-sm dark:border-rose-800 dark:bg-rose-950/40">
+                    <span>{format!("{} webhook {} stopped receiving events: every delivery failed for a day, so Keyport disabled {}.", disabled_webhooks, if disabled_webhooks == 1 { "endpoint" } else { "endpoints" }, if disabled_webhooks == 1 { "it" } else { "them" })}</span>
+                    <a href="/webhooks" class=LINK>"Fix and re-enable"</a>
                 </div>
             })}
             {(attention > 0).then(|| view! {

@@ -386,10 +386,10 @@ const CLI_EXAMPLE: &str = r#"export KEYPORT_KEY="$(keyport keys create --owner y
   --scopes keys:read,keys:write,audit:read --name laptop --expires-in-days 90)""#;
 
 /// Every management endpoint: title (method and path), what it does, and a curl example.
-const ENDPOINTS: [(&str, &str, &str); 18] = [
+const ENDPOINTS: [(&str, &str, &str); 21] = [
     (
         "GET /v1/me",
-        "The owner of the key: id, email and role. Needs no scope.",
+        "The owner of the key: id, email, role and the plan whose limits their keys get. Needs no scope.",
         r#"curl "$KEYPORT_URL/v1/me" \
   -H "Authorization: Bearer $KEYPORT_KEY""#,
     ),
@@ -512,6 +512,34 @@ const ENDPOINTS: [(&str, &str, &str); 18] = [
         "GET /v1/alerts",
         "Needs usage:read. Open alerts on your keys (admins: every key's), newest first; all=true adds acknowledged ones. POST /v1/alerts/{id}/acknowledge (keys:write) clears one; another user's alert answers 404.",
         r#"curl "$KEYPORT_URL/v1/alerts" \
+  -H "Authorization: Bearer $KEYPORT_KEY""#,
+    ),
+    (
+        "GET /v1/hygiene",
+        "Needs keys:read. Live keys that deserve a look, oldest first, each with its issues: never_used, unused_30_days, expiring_soon, never_expires, owner_disabled (admins: every user's keys). Filter with issue. POST /v1/hygiene/revoke (keys:write) revokes up to 100 at once, each on its own: a key that is not yours fails as not_found and the others are still revoked.",
+        r#"curl "$KEYPORT_URL/v1/hygiene/revoke" \
+  -H "Authorization: Bearer $KEYPORT_KEY" \
+  -H "Content-Type: application/json" \
+  -d '{"key_ids": ["key_8Hq2LmZ0aB3cD4eF5gH6"], "reason": "unused"}'"#,
+    ),
+    (
+        "POST /v1/plans",
+        "Admin only. Creates a plan: default rate_limit, burst, quota, max_active_keys, max_lifetime_days, and limit_scope (key: each key its own limits; developer: a developer's keys share them). Also GET /v1/plans, GET and PATCH /v1/plans/{id} (null removes a limit; every key on the plan gets the change at once), POST /v1/plans/{id}/default, and PUT /v1/users/{id}/plan with {\"plan_id\"} (null: back to the default).",
+        r#"curl "$KEYPORT_URL/v1/plans" \
+  -H "Authorization: Bearer $KEYPORT_KEY" \
+  -H "Content-Type: application/json" \
+  -d '{
+    "name": "Team",
+    "rate_limit": {"limit": 100, "period_s": 1},
+    "quota": {"limit": 1000000, "period": "month"},
+    "max_active_keys": 20,
+    "limit_scope": "developer"
+  }'"#,
+    ),
+    (
+        "GET /v1/users",
+        "Admin only. Users newest first, with role, status, 2FA and lockout; q searches addresses, limit and offset page. Act on one with POST /v1/users/{id}/disable, enable, unlock, reset-2fa, end-sessions or resend-verification, and PUT /v1/users/{id}/role with {\"role\": \"admin\" | \"developer\"}. Your own account answers 409.",
+        r#"curl "$KEYPORT_URL/v1/users?q=example.com&limit=20" \
   -H "Authorization: Bearer $KEYPORT_KEY""#,
     ),
     (

@@ -326,6 +326,14 @@ impl Keys {
             .filter(api_key::Column::Id.eq(key_id))
             .all(txn)
             .await?;
+        let Some(owner) = rows.first().map(|r| r.owner_id.clone()) else {
+            return Ok(());
+        };
+        // Most keys have no one listening: then the key is not loaded whole.
+        let endpoints = webhooks.listening(txn, kinds, Some(&owner), now).await?;
+        if endpoints.is_empty() {
+            return Ok(());
+        }
         let Some(key) = record::load(txn, rows)
             .await?
             .into_iter()
@@ -340,7 +348,7 @@ impl Keys {
                 owner_id: Some(key.owner_id.clone()),
                 data: key.to_json(now),
             };
-            webhooks.emit(txn, &event, now).await?;
+            webhooks.emit_to(txn, &endpoints, &event, now).await?;
         }
         Ok(())
     }
@@ -588,6 +596,11 @@ impl Keys {
                     "ratelimit",
                     "a rate limit is at least 1 request per period of 1 second to 1 day",
                 );
+            } else if r.limit > RateLimit::MAX_LIMIT {
+                errors.add(
+                    "ratelimit",
+                    "a rate limit is at most 1,000,000,000 requests per period",
+                );
             } else if !actor.is_admin
                 && let Some(p) = plan.rate_limit
                 && !r.within(&p)
@@ -604,6 +617,8 @@ impl Keys {
         if let Some(q) = new.quota {
             if q.limit == 0 {
                 errors.add("quota", "a quota is at least 1 request");
+            } else if q.limit > Quota::MAX_LIMIT {
+                errors.add("quota", "a quota is at most 10^15 requests");
             } else if !actor.is_admin
                 && let Some(p) = plan.quota
                 && !q.within(&p)

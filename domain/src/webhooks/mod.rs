@@ -224,21 +224,53 @@ impl Webhooks {
         event: &Event,
         now: DateTime<Utc>,
     ) -> Result<u64, DomainError> {
+        let endpoints = self
+            .listening(conn, &[event.kind], event.owner_id.as_deref(), now)
+            .await?;
+        self.emit_to(conn, &endpoints, event, now).await
+    }
+
+    /// The enabled endpoints that want at least one of `kinds` of events about `owner`'s things
+    /// (platform endpoints hear everyone's): callers that must load data to build an event ask
+    /// this first, and build nothing when no one listens.
+    pub async fn listening(
+        &self,
+        conn: &impl ConnectionTrait,
+        kinds: &[&str],
+        owner: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Endpoint>, DomainError> {
         let mut whose = Condition::any().add(webhook_endpoint::Column::Platform.eq(true));
-        if let Some(owner) = &event.owner_id
-            && !platform_only(event.kind)
+        if let Some(owner) = owner
+            && kinds.iter().any(|k| !platform_only(k))
         {
-            whose = whose.add(webhook_endpoint::Column::OwnerId.eq(owner.as_str()));
+            whose = whose.add(webhook_endpoint::Column::OwnerId.eq(owner));
         }
-        let endpoints = webhook_endpoint::Entity::find()
+        Ok(webhook_endpoint::Entity::find()
             .filter(webhook_endpoint::Column::Enabled.eq(true))
             .filter(whose)
             .all(conn)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|row| Endpoint::from_row(row, now))
+            .filter(|e| kinds.iter().any(|k| e.wants(k)))
+            .collect())
+    }
+
+    /// Queues `event` for those of `endpoints` that want it (see [`Webhooks::listening`]).
+    pub async fn emit_to(
+        &self,
+        conn: &impl ConnectionTrait,
+        endpoints: &[Endpoint],
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DomainError> {
         let mut queued = 0;
-        for row in endpoints {
-            let endpoint = Endpoint::from_row(row, now);
-            if !endpoint.wants(event.kind) {
+        for endpoint in endpoints {
+            if !endpoint.wants(event.kind)
+                || (platform_only(event.kind) && !endpoint.platform)
+                || (!endpoint.platform && event.owner_id.as_deref() != Some(&endpoint.owner_id))
+            {
                 continue;
             }
             self.enqueue(conn, &endpoint.id, event.kind, &event.data, now)

@@ -19,6 +19,8 @@ pub struct Me {
     pub email: String,
     /// `developer` or `admin`.
     pub role: String,
+    /// The plan whose limits the caller's keys get (their own, or the default).
+    pub plan: super::plans::PlanDto,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Copy)]
@@ -138,7 +140,7 @@ pub struct CreateKey {
 }
 
 /// Distinguishes an absent field (leave as is) from `null` (clear it).
-fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(crate) fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)

@@ -6,8 +6,11 @@ pub mod alerts;
 pub mod caller;
 pub mod dto;
 pub mod error;
+pub mod hygiene;
 pub mod leaks;
+pub mod plans;
 pub mod usage;
+pub mod users;
 pub mod verify;
 pub mod webhooks;
 
@@ -18,7 +21,7 @@ use axum::{
     extract::{Path, Query, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use chrono::{DateTime, Utc};
 use domain::{
@@ -55,6 +58,24 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/keys/{id}/revoke", post(revoke_key))
         .route("/v1/keys/{id}/usage", get(usage::key_usage))
         .route("/v1/usage", get(usage::usage))
+        .route("/v1/hygiene", get(hygiene::list))
+        .route("/v1/hygiene/revoke", post(hygiene::revoke))
+        .route("/v1/plans", get(plans::list).post(plans::create))
+        .route("/v1/plans/{id}", get(plans::get).patch(plans::update))
+        .route("/v1/plans/{id}/default", post(plans::make_default))
+        .route("/v1/users", get(users::list))
+        .route("/v1/users/{id}", get(users::get))
+        .route("/v1/users/{id}/plan", put(plans::assign))
+        .route("/v1/users/{id}/role", put(users::set_role))
+        .route("/v1/users/{id}/disable", post(users::disable))
+        .route("/v1/users/{id}/enable", post(users::enable))
+        .route("/v1/users/{id}/unlock", post(users::unlock))
+        .route("/v1/users/{id}/reset-2fa", post(users::reset_two_factor))
+        .route("/v1/users/{id}/end-sessions", post(users::end_sessions))
+        .route(
+            "/v1/users/{id}/resend-verification",
+            post(users::resend_verification),
+        )
         .route("/v1/audit", get(list_audit))
         .route("/v1/outbox", get(list_outbox))
         .route("/v1/outbox/{id}/retry", post(retry_outbox))
@@ -90,13 +111,19 @@ pub fn routes() -> Router<AppState> {
     paths(verify::verify, verify::forward_auth, me, list_apis, create_api, get_api, update_api, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, usage::key_usage, usage::usage, list_audit, list_outbox, retry_outbox,
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::send_test, webhooks::deliveries, webhooks::redeliver,
-        leaks::report, leaks::list, alerts::list, alerts::acknowledge),
+        leaks::report, leaks::list, alerts::list, alerts::acknowledge,
+        hygiene::list, hygiene::revoke,
+        plans::list, plans::create, plans::get, plans::update, plans::make_default, plans::assign,
+        users::list, users::get, users::set_role, users::disable, users::enable, users::unlock,
+        users::reset_two_factor, users::end_sessions, users::resend_verification),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
     tags(
         (name = "verification", description = "Is this key valid? For your API or its gateway"),
         (name = "keys", description = "Your API keys (admins: everyone's)"),
         (name = "catalog", description = "APIs that keys grant access to"),
+        (name = "plans", description = "Default limits, key counts and lifetimes for groups of users (admins)"),
+        (name = "users", description = "Accounts: find them, disable, promote, unlock, reset 2FA, end sessions (admins)"),
         (name = "usage", description = "Verifications over time, by outcome"),
         (name = "audit", description = "Who did what, when"),
         (name = "outbox", description = "Email waiting to go out, sent, or given up (admins)"),
@@ -160,6 +187,7 @@ impl Modify for CommonResponses {
             for operation in [
                 &mut item.get,
                 &mut item.post,
+                &mut item.put,
                 &mut item.patch,
                 &mut item.delete,
             ]
@@ -202,10 +230,12 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, A
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::unauthorized("This key's owner no longer exists."))?;
+    let plan = state.keys.catalog().plan_for_user(&user.id).await?;
     Ok(Json(Me {
         id: user.id,
         email: user.email,
         role: user.role.as_str().to_owned(),
+        plan: plans::PlanDto::from(&plan),
     }))
 }
 

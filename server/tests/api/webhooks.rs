@@ -151,6 +151,26 @@ async fn admin(app: &TestApp) -> (Actor, Token) {
     (actor, token)
 }
 
+/// GETs `path` every 100 ms, for up to `tries` times, until `done` holds of the answer; returns
+/// the last answer (the caller asserts on it).
+async fn poll(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    tries: usize,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..tries {
+        last = success(get_as(app, token, path).await, 200).await;
+        if done(&last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
 async fn delete_as(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
     send(app.client.delete(app.url(path)).bearer_auth(token)).await
 }
@@ -421,7 +441,23 @@ async fn a_rotated_secret_signs_beside_the_old_one_for_a_day() {
 async fn an_endpoint_failing_for_a_day_is_disabled_and_its_owner_told() {
     let app = app_for_receivers().await;
     let receiver = Receiver::start(1000);
-    let (_, dev) = developer(&app, "ada@example.com", &SCOPES).await;
+    // Ada signs up in the browser too, to see the dashboard's warning.
+    app.sign_up_and_enrol("ada@example.com").await;
+    let ada = app
+        .state
+        .accounts
+        .find_by_email("ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let ada = Actor::new(ada.id, false, RequestContext::default());
+    let dev = keyport_key(&app, &ada, "management", &SCOPES).await;
+    let dashboard = || async {
+        let page = app.get("/dashboard").await;
+        assert_eq!(page.status(), 200);
+        page.text().await.unwrap()
+    };
+    assert!(!dashboard().await.contains("webhooks-disabled"));
     let endpoint = success(
         post_as(
             &app,
@@ -447,18 +483,10 @@ async fn an_endpoint_failing_for_a_day_is_disabled_and_its_owner_told() {
     .await;
     receiver.wait_for(1).await;
     // The first failure starts the streak.
-    let mut failing = Value::Null;
-    for _ in 0..50 {
-        failing = success(
-            get_as(&app, &dev.bearer, &format!("/v1/webhooks/{id}")).await,
-            200,
-        )
-        .await;
-        if !failing["failing_since"].is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let failing = poll(&app, &dev.bearer, &format!("/v1/webhooks/{id}"), 50, |e| {
+        !e["failing_since"].is_null()
+    })
+    .await;
     assert!(!failing["failing_since"].is_null(), "{failing}");
     assert_eq!(failing["enabled"], true);
     // A day later, still failing.
@@ -472,18 +500,10 @@ async fn an_endpoint_failing_for_a_day_is_disabled_and_its_owner_told() {
         .await
         .unwrap();
     receiver.wait_for(2).await;
-    let mut disabled = Value::Null;
-    for _ in 0..50 {
-        disabled = success(
-            get_as(&app, &dev.bearer, &format!("/v1/webhooks/{id}")).await,
-            200,
-        )
-        .await;
-        if disabled["enabled"] == false {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let disabled = poll(&app, &dev.bearer, &format!("/v1/webhooks/{id}"), 50, |e| {
+        e["enabled"] == false
+    })
+    .await;
     assert_eq!(disabled["enabled"], false, "{disabled}");
     assert!(
         disabled["disabled_reason"]
@@ -505,6 +525,12 @@ async fn an_endpoint_failing_for_a_day_is_disabled_and_its_owner_told() {
     .unwrap()
     .0;
     assert_eq!(audit.len(), 1);
+    let page = dashboard().await;
+    assert!(
+        page.contains("data-testid=\"webhooks-disabled\"")
+            && page.contains("1 webhook endpoint stopped receiving events"),
+        "the dashboard warns of the disabled endpoint"
+    );
     // Disabled, it receives nothing more, and a test is refused with a reason.
     let refused = failure(
         post_as(
@@ -543,6 +569,7 @@ async fn an_endpoint_failing_for_a_day_is_disabled_and_its_owner_told() {
         enabled["failing_since"].is_null() && enabled["disabled_reason"].is_null(),
         "{enabled}"
     );
+    assert!(!dashboard().await.contains("webhooks-disabled"));
 }
 
 #[tokio::test]
@@ -612,24 +639,23 @@ async fn internal_addresses_are_refused_when_saved_and_when_sending() {
         )
         .await;
     }
-    let mut attempts = Vec::new();
-    for _ in 0..100 {
-        let log = success(
-            get_as(&app, &dev.bearer, &format!("/v1/webhooks/{id}/deliveries")).await,
-            200,
-        )
-        .await;
-        attempts = log["deliveries"]
+    let first_attempts = |log: &Value| -> Vec<Value> {
+        log["deliveries"]
             .as_array()
             .unwrap()
             .iter()
             .filter_map(|d| d["attempts"].as_array().and_then(|a| a.first().cloned()))
-            .collect();
-        if attempts.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .collect()
+    };
+    let log = poll(
+        &app,
+        &dev.bearer,
+        &format!("/v1/webhooks/{id}/deliveries"),
+        100,
+        |log| first_attempts(log).len() == 2,
+    )
+    .await;
+    let attempts = first_attempts(&log);
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     for a in &attempts {
         assert!(a["status_code"].is_null(), "{a}");
@@ -863,19 +889,15 @@ async fn redirects_are_not_followed() {
         202,
     )
     .await;
-    let mut attempt = Value::Null;
-    for _ in 0..100 {
-        let log = success(
-            get_as(&app, &dev.bearer, &format!("/v1/webhooks/{id}/deliveries")).await,
-            200,
-        )
-        .await;
-        attempt = log["deliveries"][0]["attempts"][0].clone();
-        if !attempt.is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let log = poll(
+        &app,
+        &dev.bearer,
+        &format!("/v1/webhooks/{id}/deliveries"),
+        100,
+        |log| !log["deliveries"][0]["attempts"][0].is_null(),
+    )
+    .await;
+    let attempt = &log["deliveries"][0]["attempts"][0];
     assert_eq!(attempt["status_code"], 307, "{attempt}");
     assert_eq!(attempt["error"], "HTTP 307");
     assert_eq!(

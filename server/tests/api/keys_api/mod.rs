@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
+mod admin;
 mod conflict;
 mod forbidden;
 mod invalid;

@@ -5,10 +5,15 @@ use super::*;
 async fn me_describes_the_caller(app: &TestApp) {
     let w = world(app).await;
     let me = success(get_as(app, &w.ada.token.bearer, "/v1/me").await, 200).await;
+    let plan = me["plan"].clone();
     assert_eq!(
         me,
-        json!({ "id": w.ada.id, "email": w.ada.email, "role": "developer" })
+        json!({ "id": w.ada.id, "email": w.ada.email, "role": "developer", "plan": plan })
     );
+    // Ada is on the default plan, and sees its limits.
+    assert_eq!(plan["is_default"], true, "{plan}");
+    assert_eq!(plan["name"], "Free");
+    assert_eq!(plan["rate_limit"], json!({ "limit": 10, "period_s": 1 }));
     assert_eq!(w.ada.email, "ada@example.com");
     let me = success(get_as(app, &w.admin.token.bearer, "/v1/me").await, 200).await;
     assert_eq!(me["id"], w.admin.id.as_str());
