@@ -251,6 +251,8 @@ fn check_name(name: &str, errors: &mut FieldErrors) {
         errors.add("name", "enter a name");
     } else if len > 200 {
         errors.add("name", "a name is at most 200 characters");
+    } else if name.chars().any(char::is_control) {
+        errors.add("name", "a name cannot contain control characters");
     }
 }
 
@@ -580,14 +582,22 @@ impl Catalog {
                 "a rate limit is at most 1,000,000,000 requests per period",
             );
         }
-        match input.burst {
-            Some(0) => errors.add("burst", "a burst is at least 1"),
-            Some(b) if b > RateLimit::MAX_LIMIT => {
+        match (input.burst, input.rate_limit) {
+            (Some(0), _) => errors.add("burst", "a burst is at least 1"),
+            (Some(b), _) if b > RateLimit::MAX_LIMIT => {
                 errors.add("burst", "a burst is at most 1,000,000,000")
             }
+            (Some(b), Some(r)) if r.limit > 0 && !r.burst_fits(b) => errors.add(
+                "burst",
+                "at this rate the burst would take over a year to refill: lower it",
+            ),
             _ => {}
         }
         match input.quota {
+            Some(q) if q.limit == 0 => errors.add(
+                "quota",
+                "a quota is at least 1 request (a plan of 0 would refuse every key on it)",
+            ),
             Some(q) if q.limit > Quota::MAX_LIMIT => {
                 errors.add("quota", "a quota is at most 10^15 requests")
             }

@@ -36,6 +36,15 @@ impl RateLimit {
     /// column, and a larger number would wrap around to "no limit".
     pub const MAX_LIMIT: u32 = 1_000_000_000;
 
+    /// Whether a burst of `burst` requests at this rate refills within a year: the limiters
+    /// keep that span in nanoseconds, and a longer one would overflow (wrapping to a wrong limit).
+    pub fn burst_fits(&self, burst: u32) -> bool {
+        const YEAR_NS: u128 = 365 * 86_400 * 1_000_000_000;
+        self.limit > 0
+            && (burst as u128) * (self.period_s as u128) * 1_000_000_000 / (self.limit as u128)
+                <= YEAR_NS
+    }
+
     /// True when `self` allows no more requests per unit of time than `other`.
     pub fn within(&self, other: &RateLimit) -> bool {
         (self.limit as u64) * (other.period_s as u64)

@@ -305,6 +305,8 @@ async fn quota_and_anomaly_events_reach_the_owners_endpoints_once(db: Database) 
         .with_webhooks(w.webhooks.clone())
         .with_quotas(verifier.clone());
     let plaintext = created.plaintext.expose().to_owned();
+    // One instant for the whole day's quota, so a run across midnight counts in one period.
+    let today = Utc::now();
     let spend = |n: u32| {
         let verifier = verifier.clone();
         let key = plaintext.clone();
@@ -317,7 +319,7 @@ async fn quota_and_anomaly_events_reach_the_owners_endpoints_once(db: Database) 
                             cost: 1,
                             ..Default::default()
                         },
-                        Utc::now(),
+                        today,
                     )
                     .await;
                 assert_eq!(outcome.code, Code::Valid);
@@ -333,15 +335,15 @@ async fn quota_and_anomaly_events_reach_the_owners_endpoints_once(db: Database) 
             .collect::<Vec<_>>()
     };
     spend(7).await;
-    notifier.run(Utc::now()).await.unwrap();
+    notifier.run(today).await.unwrap();
     assert!(usage_events().await.is_empty(), "70% is not 80%");
     spend(1).await;
-    notifier.run(Utc::now()).await.unwrap();
-    notifier.run(Utc::now()).await.unwrap();
+    notifier.run(today).await.unwrap();
+    notifier.run(today).await.unwrap();
     assert_eq!(usage_events().await, ["quota.warning"]);
     spend(2).await;
-    notifier.run(Utc::now()).await.unwrap();
-    notifier.run(Utc::now()).await.unwrap();
+    notifier.run(today).await.unwrap();
+    notifier.run(today).await.unwrap();
     assert_eq!(usage_events().await, ["quota.warning", "quota.exceeded"]);
     let (_, _, exceeded) = w.webhooks.queued().await.unwrap().pop().unwrap();
     assert_eq!(exceeded["type"], "quota.exceeded");

@@ -55,6 +55,10 @@ status=0
   --request-timeout 10 \
   --suppress-health-check too_slow,filter_too_much \
   "$@" || status=$?
+# Why calls were refused as unauthenticated (the supply's keys revoked by the fuzzer, mostly).
+echo "--- management API callers refused, by reason ---"
+sed 's/\x1b\[[0-9;]*m//g' "$DATA/server.log" | grep -o 'status=40[13] reason=.* method' \
+  | sed 's/ method$//' | sort | uniq -c | sort -rn | head -n 8 || true
 if [ "$status" != 0 ]; then
   echo "--- last lines of the server log ---"
   tail -n 40 "$DATA/server.log"

@@ -538,7 +538,7 @@ const ENDPOINTS: [(&str, &str, &str); 21] = [
     ),
     (
         "GET /v1/users",
-        "Admin only. Users newest first, with role, status, 2FA and lockout; q searches addresses, limit and offset page. Act on one with POST /v1/users/{id}/disable, enable, unlock, reset-2fa, end-sessions or resend-verification, and PUT /v1/users/{id}/role with {\"role\": \"admin\" | \"developer\"}. Your own account answers 409.",
+        "Admin only. Users newest first, with role, status, 2FA and lockout; q searches addresses, limit and offset page. Act on one with POST /v1/users/{id}/disable, enable, unlock, reset-2fa, end-sessions or resend-verification, and PUT /v1/users/{id}/role with {\"role\": \"admin\" | \"developer\"}. Your own account answers 409. POST /v1/users/invitations with {\"email\", \"role\", \"plan_id\"} mails an invitation (email on).",
         r#"curl "$KEYPORT_URL/v1/users?q=example.com&limit=20" \
   -H "Authorization: Bearer $KEYPORT_KEY""#,
     ),

@@ -1106,6 +1106,15 @@ impl Keys {
                 "a reason is at most 500 characters",
             ));
         }
+        if reason.is_some_and(|r| {
+            r.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        }) {
+            return Err(ServiceError::invalid(
+                "reason",
+                "a reason cannot contain control characters",
+            ));
+        }
         self.get(actor, key_id).await?;
         let now = Utc::now();
         let txn = self.db.begin_write().await?;

@@ -353,8 +353,13 @@ impl Template {
                 subject: "You are invited to Keyport".into(),
                 heading: "You are invited to Keyport".into(),
                 paragraphs: vec![format!(
-                    "{invited_by} invited you to create a {role} account on Keyport, the portal \
-                     where you get API keys for the APIs you build on."
+                    "{invited_by} invited you to create {} {role} account on Keyport, the portal \
+                     where you get API keys for the APIs you build on.",
+                    if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                        "an"
+                    } else {
+                        "a"
+                    }
                 )],
                 origin: Some(origin.clone()),
                 action: Some((

@@ -6,7 +6,11 @@ use axum::{
     extract::{Query, State},
 };
 use chrono::Utc;
-use domain::usage::hygiene::{Issue, report};
+use domain::{
+    id::KeyId,
+    service::ServiceError,
+    usage::hygiene::{Issue, report},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -111,7 +115,8 @@ pub struct BulkRevoke {
 #[derive(Serialize, ToSchema)]
 pub struct RevokeFailure {
     pub key_id: String,
-    /// `not_found` (unknown, or another user's key) or `conflict` (already revoked).
+    /// `not_found` (unknown, or another user's key), `conflict` (already revoked) or
+    /// `internal` (retry it).
     pub code: String,
     pub message: String,
 }
@@ -134,28 +139,42 @@ pub async fn revoke(
     ApiJson(body): ApiJson<BulkRevoke>,
 ) -> Result<Json<BulkRevokeResult>, ApiError> {
     caller.require("keys:write")?;
+    if body.key_ids.is_empty() || body.key_ids.len() > MAX_BATCH {
+        return Err(ApiError::invalid("key_ids", "send 1 to 100 key ids"));
+    }
     let mut ids = body.key_ids;
     ids.sort();
     ids.dedup();
-    if ids.is_empty() || ids.len() > MAX_BATCH {
-        return Err(ApiError::invalid("key_ids", "send 1 to 100 key ids"));
-    }
     let reason = body.reason.filter(|r| !r.trim().is_empty());
     let mut result = BulkRevokeResult {
         revoked: Vec::new(),
         failed: Vec::new(),
     };
     for id in ids {
-        match state
-            .keys
-            .revoke(&caller.actor, &id, reason.as_deref())
-            .await
-        {
+        // Not a key id at all: like an unknown key, without a query.
+        let revoked = match KeyId::parse(&id) {
+            Ok(key_id) => {
+                state
+                    .keys
+                    .revoke(&caller.actor, key_id.as_str(), reason.as_deref())
+                    .await
+            }
+            Err(_) => Err(ServiceError::NotFound),
+        };
+        match revoked {
             Ok(key) => result.revoked.push(KeyDto::from(&key)),
             // The reason is the same for every key: refused for one, it is refused for all, so
             // nothing was revoked before this one.
-            Err(e @ domain::service::ServiceError::Invalid(_)) => return Err(e.into()),
-            Err(domain::service::ServiceError::Domain(e)) => return Err(ApiError::internal(e)),
+            Err(e @ ServiceError::Invalid(_)) => return Err(e.into()),
+            // Keys before this one may be revoked already: say which failed, and go on.
+            Err(ServiceError::Domain(e)) => {
+                let e = ApiError::internal(e);
+                result.failed.push(RevokeFailure {
+                    key_id: id,
+                    code: e.code.to_owned(),
+                    message: e.message,
+                });
+            }
             Err(e) => {
                 let e = ApiError::from(e);
                 result.failed.push(RevokeFailure {

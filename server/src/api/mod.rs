@@ -64,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/plans/{id}", get(plans::get).patch(plans::update))
         .route("/v1/plans/{id}/default", post(plans::make_default))
         .route("/v1/users", get(users::list))
+        .route("/v1/users/invitations", post(users::invite))
         .route("/v1/users/{id}", get(users::get))
         .route("/v1/users/{id}/plan", put(plans::assign))
         .route("/v1/users/{id}/role", put(users::set_role))
@@ -115,7 +116,7 @@ pub fn routes() -> Router<AppState> {
         hygiene::list, hygiene::revoke,
         plans::list, plans::create, plans::get, plans::update, plans::make_default, plans::assign,
         users::list, users::get, users::set_role, users::disable, users::enable, users::unlock,
-        users::reset_two_factor, users::end_sessions, users::resend_verification),
+        users::reset_two_factor, users::end_sessions, users::resend_verification, users::invite),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
     tags(

@@ -269,7 +269,7 @@ pub async fn assign(
     };
     let catalog = state.keys.catalog();
     if let Some(p) = &plan_id
-        && catalog.plan(p).await?.is_none()
+        && (PlanId::parse(p).is_err() || catalog.plan(p).await?.is_none())
     {
         return Err(ApiError::invalid(
             "plan_id",

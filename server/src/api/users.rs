@@ -5,6 +5,7 @@
 use axum::{
     Json,
     extract::{Query, State},
+    http::StatusCode,
 };
 use chrono::Utc;
 use domain::{
@@ -111,8 +112,11 @@ pub async fn list(
         return Err(ApiError::invalid("offset", "offset is 0 to 1,000,000"));
     }
     let q = params.q.unwrap_or_default();
-    if q.chars().count() > 320 {
-        return Err(ApiError::invalid("q", "search for at most 320 characters"));
+    if q.chars().count() > 320 || q.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "q",
+            "search for at most 320 characters, without control characters",
+        ));
     }
     let (users, total) = state
         .accounts
@@ -265,4 +269,56 @@ pub async fn set_role(
         }
     };
     act(&state, &caller, &id, action).await
+}
+
+/// Whom to invite.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Invite {
+    #[schema(example = "newcomer@example.com")]
+    pub email: String,
+    /// `developer` (default) or `admin`.
+    pub role: Option<String>,
+    /// The plan the account starts on; absent: the default plan.
+    pub plan_id: Option<String>,
+}
+
+/// Mails someone a link to create an account with this role and plan (admins; email on). The
+/// link works once, for 7 days, and the account counts as confirmed.
+#[utoipa::path(post, path = "/v1/users/invitations", tag = "users", request_body = Invite,
+    responses((status = 202, description = "The invitation is queued for mailing"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "This Keyport does not send email"),
+        (status = 422, body = ErrorBody, description = "An invalid or taken address, an unknown plan or role")))]
+pub async fn invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Invite>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(ADMIN_SCOPE)?;
+    let role = match body.role.as_deref() {
+        None => Role::Developer,
+        Some(r) if r == Role::Developer.as_str() => Role::Developer,
+        Some(r) if r == Role::Admin.as_str() => Role::Admin,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "role",
+                "role is \"admin\" or \"developer\"",
+            ));
+        }
+    };
+    if body
+        .plan_id
+        .as_deref()
+        .is_some_and(|p| domain::id::PlanId::parse(p).is_err())
+    {
+        return Err(ApiError::invalid(
+            "plan_id",
+            "there is no plan with this id",
+        ));
+    }
+    state
+        .accounts
+        .invite(&caller.actor, &body.email, role, body.plan_id.as_deref())
+        .await?;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -775,3 +775,72 @@ async fn admins_read_and_retry_the_outbox_over_rest() {
     assert_eq!(retry(admin_token.clone(), id).await, 204);
     assert_eq!(retry(admin_token.clone(), 999_999).await, 404);
 }
+
+/// `POST /v1/users/invitations`: an admin's key invites someone, the mail arrives with a link
+/// that makes an admin account; bad input names its field and sends nothing.
+#[tokio::test]
+async fn admins_invite_over_rest() {
+    use crate::keys_api::{failure, keyport_key, post_as};
+    use serde_json::json;
+    let smtp = SmtpServer::start().await;
+    let app = app_mailing_to(&smtp).await;
+    let admin = app
+        .state
+        .accounts
+        .create_admin("root@example.com", "admin passphrase 4 keys")
+        .await
+        .unwrap();
+    let admin = Actor::new(admin.id, true, RequestContext::default());
+    let key = keyport_key(&app, &admin, "ops", &["admin"]).await;
+    let invite = |body: serde_json::Value| {
+        let (app, bearer) = (&app, key.bearer.clone());
+        async move { post_as(app, &bearer, "/v1/users/invitations", &body).await }
+    };
+    for (body, field) in [
+        (json!({ "email": "not an address" }), "email"),
+        (json!({ "email": "root@example.com" }), "email"),
+        (json!({ "email": "x@example.com", "role": "owner" }), "role"),
+        (
+            json!({ "email": "x@example.com", "plan_id": "pln_00000000000000000000" }),
+            "plan_id",
+        ),
+    ] {
+        let refused = failure(invite(body).await, 422, "validation_failed").await;
+        assert!(refused["error"]["fields"][field].is_string(), "{refused}");
+    }
+    let r = invite(json!({ "email": "Chief@Example.com", "role": "admin" })).await;
+    assert_eq!(r.status(), 202);
+    let mail = smtp.wait_for("chief@example.com", 1).await.remove(0);
+    assert!(
+        mail.text
+            .contains("root@example.com invited you to create an admin account"),
+        "{}",
+        mail.text
+    );
+    let link = mail.link_path(PUBLIC_URL, "/invite/");
+    let r = app
+        .another_browser()
+        .post_form(&link, &[("password", PASSWORD)])
+        .await;
+    assert_eq!(location(&r), "/enroll");
+    let chief = app
+        .state
+        .accounts
+        .find_by_email("chief@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(chief.role, domain::accounts::Role::Admin);
+    assert!(chief.email_verified);
+    // The refused ones queued nothing.
+    let (queued, _) = app
+        .state
+        .outbox
+        .as_ref()
+        .unwrap()
+        .list(None, 50, 0)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].recipient, "chief@example.com");
+}

@@ -41,7 +41,7 @@ fn admin_operations(user: &str, plan: &str) -> Vec<(Method, String, Value)> {
         (
             Method::PATCH,
             format!("/v1/plans/{plan}"),
-            json!({ "rate_limit": null }),
+            json!({ "name": "Hacked" }),
         ),
         (Method::POST, format!("/v1/plans/{plan}/default"), json!({})),
         (
@@ -57,6 +57,11 @@ fn admin_operations(user: &str, plan: &str) -> Vec<(Method, String, Value)> {
             json!({ "role": "admin" }),
         ),
     ];
+    ops.push((
+        Method::POST,
+        "/v1/users/invitations".to_owned(),
+        json!({ "email": "sneaky@example.com" }),
+    ));
     for action in [
         "disable",
         "enable",
@@ -72,6 +77,17 @@ fn admin_operations(user: &str, plan: &str) -> Vec<(Method, String, Value)> {
         ));
     }
     ops
+}
+
+/// How many plan and user changes the audit log holds.
+async fn changes(app: &TestApp, admin: &str) -> usize {
+    let mut n = 0;
+    for family in ["plan.", "user.", "2fa."] {
+        n += audit_events(app, admin, &format!("/v1/audit?action={family}&limit=200"))
+            .await
+            .len();
+    }
+    n
 }
 
 async fn call(app: &TestApp, token: Option<&str>, op: &(Method, String, Value)) -> Response {
@@ -112,6 +128,7 @@ async fn admin_operations_need_an_admins_key_with_the_admin_scope(app: &TestApp)
         200,
     )
     .await;
+    let changes_before = changes(app, &w.admin.token.bearer).await;
     for op in admin_operations(&w.bob.id, &plan_id) {
         unauthorized(call(app, None, &op).await).await;
         unauthorized(call(app, Some("kp_not_a_real_key"), &op).await).await;
@@ -145,6 +162,8 @@ async fn admin_operations_need_an_admins_key_with_the_admin_scope(app: &TestApp)
     )
     .await;
     assert_eq!(gold["is_default"], false);
+    assert_eq!(gold["name"], "Gold");
+    assert_eq!(changes(app, &w.admin.token.bearer).await, changes_before);
 
     // An admin demoted by another admin loses the power at once, with the same key.
     let other = app
@@ -210,6 +229,7 @@ async fn admins_manage_users_over_the_api(app: &TestApp) {
         ("limit=201", "limit"),
         ("offset=1000001", "offset"),
         ("limit=many", "query"),
+        ("q=a%00b", "q"),
     ] {
         invalid(
             get_as(app, admin, &format!("/v1/users?{query}")).await,
@@ -355,6 +375,18 @@ async fn admins_manage_users_over_the_api(app: &TestApp) {
     )
     .await;
 
+    // Invitations need email, which is off here.
+    conflict(
+        post_as(
+            app,
+            admin,
+            "/v1/users/invitations",
+            &json!({ "email": "newcomer@example.com" }),
+        )
+        .await,
+    )
+    .await;
+
     // The admin's own account is refused, whatever the action; unknown ids are 404.
     let me = format!("/v1/users/{}", w.admin.id);
     for action in ["disable", "unlock", "reset-2fa", "end-sessions"] {
@@ -479,6 +511,22 @@ async fn admins_manage_plans_over_the_api(app: &TestApp) {
             "rate_limit",
         ),
         (json!({ "name": "A", "burst": 0 }), "burst"),
+        (json!({ "name": "A", "burst": 1_000_000_001 }), "burst"),
+        // A burst that would take 11 years to refill at one request a day: the limiter's
+        // nanosecond arithmetic would overflow.
+        (
+            json!({ "name": "A", "rate_limit": { "limit": 1, "period_s": 86400 }, "burst": 4000 }),
+            "burst",
+        ),
+        (
+            json!({ "name": "A", "quota": { "limit": 0, "period": "day" } }),
+            "quota",
+        ),
+        (
+            json!({ "name": "A", "max_lifetime_days": 36_501 }),
+            "max_lifetime_days",
+        ),
+        (json!({ "name": "A\u{0}B" }), "name"),
         (
             json!({ "name": "A", "quota": { "limit": 10, "period": "week" } }),
             "quota",
@@ -502,7 +550,39 @@ async fn admins_manage_plans_over_the_api(app: &TestApp) {
     }
     let plans = success(get_as(app, admin, "/v1/plans").await, 200).await;
     let names = strs(plans["plans"].as_array().unwrap(), "name");
-    assert_eq!(names.iter().filter(|n| **n == "A").count(), 0, "{plans}");
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with('A')).count(),
+        0,
+        "{plans}"
+    );
+    // A year to refill is still fine.
+    success(
+        post_as(
+            app,
+            admin,
+            "/v1/plans",
+            &json!({ "name": "Slow", "rate_limit": { "limit": 1, "period_s": 86400 }, "burst": 365 }),
+        )
+        .await,
+        201,
+    )
+    .await;
+    // Keys have the same bounds, admins included (they may exceed plans, not the columns).
+    for (field, value) in [
+        (
+            "ratelimit",
+            json!({ "limit": 4_000_000_000u64, "period_s": 1 }),
+        ),
+        (
+            "quota",
+            json!({ "limit": 2_000_000_000_000_000u64, "period": "day" }),
+        ),
+    ] {
+        let mut body = orders_key("huge");
+        body[field] = value;
+        body["owner_id"] = json!(w.ada.id);
+        invalid(post_as(app, admin, "/v1/keys", &body).await, field).await;
+    }
     assert_eq!(
         plans["plans"]
             .as_array()
@@ -593,6 +673,11 @@ async fn admins_manage_plans_over_the_api(app: &TestApp) {
     )
     .await;
     invalid(put_as(app, admin, &ada_plan, &json!({})).await, "plan_id").await;
+    invalid(
+        put_as(app, admin, &ada_plan, &json!({ "plan_id": "pln_\u{0}" })).await,
+        "plan_id",
+    )
+    .await;
     not_found(
         put_as(
             app,
@@ -735,6 +820,7 @@ async fn hygiene_lists_and_revokes_only_the_callers_keys(app: &TestApp) {
                 id(&bob_key),
                 UNKNOWN_KEY.into(),
                 id(&ada_key),
+                "not a key\u{0}".into(),
             ]),
         )
         .await,
@@ -747,7 +833,7 @@ async fn hygiene_lists_and_revokes_only_the_callers_keys(app: &TestApp) {
     );
     assert_eq!(result["revoked"][0]["status"], "revoked");
     let failed = result["failed"].as_array().unwrap();
-    assert_eq!(failed.len(), 2, "{result}");
+    assert_eq!(failed.len(), 3, "{result}");
     assert!(failed.iter().all(|f| f["code"] == "not_found"), "{result}");
     assert_eq!(
         verify_code(app, ada_key["key"].as_str().unwrap()).await,
@@ -795,6 +881,17 @@ async fn hygiene_lists_and_revokes_only_the_callers_keys(app: &TestApp) {
             &w.ada.token.bearer,
             "/v1/hygiene/revoke",
             &json!({ "key_ids": [id(&expiring)], "reason": "x".repeat(501) }),
+        )
+        .await,
+        "reason",
+    )
+    .await;
+    invalid(
+        post_as(
+            app,
+            &w.ada.token.bearer,
+            "/v1/hygiene/revoke",
+            &json!({ "key_ids": [id(&expiring)], "reason": "a\u{0}b" }),
         )
         .await,
         "reason",
