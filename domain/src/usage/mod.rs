@@ -118,7 +118,10 @@ impl Range {
         to: DateTime<Utc>,
         granularity: Option<Granularity>,
     ) -> Result<Range, ServiceError> {
-        let (f, t) = (from.timestamp(), to.timestamp());
+        // `to` is exclusive and may fall inside a second (now, say 12:00:00.4): that second's
+        // bucket holds data already, so the end rounds up, never down to 12:00:00.
+        let t = to.timestamp() + i64::from(to.timestamp_subsec_nanos() > 0);
+        let (f, t) = (from.timestamp(), t);
         if f >= t {
             return Err(ServiceError::invalid("from", "must be before `to`"));
         }
@@ -541,6 +544,23 @@ impl Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_ending_just_after_a_minute_starts_includes_that_minute() {
+        let from = Utc.with_ymd_and_hms(2026, 12, 7, 11, 0, 0).unwrap();
+        let to = Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap()
+            + chrono::Duration::milliseconds(400);
+        let r = Range::new(from, to, Some(Granularity::Minute)).unwrap();
+        assert_eq!(r.to, Utc.with_ymd_and_hms(2026, 12, 7, 12, 1, 0).unwrap());
+        // Exactly on the minute, the minute that starts there is not in the range.
+        let r = Range::new(
+            from,
+            to - chrono::Duration::milliseconds(400),
+            Some(Granularity::Minute),
+        )
+        .unwrap();
+        assert_eq!(r.to, Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap());
+    }
 
     #[test]
     fn ranges_align_to_their_granularity_and_refuse_nonsense() {

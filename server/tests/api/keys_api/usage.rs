@@ -83,7 +83,8 @@ async fn key_usage_counts_verifications_by_outcome(app: &TestApp) {
     assert!(hour["buckets"].as_array().unwrap().len() >= 60);
     assert_eq!(
         total(&hour, "VALID") + total(&hour, "INSUFFICIENT_SCOPE"),
-        7
+        7,
+        "from {from}: {hour} / day {day}"
     );
 
     // A range before the key existed is all zeros.
