@@ -19,26 +19,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION=${1:-10}
 CONNECTIONS=64
 BIN=target/release/keyport-bench
-command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
 bench/build.sh
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/server.log" "$KEEP_LOG"; rm -rf "$WORK"' EXIT
 PORT=$((20000 + RANDOM % 20000))
 URL="http://127.0.0.1:$PORT"
-export KEYPORT_LOG=${KEYPORT_LOG:-warn} KEYPORT_BENCH_BASELINE=1 KEYPORT_SHUTDOWN_GRACE_SECONDS=0
-
-rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
-start() { # data-dir [extra serve args...]
-  local dir=$1; shift
-  "$BIN" serve "$@" --addr "127.0.0.1:$PORT" --data-dir "$dir" >"$WORK/server.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 1 200); do curl -fs "$URL/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
-  echo "keyport did not start:"; cat "$WORK/server.log"; exit 1
-}
+export KEYPORT_LOG=${KEYPORT_LOG:-warn}
+. bench/lib.sh
 
 echo "== $(nproc) cores; $DURATION s per scenario at $CONNECTIONS connections"
 # RSS with no keys.
-start "$WORK/empty"; sleep 1; EMPTY_RSS=$(rss_kb $SERVER); kill $SERVER; wait $SERVER 2>/dev/null || true
+start "$WORK/empty"; sleep 1; EMPTY_RSS=$(rss_kb $SERVER); stop
 
 echo "== seeding 100,000 keys"
 "$BIN" bench seed --keys 100000 --limited-keys 1000 --metered-keys 10000 --out "$WORK/keys" --data-dir "$WORK/data" >/dev/null
@@ -47,18 +38,6 @@ FULL_RSS=$(rss_kb $SERVER)
 # Use every rate-limited key once, so (e) measures only rejections.
 while read -r k; do curl -s -o /dev/null -H "Authorization: Bearer $k" "$URL/v1/auth"; done < "$WORK/keys/limited.txt"
 
-run() { # name script args...
-  local name=$1 script=$2; shift 2
-  local out="$WORK/${name%%)*}.out"
-  wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s "bench/$script" "$URL" -- "$@" >"$out" 2>&1
-  local rps p50 p99
-  rps=$(awk '/Requests\/sec/ { print $2 }' "$out")
-  p50=$(awk '$1 == "50%" { print $2 }' "$out")
-  p99=$(awk '$1 == "99%" { print $2 }' "$out")
-  local non2xx; non2xx=$(awk '/Non-2xx/ { print $NF }' "$out")
-  printf '%-44s %12s req/s   p50 %8s   p99 %8s   %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:+non-2xx: $non2xx}"
-  eval "RPS_${name%%)*}=$rps"
-}
 echo
 run "a) baseline (parse + same-size JSON)" verify.lua "$WORK/keys/valid.txt" /bench/baseline
 run "b) verify, valid keys (100k)" verify.lua "$WORK/keys/valid.txt"
@@ -72,7 +51,7 @@ awk -v a="$RPS_a" -v b="$RPS_b" -v c="$RPS_c" -v d="$RPS_d" -v f="$RPS_f" 'BEGIN
 REDIS=${KEYPORT_BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 REDIS_HOSTPORT=${REDIS#redis://}; REDIS_HOSTPORT=${REDIS_HOSTPORT%%/*}
 if command -v redis-cli >/dev/null && redis-cli -h "${REDIS_HOSTPORT%:*}" -p "${REDIS_HOSTPORT##*:}" ping >/dev/null 2>&1; then
-  kill -TERM $SERVER; wait $SERVER 2>/dev/null || true
+  stop
   start "$WORK/data" --redis-url "$REDIS" --ratelimit-mode strict; sleep 1
   echo
   echo "== restarted in strict mode, limits in Redis at $REDIS_HOSTPORT"
@@ -90,7 +69,7 @@ if command -v redis-cli >/dev/null && redis-cli -h "${REDIS_HOSTPORT%:*}" -p "${
 else
   echo "(no Redis answers at $REDIS_HOSTPORT: strict mode not measured)"
 fi
-kill -TERM $SERVER; wait $SERVER 2>/dev/null || true
+stop
 start "$WORK/data" --key-cache-capacity 20000; sleep 1
 echo
 echo "== restarted with a key cache of 20,000 for 100,000 keys"
@@ -99,4 +78,4 @@ awk -v a="$RPS_a" -v i="$RPS_i" 'BEGIN { printf "ratio: i/a = %.2f\n", i/a }'
 awk -v e="$EMPTY_RSS" -v f="$FULL_RSS" 'BEGIN {
   printf "memory: RSS %.1f MiB empty, %.1f MiB with 100,000 keys: %.0f bytes per cached key\n", e/1024, f/1024, (f-e)*1024/100000 }'
 # The counted usage reaches the database at shutdown.
-kill -TERM $SERVER; wait $SERVER 2>/dev/null || true
+stop

@@ -170,6 +170,23 @@ impl Database {
             .await
     }
 
+    /// Runs a query of one integer (a count, a sum; NULL reads as 0): for the benchmarks'
+    /// checks of what the database holds. Never with user input.
+    pub async fn scalar(&self, sql: &str) -> Result<i64, DomainError> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .conn
+            .query_one_raw(Statement::from_string(
+                self.conn.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get_by_index::<Option<i64>>(0)?.unwrap_or(0),
+            None => 0,
+        })
+    }
+
     pub async fn close(self) -> Result<(), DomainError> {
         self.conn.close().await?;
         Ok(())

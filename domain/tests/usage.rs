@@ -82,11 +82,21 @@ async fn world(db: &Database, n: usize) -> World {
 
 /// One verification of key `key` at `at` with the outcome `code`.
 async fn verify(w: &World, key: usize, code: Code, at: DateTime<Utc>) {
+    verify_with(&w.verifier, &w.keys, key, code, at).await
+}
+
+async fn verify_with(
+    verifier: &Verifier,
+    keys: &[(String, String)],
+    key: usize,
+    code: Code,
+    at: DateTime<Utc>,
+) {
     let write = ["keys:write".to_owned()];
     let ip = "203.0.113.9".parse().unwrap();
     let outside = "198.51.100.1".parse().unwrap();
     let req = Request {
-        key: &w.keys[key].1,
+        key: &keys[key].1,
         scopes: if code == Code::InsufficientScope {
             &write
         } else {
@@ -100,7 +110,7 @@ async fn verify(w: &World, key: usize, code: Code, at: DateTime<Utc>) {
         cost: 1,
         ..Default::default()
     };
-    let got = w.verifier.verify(&req, at).await;
+    let got = verifier.verify(&req, at).await;
     assert_eq!(got.code, code);
 }
 
@@ -449,4 +459,183 @@ async fn alerts_fire_once_for_their_owner_and_can_be_acknowledged() {
         all.iter()
             .any(|a| a.id == denials.id && a.acknowledged_at.is_some())
     );
+}
+
+// ---- The usage journal (issue 14): each key-minute written once, nothing lost or counted twice.
+
+async fn scalar(db: &Database, q: &str) -> i64 {
+    db.scalar(q).await.unwrap()
+}
+
+/// What the buckets hold for a key's minute (every outcome).
+async fn in_buckets(db: &Database, key_id: &str, minute: DateTime<Utc>) -> i64 {
+    scalar(
+        db,
+        &format!(
+            "SELECT CAST(SUM(count) AS BIGINT) FROM usage_buckets WHERE key_id = '{key_id}' \
+             AND width = 60 AND start = {}",
+            minute.timestamp()
+        ),
+    )
+    .await
+}
+
+async fn journal_rows(db: &Database) -> i64 {
+    scalar(db, "SELECT COUNT(*) FROM usage_journal").await
+}
+
+/// An instance whose every flush journals the open minutes (as under heavy load).
+fn journalling(db: &Database) -> Verifier {
+    Verifier::new(
+        db.clone(),
+        domain::usage::recorder::Recorder::with_limits(db.clone(), 0, 25_000),
+    )
+}
+
+async fn journal_counts_each_minute_once(db: &Database) {
+    let w = world(db, 2).await;
+    let a = journalling(db);
+    a.load().await.unwrap();
+    let b = journalling(db);
+    b.load().await.unwrap();
+    let (k0, k1) = (w.keys[0].0.clone(), w.keys[1].0.clone());
+    let ten = Utc.with_ymd_and_hms(2026, 3, 30, 10, 0, 0).unwrap();
+    let at = |s: i64| ten + Duration::seconds(s);
+    let verify_on = async |v: &Verifier, key: usize, n: usize, t: DateTime<Utc>| {
+        for _ in 0..n {
+            verify_with(v, &w.keys, key, Code::Valid, t).await;
+        }
+    };
+    let tick =
+        async |v: &Verifier, t: DateTime<Utc>| v.recorder().flush_at(v, t, false).await.unwrap();
+
+    // Minute 10:00, counted on two instances, flushed twice each: only journal rows.
+    verify_on(&a, 0, 3, at(10)).await;
+    verify_on(&b, 0, 2, at(12)).await;
+    verify_on(&a, 1, 2, at(20)).await;
+    let done = tick(&a, at(30)).await;
+    assert_eq!((done.journal_written, done.bucket_rows), (1, 0), "{done:?}");
+    assert_eq!(done.verifications, 5);
+    assert!(done.journal_bytes > 0);
+    tick(&b, at(31)).await;
+    verify_on(&a, 0, 1, at(40)).await;
+    tick(&a, at(50)).await;
+    assert_eq!(journal_rows(db).await, 3);
+    assert_eq!(
+        in_buckets(db, &k0, ten).await,
+        0,
+        "an open minute stays in the journal"
+    );
+
+    // 10:01:01 is within the closing slack: 10:00 is still open.
+    verify_on(&a, 0, 1, at(61)).await;
+    let done = tick(&a, at(61)).await;
+    assert_eq!(done.journal_closed, 0, "{done:?}");
+    // 10:01:10: A closes its two rows of 10:00 (one write per key-minute), and journals 10:01.
+    let done = tick(&a, at(70)).await;
+    assert_eq!(done.journal_closed, 2, "{done:?}");
+    assert_eq!(done.bucket_rows, 2, "{done:?}");
+    assert_eq!(in_buckets(db, &k0, ten).await, 4, "A's part of 10:00");
+    assert_eq!(in_buckets(db, &k1, ten).await, 2);
+    // B closes its own, adding to the same buckets.
+    tick(&b, at(75)).await;
+    assert_eq!(
+        in_buckets(db, &k0, ten).await,
+        6,
+        "both instances' counts, once each"
+    );
+    assert_eq!(journal_rows(db).await, 1, "A's row of 10:01");
+
+    // A dies with its row of 10:01 unclosed (and one count never flushed: the loss window).
+    verify_on(&a, 1, 1, at(80)).await;
+    // Not yet old enough to be an orphan: B leaves it.
+    assert_eq!(b.recorder().fold_orphans(at(61 + 119)).await.unwrap(), 0);
+    assert_eq!(journal_rows(db).await, 1);
+    // Two minutes on, B folds it.
+    assert_eq!(b.recorder().fold_orphans(at(61 + 121)).await.unwrap(), 1);
+    assert_eq!(journal_rows(db).await, 0);
+    assert_eq!(in_buckets(db, &k0, ten + Duration::minutes(1)).await, 1);
+    // Were A alive after all, closing the row B folded adds nothing twice.
+    let done = tick(&a, at(200)).await;
+    assert_eq!(done.journal_closed, 0, "{done:?}");
+    assert_eq!(in_buckets(db, &k0, ten + Duration::minutes(1)).await, 1);
+    // Its unflushed count (10:01:20) went to the buckets directly, as a closed minute.
+    assert_eq!(in_buckets(db, &k1, ten + Duration::minutes(1)).await, 1);
+
+    // A full flush (shutdown, or a reader that must see everything) closes the open minute.
+    verify_on(&b, 1, 5, at(300)).await;
+    assert_eq!(tick(&b, at(301)).await.journal_written, 1);
+    b.recorder().flush_at(&b, at(302), true).await.unwrap();
+    assert_eq!(journal_rows(db).await, 0);
+    assert_eq!(in_buckets(db, &k1, ten + Duration::minutes(5)).await, 5);
+
+    // Closed concurrently on two instances, every row is added once.
+    let eleven = ten + Duration::hours(1);
+    for i in 0..10 {
+        verify_on(&a, 0, 1, eleven + Duration::seconds(i)).await;
+        verify_on(&b, 0, 2, eleven + Duration::seconds(i)).await;
+        tick(&a, eleven + Duration::seconds(i)).await;
+        tick(&b, eleven + Duration::seconds(i)).await;
+    }
+    assert_eq!(journal_rows(db).await, 20);
+    let close = eleven + Duration::seconds(65);
+    let (x, y) = tokio::join!(tick(&a, close), tick(&b, close));
+    assert_eq!(x.journal_closed + y.journal_closed, 20);
+    assert_eq!(in_buckets(db, &k0, eleven).await, 30);
+    assert_eq!(journal_rows(db).await, 0);
+    // And a fold racing a close: the row is added by exactly one of them.
+    verify_on(&a, 1, 7, eleven + Duration::seconds(70)).await;
+    tick(&a, eleven + Duration::seconds(70)).await;
+    let later = eleven + Duration::seconds(70 + 300);
+    let (folded, closed) = tokio::join!(b.recorder().fold_orphans(later), tick(&a, later));
+    assert_eq!(folded.unwrap() + closed.journal_closed as u64 * 7, 7);
+    assert_eq!(in_buckets(db, &k1, eleven + Duration::minutes(1)).await, 7);
+
+    // A minute closed over several flushes (one row per flush here): what is not written yet
+    // is journalled again, so a crash between two of them loses nothing and doubles nothing.
+    let c = Verifier::new(
+        db.clone(),
+        domain::usage::recorder::Recorder::with_limits(db.clone(), 0, 1),
+    );
+    c.load().await.unwrap();
+    let noon = ten + Duration::hours(2);
+    verify_on(&c, 0, 2, noon).await;
+    verify_on(&c, 1, 3, noon).await;
+    tick(&c, noon + Duration::seconds(5)).await;
+    let done = tick(&c, noon + Duration::seconds(65)).await;
+    assert_eq!(
+        (done.journal_closed, done.bucket_rows, done.journal_written),
+        (1, 1, 1),
+        "{done:?}"
+    );
+    let first = in_buckets(db, &k0, noon).await + in_buckets(db, &k1, noon).await;
+    assert!(
+        first == 2 || first == 3,
+        "one of the two key-minutes: {first}"
+    );
+    // C dies here; its remaining row is folded once it is old enough.
+    let folded = b
+        .recorder()
+        .fold_orphans(noon + Duration::seconds(65 + 121))
+        .await
+        .unwrap();
+    assert_eq!(folded, 5 - first as u64);
+    assert_eq!(in_buckets(db, &k0, noon).await, 2);
+    assert_eq!(in_buckets(db, &k1, noon).await, 3);
+    assert_eq!(journal_rows(db).await, 0);
+}
+
+#[tokio::test]
+async fn journal_counts_each_minute_once_on_sqlite() {
+    let t = TestDb::sqlite_memory().await;
+    journal_counts_each_minute_once(&t.db).await;
+}
+
+#[tokio::test]
+async fn journal_counts_each_minute_once_on_postgres() {
+    let Some(t) = TestDb::postgres().await else {
+        return;
+    };
+    journal_counts_each_minute_once(&t.db).await;
+    t.cleanup().await;
 }

@@ -13,6 +13,7 @@ mod m20261202_000008_legacy_recovery_codes;
 mod m20261206_000009_email;
 mod m20261207_000010_webhooks;
 mod m20261207_000011_leaks;
+mod m20261207_000012_usage_journal;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_email::Migration),
             Box::new(m20261207_000010_webhooks::Migration),
             Box::new(m20261207_000011_leaks::Migration),
+            Box::new(m20261207_000012_usage_journal::Migration),
         ]
     }
 }

@@ -121,6 +121,27 @@ pub async fn seed(
     Ok(())
 }
 
+/// Prints `name=count` lines of what the database holds (see `keyport bench totals`).
+pub async fn totals(db: &Database) -> anyhow::Result<()> {
+    for (name, q) in [
+        (
+            "usage",
+            "SELECT CAST(SUM(count) AS BIGINT) FROM usage_buckets WHERE width = 60",
+        ),
+        ("journal_rows", "SELECT COUNT(*) FROM usage_journal"),
+        (
+            "journal_verifications",
+            "SELECT CAST(SUM(verifications) AS BIGINT) FROM usage_journal",
+        ),
+        ("keys", "SELECT COUNT(*) FROM api_keys"),
+        ("users", "SELECT COUNT(*) FROM users"),
+        ("audit", "SELECT COUNT(*) FROM audit_events"),
+    ] {
+        println!("{name}={}", db.scalar(q).await?);
+    }
+    Ok(())
+}
+
 /// The usage analytics benchmark (issue 6): 10 million verifications over 30 days for one key
 /// and lighter traffic for 1,000 more, written through the same path as the verifier's flush and
 /// compacted as the background job does; then the 30-day key chart and the admin dashboard are

@@ -125,6 +125,13 @@ pub enum BenchCommand {
         #[command(flatten)]
         config: Config,
     },
+    /// Prints what the database holds, as `name=count` lines: verifications in the minute
+    /// buckets, usage journal rows and the verifications in them, keys, users, audit events
+    /// (bench/soak.sh and bench/crash.sh compare them with the requests sent).
+    Totals {
+        #[command(flatten)]
+        config: Config,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -281,6 +288,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let db = crate::http::open_database(&config).await?;
             crate::bench::seed(&db, &config, keys, (limited_keys, metered_keys), &out).await?;
+            db.close().await?;
+            Ok(())
+        }
+        #[cfg(feature = "bench")]
+        Command::Bench {
+            command: BenchCommand::Totals { config },
+        } => {
+            let db = crate::http::open_database(&config).await?;
+            crate::bench::totals(&db).await?;
             db.close().await?;
             Ok(())
         }

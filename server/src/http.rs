@@ -433,7 +433,7 @@ async fn background(state: AppState) {
     loop {
         tick.tick().await;
         let started = std::time::Instant::now();
-        let flushed = state.verifier.flush().await;
+        let flushed = state.verifier.tick().await;
         crate::metrics::flushed(started.elapsed(), flushed.is_ok());
         if let Err(error) = flushed {
             tracing::error!(%error, "cannot flush usage; keeping it for the next try");
@@ -448,6 +448,16 @@ async fn background(state: AppState) {
             {
                 Ok(done) => tracing::debug!(?done, "usage compacted"),
                 Err(error) => tracing::error!(%error, "cannot compact usage"),
+            }
+            // Journal rows an instance that died never closed (its last flush interval of
+            // counts is all a crash loses).
+            if let Err(error) = state
+                .verifier
+                .recorder()
+                .fold_orphans(chrono::Utc::now())
+                .await
+            {
+                tracing::error!(%error, "cannot fold the usage journal of a stopped instance");
             }
             match domain::sessions::delete_expired(&state.db, chrono::Utc::now()).await {
                 Ok(0) => {}

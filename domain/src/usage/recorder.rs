@@ -4,20 +4,36 @@
 //! same lock, so a flush and a compaction never interleave in one process. What a flush writes
 //! about keys besides the counts comes from whoever holds per-key state (the verifier), through
 //! [`KeyState`]. On a failed write every count is put back for the next flush.
+//!
+//! **Each key-minute written once under load (issue 14).** A periodic flush ([`Recorder::tick`])
+//! with few key-minutes (at most [`DIRECT_ROWS`]) adds them to `usage_buckets` at once, so a chart
+//! shows them within a flush. With more, this flush's counts go into one `usage_journal` row per
+//! minute (a compact blob) instead of one upsert per key-minute, and are also kept in memory,
+//! summed per key-minute. When a minute closes, the next flushes write its sums to the buckets
+//! ([`CLOSE_BATCH`] rows per flush at most, so a minute of every key is spread over a few
+//! flushes) and, in the same transaction, delete this instance's journal rows of the minute,
+//! journalling again what is left for the next flush. Each key-minute is thus upserted once,
+//! whatever the request rate; `last_used_at` likewise moves at most once a minute per key,
+//! [`LAST_USED_BATCH`] rows per flush at most.
+//!
+//! A crash loses only what was counted since the last flush (the journal rows stay); rows older
+//! than [`ORPHAN_AGE`] are folded by [`Recorder::fold_orphans`] (any instance's minute job), which
+//! deletes them as it adds what they hold. The close checks that it deleted exactly the rows this
+//! instance wrote; if another instance folded some (this one was stalled for minutes), it rolls
+//! back and reads what is left from the database instead of memory. Whoever deletes a journal
+//! row adds its counts, and only they: every count reaches the buckets exactly once, whichever
+//! instance closes or folds it.
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     hash::BuildHasher,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicI64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Instant,
 };
 
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Statement,
     sea_query::{Expr, OnConflict},
 };
 
@@ -31,6 +47,27 @@ use crate::{
 const SHARDS: usize = 16;
 type Counts = HashMap<(Arc<str>, i64, Code), u64>;
 
+/// Key-minutes of open minutes a periodic flush adds to the buckets directly; with more, they go
+/// to the journal and each minute is written once, when it closes.
+pub const DIRECT_ROWS: usize = 2_000;
+/// A minute closes this many seconds after its end (a request counted at its last instant is in
+/// memory by then).
+const CLOSE_SLACK: i64 = 2;
+/// Journal rows older than this (seconds) belong to an instance that stopped without closing
+/// them (a live one closes its rows about a minute after writing them).
+pub const ORPHAN_AGE: i64 = 120;
+/// Rows of closed minutes a periodic flush adds to the buckets at most (or a quarter of those
+/// waiting, if more): the rest is journalled again for the next flushes, so no flush writes a
+/// whole minute of every key at once.
+pub const CLOSE_BATCH: usize = 25_000;
+/// `last_used_at` rows a periodic flush updates at most; the rest wait for the next.
+pub const LAST_USED_BATCH: usize = 25_000;
+/// How long (seconds) a key's last written minute of use is remembered; a key used again after
+/// that has its row written again (the write never moves it backwards).
+const LAST_USED_MEMORY: i64 = 600;
+/// Format of a journal row's blob: this byte, then postcard's encoding of the entries.
+const JOURNAL_FORMAT: u8 = 1;
+
 /// A key's quota use to persist: (key id, period start in Unix seconds, units used).
 pub type QuotaUse = (String, i64, u64);
 
@@ -40,9 +77,31 @@ pub trait KeyState: Send + Sync {
     fn take_dirty_quotas(&self) -> Vec<QuotaUse>;
     /// After a failed write: mark these keys' quota use dirty again.
     fn restore_dirty_quotas(&self, key_ids: &[String]);
-    /// The newest minute already in the key's `last_used_at` (shared with the key's cached
-    /// state), so a flush writes a key's row at most once a minute; `None` for a key not held.
-    fn last_used_minute(&self, key_id: &str) -> Option<Arc<AtomicI64>>;
+}
+
+/// What one flush did: the flush profile in the log (debug) and in benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flushed {
+    /// Verifications counted since the last flush.
+    pub verifications: u64,
+    /// Rows added to the buckets (key-minutes counted directly or read from closed journal
+    /// rows).
+    pub bucket_rows: usize,
+    /// Journal rows written (0 or 1) and closed, and the bytes of the one written.
+    pub journal_written: usize,
+    pub journal_closed: usize,
+    pub journal_bytes: usize,
+    /// `last_used_at` rows updated, quota rows upserted.
+    pub last_used_rows: usize,
+    pub quota_rows: usize,
+    /// Microseconds per phase: taking the counts from memory, closing journal rows (delete and
+    /// decode), adding to the buckets, writing the journal row, last use and quotas, commit.
+    pub take_us: u64,
+    pub close_us: u64,
+    pub buckets_us: u64,
+    pub journal_us: u64,
+    pub keys_us: u64,
+    pub commit_us: u64,
 }
 
 /// Shared by the verifier (counting) and the background job (flushing, compacting); cheap to
@@ -54,10 +113,32 @@ pub struct Recorder {
 
 struct Inner {
     db: Database,
+    direct_rows: usize,
+    close_batch: usize,
     shards: Vec<Mutex<Counts>>,
     hasher: std::collections::hash_map::RandomState,
-    /// Serialises flushes (the periodic one and the one at shutdown) and compaction.
-    flushing: tokio::sync::Mutex<()>,
+    /// This process in the journal (random per start).
+    instance: String,
+    /// Serialises flushes (the periodic one and the one at shutdown) and compaction; holds what
+    /// this instance has in the journal.
+    flushing: tokio::sync::Mutex<Journal>,
+}
+
+/// What this instance has written to the journal and not yet to the buckets. Only changed
+/// after a flush's transaction committed.
+#[derive(Default)]
+struct Journal {
+    /// The counts in this instance's journal rows.
+    open: Counts,
+    /// This instance's journal rows per minute (each row holds one minute).
+    rows: BTreeMap<i64, usize>,
+    /// Keys' newest minute of use not yet in `last_used_at`.
+    last_used: HashMap<Arc<str>, i64>,
+    /// The minute this process last wrote to each key's `last_used_at` (recently used keys
+    /// only: pruned of entries over [`LAST_USED_MEMORY`] old).
+    last_used_written: HashMap<Arc<str>, i64>,
+    /// When `last_used_written` was last pruned (a minute start).
+    pruned_at: i64,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -66,14 +147,47 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
+fn micros(d: std::time::Duration) -> u64 {
+    d.as_micros() as u64
+}
+
+/// What one flush's transaction writes, decided before it starts.
+struct Plan {
+    /// Closed minutes: journal rows of this instance before it are deleted.
+    open_from: i64,
+    /// How many rows that delete must find (fewer: another instance folded some).
+    expected: usize,
+    /// Added to the buckets.
+    buckets: Vec<((Arc<str>, i64, Code), u64)>,
+    /// New journal rows, one per minute.
+    rows: BTreeMap<i64, Vec<((Arc<str>, i64, Code), u64)>>,
+    /// `last_used_at` to write: (key, minute).
+    last_used: Vec<(Arc<str>, i64)>,
+}
+
+/// The journal rows of this instance were not all where it left them: another instance folded
+/// some, so what they held cannot be taken from memory.
+#[derive(Debug)]
+struct Folded;
+
 impl Recorder {
     pub fn new(db: Database) -> Recorder {
+        Recorder::with_limits(db, DIRECT_ROWS, CLOSE_BATCH)
+    }
+
+    /// A recorder that journals open minutes above `direct_rows` key-minutes per flush (0:
+    /// always) and closes at most `close_batch` rows per flush (or a quarter of those waiting),
+    /// instead of [`DIRECT_ROWS`] and [`CLOSE_BATCH`].
+    pub fn with_limits(db: Database, direct_rows: usize, close_batch: usize) -> Recorder {
         Recorder {
             inner: Arc::new(Inner {
+                direct_rows,
+                close_batch: Ord::max(close_batch, 1),
                 db,
                 shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
                 hasher: Default::default(),
-                flushing: tokio::sync::Mutex::new(()),
+                instance: format!("{:016x}", rand::random::<u64>()),
+                flushing: tokio::sync::Mutex::new(Journal::default()),
             }),
         }
     }
@@ -93,45 +207,154 @@ impl Recorder {
             .or_default() += n;
     }
 
-    /// Writes the usage counted since the last flush and the quota use, in one transaction, and
-    /// moves `last_used_at`. Returns how many verifications were written. On failure the counts
-    /// (and dirty quotas) stay in memory for the next attempt.
-    pub async fn flush(&self, keys: &dyn KeyState) -> Result<u64, DomainError> {
-        let _guard = self.inner.flushing.lock().await;
-        let started = Instant::now();
+    /// Everything counted since the last call. Each shard is swapped for an empty map sized
+    /// like the last one (allocated outside its lock), so counting waits for a swap at most,
+    /// never for the merge.
+    fn take(&self) -> Counts {
         let mut taken: Counts = HashMap::new();
         for shard in &self.inner.shards {
-            let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (k, v) in map.drain() {
+            let mut map = {
+                let len = shard.lock().unwrap_or_else(|e| e.into_inner()).len();
+                HashMap::with_capacity(len)
+            };
+            std::mem::swap(
+                &mut map,
+                &mut *shard.lock().unwrap_or_else(|e| e.into_inner()),
+            );
+            if taken.is_empty() {
+                taken = map;
+                continue;
+            }
+            for (k, v) in map {
                 *taken.entry(k).or_default() += v;
             }
         }
-        let quotas = keys.take_dirty_quotas();
-        if taken.is_empty() && quotas.is_empty() {
-            return Ok(0);
+        taken
+    }
+
+    /// Writes everything counted (every minute, open or not, and this instance's journal rows)
+    /// and the quota use in one transaction, and moves `last_used_at`: at shutdown, and wherever
+    /// the caller must read back what was counted. Returns how many verifications were written.
+    /// On failure the counts (and dirty quotas) stay in memory for the next attempt.
+    pub async fn flush(&self, keys: &dyn KeyState) -> Result<u64, DomainError> {
+        Ok(self.flush_at(keys, Utc::now(), true).await?.verifications)
+    }
+
+    /// The periodic flush (see the module's documentation).
+    pub async fn tick(&self, keys: &dyn KeyState) -> Result<Flushed, DomainError> {
+        self.flush_at(keys, Utc::now(), false).await
+    }
+
+    /// [`Recorder::flush`] (`close_all`) or [`Recorder::tick`] as of `now`.
+    pub async fn flush_at(
+        &self,
+        keys: &dyn KeyState,
+        now: DateTime<Utc>,
+        close_all: bool,
+    ) -> Result<Flushed, DomainError> {
+        let mut state = self.inner.flushing.lock().await;
+        let started = Instant::now();
+        let taken = self.take();
+        // Minutes before `open_from` are closed.
+        let open_from = if close_all {
+            i64::MAX
+        } else {
+            let t = now.timestamp() - CLOSE_SLACK;
+            t - t.rem_euclid(60)
+        };
+        let Journal {
+            last_used,
+            last_used_written,
+            ..
+        } = &mut *state;
+        for (key, minute, _) in taken.keys() {
+            if last_used_written.get(key).is_some_and(|w| w >= minute) {
+                continue;
+            }
+            let e = last_used.entry(key.clone()).or_insert(*minute);
+            *e = Ord::max(*e, *minute);
         }
-        let total: u64 = taken.values().sum();
-        match self.write(&taken, &quotas, keys).await {
+        let closing = state.rows.range(..open_from).next().is_some();
+        let quotas = keys.take_dirty_quotas();
+        if taken.is_empty() && quotas.is_empty() && !closing && state.last_used.is_empty() {
+            return Ok(Flushed::default());
+        }
+        let open_rows = taken.keys().filter(|(_, m, _)| *m >= open_from).count();
+        let journal = !close_all && open_rows > self.inner.direct_rows;
+        let mut done = Flushed {
+            verifications: taken.values().sum(),
+            ..Flushed::default()
+        };
+        let batch = if close_all {
+            usize::MAX
+        } else {
+            self.inner.close_batch
+        };
+        let mut plan = plan(&state, &taken, open_from, journal, batch);
+        done.take_us = micros(started.elapsed());
+        let mut written = self.write(&plan, &quotas, now, &mut done).await;
+        if let Err(Err(Folded)) = written {
+            tracing::warn!(
+                "usage journal rows of this instance were folded by another (it was taken for \
+                 stopped); closing its minutes from what the journal still holds"
+            );
+            plan = plan_direct(&state, &taken, open_from);
+            written = self
+                .close_from_journal(&plan, &quotas, now, &mut done)
+                .await
+                .map_err(Ok);
+        }
+        match written {
             Ok(()) => {
-                tracing::debug!(
-                    verifications = total,
-                    rows = taken.len(),
-                    quotas = quotas.len(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "usage flushed"
-                );
-                Ok(total)
+                apply(&mut state, plan);
+                tracing::debug!(?done, "usage flushed");
+                Ok(done)
             }
             Err(e) => {
-                // Put everything back: nothing is lost because a write failed.
+                // Put everything back: nothing is lost because a write failed (the journal
+                // rows it would have closed are still there).
                 for ((key, minute, code), n) in taken {
                     self.add(key, minute, code, n);
                 }
                 let ids: Vec<String> = quotas.into_iter().map(|(id, _, _)| id).collect();
                 keys.restore_dirty_quotas(&ids);
-                Err(e)
+                Err(match e {
+                    Ok(e) => e,
+                    Err(Folded) => DomainError::Internal("usage journal rows folded twice".into()),
+                })
             }
         }
+    }
+
+    /// Folds journal rows older than [`ORPHAN_AGE`] at `now` (left by an instance that died)
+    /// into the buckets, deleting them in the same transaction. Returns the verifications
+    /// folded.
+    pub async fn fold_orphans(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
+        let _guard = self.inner.flushing.lock().await;
+        let txn = self.inner.db.begin_write().await?;
+        let rows = delete_journal(
+            &txn,
+            "DELETE FROM usage_journal WHERE created_at < ? RETURNING entries",
+            vec![(now.timestamp() - ORPHAN_AGE).into()],
+        )
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let counts = decode_all(&rows)?;
+        let total = counts.values().sum();
+        let list: Vec<MinuteCount<'_>> = counts
+            .iter()
+            .map(|((key, minute, code), n)| (key.as_str(), *minute, *code, *n))
+            .collect();
+        super::add_minutes(&txn, &list).await?;
+        txn.commit().await?;
+        tracing::info!(
+            rows = rows.len(),
+            verifications = total,
+            "usage journal rows of a stopped instance folded into the buckets"
+        );
+        Ok(total)
     }
 
     /// Compacts the usage rollups (see [`crate::usage`]), never while this process is flushing.
@@ -145,38 +368,138 @@ impl Recorder {
         usage.compact(now, retention).await
     }
 
+    /// The flush's transaction. `Err(Err(Folded))` when this instance's journal rows of closed
+    /// minutes were not all there (rolled back).
     async fn write(
         &self,
-        usage: &Counts,
+        plan: &Plan,
         quotas: &[QuotaUse],
-        keys: &dyn KeyState,
+        now: DateTime<Utc>,
+        done: &mut Flushed,
+    ) -> Result<(), Result<DomainError, Folded>> {
+        let txn = self
+            .inner
+            .db
+            .begin_write()
+            .await
+            .map_err(|e| Ok(e.into()))?;
+        let t0 = Instant::now();
+        if plan.expected > 0 {
+            let backend = txn.get_database_backend();
+            let deleted = txn
+                .execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    super::store::sql(
+                        backend,
+                        "DELETE FROM usage_journal WHERE instance = ? AND minute < ?",
+                    ),
+                    [self.inner.instance.clone().into(), plan.open_from.into()],
+                ))
+                .await
+                .map_err(|e| Ok(e.into()))?
+                .rows_affected();
+            if deleted != plan.expected as u64 {
+                txn.rollback().await.map_err(|e| Ok(e.into()))?;
+                return Err(Err(Folded));
+            }
+            done.journal_closed = plan.expected;
+        }
+        let t1 = Instant::now();
+        self.write_rest(&txn, plan, quotas, now, done, t0, t1)
+            .await
+            .map_err(Ok)?;
+        commit(txn, done).await.map_err(|e| Ok(e.into()))
+    }
+
+    /// After [`Folded`]: deletes this instance's journal rows of closed minutes and adds what
+    /// they held (whatever another instance did not fold), with the counts of this flush.
+    async fn close_from_journal(
+        &self,
+        plan: &Plan,
+        quotas: &[QuotaUse],
+        now: DateTime<Utc>,
+        done: &mut Flushed,
     ) -> Result<(), DomainError> {
         let txn = self.inner.db.begin_write().await?;
-        let counts: Vec<MinuteCount<'_>> = usage
+        let t0 = Instant::now();
+        let closed = delete_journal(
+            &txn,
+            "DELETE FROM usage_journal WHERE instance = ? AND minute < ? RETURNING entries",
+            vec![self.inner.instance.clone().into(), plan.open_from.into()],
+        )
+        .await?;
+        done.journal_closed = closed.len();
+        let from_journal = decode_all(&closed)?;
+        let list: Vec<MinuteCount<'_>> = from_journal
+            .iter()
+            .map(|((key, minute, code), n)| (key.as_str(), *minute, *code, *n))
+            .collect();
+        super::add_minutes(&txn, &list).await?;
+        let t1 = Instant::now();
+        self.write_rest(&txn, plan, quotas, now, done, t0, t1)
+            .await?;
+        Ok(commit(txn, done).await?)
+    }
+
+    /// The rest of a flush's transaction (the caller commits): buckets, new journal rows, last
+    /// use, quotas.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_rest(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        plan: &Plan,
+        quotas: &[QuotaUse],
+        now: DateTime<Utc>,
+        done: &mut Flushed,
+        t0: Instant,
+        t1: Instant,
+    ) -> Result<(), DomainError> {
+        let counts: Vec<MinuteCount<'_>> = plan
+            .buckets
             .iter()
             .map(|((key, minute, code), n)| (&**key, *minute, *code, *n))
             .collect();
-        let t0 = Instant::now();
-        super::add_minutes(&txn, &counts).await?;
-        let t1 = Instant::now();
+        done.bucket_rows = counts.len();
+        super::add_minutes(txn, &counts).await?;
+        let t2 = Instant::now();
+        let backend = txn.get_database_backend();
+        for (minute, entries) in &plan.rows {
+            let list: Vec<(&str, i64, &str, u64)> = entries
+                .iter()
+                .map(|((key, minute, code), n)| (&**key, *minute, code.as_str(), *n))
+                .collect();
+            let mut blob = vec![JOURNAL_FORMAT];
+            blob.extend(
+                postcard::to_allocvec(&list)
+                    .map_err(|e| DomainError::Internal(format!("usage journal: {e}")))?,
+            );
+            done.journal_written += 1;
+            done.journal_bytes += blob.len();
+            let verifications: u64 = entries.iter().map(|(_, n)| n).sum();
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                super::store::sql(
+                    backend,
+                    "INSERT INTO usage_journal (instance, minute, created_at, verifications, entries) \
+                     VALUES (?, ?, ?, ?, ?)",
+                ),
+                [
+                    self.inner.instance.clone().into(),
+                    (*minute).into(),
+                    now.timestamp().into(),
+                    (verifications as i64).into(),
+                    blob.into(),
+                ],
+            ))
+            .await?;
+        }
+        let t3 = Instant::now();
         // One UPDATE per minute value and 500 keys, not one per key.
-        let mut last_used: HashMap<&str, i64> = HashMap::new();
-        for (key, minute, _) in usage.keys() {
-            let e = last_used.entry(key).or_insert(*minute);
-            *e = Ord::max(*e, *minute);
-        }
-        // Keys whose row already says this minute (or later) need no update.
         let mut by_minute: HashMap<i64, Vec<String>> = HashMap::new();
-        let mut written = Vec::new();
-        for (key, minute) in last_used {
-            if let Some(at) = keys.last_used_minute(key) {
-                if at.load(Ordering::Relaxed) >= minute {
-                    continue;
-                }
-                written.push((at, minute));
-            }
-            by_minute.entry(minute).or_default().push(key.to_owned());
+        for (key, minute) in &plan.last_used {
+            by_minute.entry(*minute).or_default().push(key.to_string());
         }
+        done.last_used_rows = plan.last_used.len();
         for (minute, ids) in by_minute {
             let at = Utc.timestamp_opt(minute, 0).single().unwrap_or_default();
             for chunk in ids.chunks(500) {
@@ -188,7 +511,7 @@ impl Recorder {
                             .add(api_key::Column::LastUsedAt.is_null())
                             .add(api_key::Column::LastUsedAt.lt(at)),
                     )
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
             }
         }
@@ -225,20 +548,162 @@ impl Recorder {
                     )
                     .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
         }
-        let t2 = Instant::now();
-        txn.commit().await?;
-        for (at, minute) in written {
-            at.fetch_max(minute, Ordering::Relaxed);
-        }
-        tracing::debug!(
-            buckets_ms = (t1 - t0).as_millis() as u64,
-            last_used_ms = (t2 - t1).as_millis() as u64,
-            commit_ms = t2.elapsed().as_millis() as u64,
-            "usage write"
-        );
+        done.quota_rows = quotas.len();
+        let t4 = Instant::now();
+        done.close_us = micros(t1 - t0);
+        done.buckets_us = micros(t2 - t1);
+        done.journal_us = micros(t3 - t2);
+        done.keys_us = micros(t4 - t3);
         Ok(())
     }
+}
+
+/// Commits a flush's transaction, timing it.
+async fn commit(txn: sea_orm::DatabaseTransaction, done: &mut Flushed) -> Result<(), DbErr> {
+    let t = Instant::now();
+    txn.commit().await?;
+    done.commit_us = micros(t.elapsed());
+    Ok(())
+}
+
+/// The plan of a flush: closed minutes reach the buckets (`batch` rows of them, or a quarter if
+/// more; the rest is journalled again), this flush's counts go to the buckets or (when
+/// `journal`) to new journal rows, and a bounded batch of last uses is written.
+fn plan(state: &Journal, taken: &Counts, open_from: i64, journal: bool, batch: usize) -> Plan {
+    let expected = state.rows.range(..open_from).map(|(_, n)| n).sum();
+    // Counts of closed minutes: this instance's journal (as held in memory) and this flush's.
+    let mut closed: Counts = HashMap::new();
+    if expected > 0 {
+        for (k, n) in state.open.iter().filter(|((_, m, _), _)| *m < open_from) {
+            *closed.entry(k.clone()).or_default() += n;
+        }
+    }
+    let mut buckets = Vec::new();
+    let mut rows: BTreeMap<i64, Vec<((Arc<str>, i64, Code), u64)>> = BTreeMap::new();
+    for (k, n) in taken {
+        if k.1 < open_from {
+            *closed.entry(k.clone()).or_default() += n;
+        } else if journal {
+            rows.entry(k.1).or_default().push((k.clone(), *n));
+        } else {
+            buckets.push((k.clone(), *n));
+        }
+    }
+    let batch = Ord::max(batch, closed.len() / 4);
+    for (i, (k, n)) in closed.into_iter().enumerate() {
+        if i < batch {
+            buckets.push((k, n));
+        } else {
+            rows.entry(k.1).or_default().push((k, n));
+        }
+    }
+    Plan {
+        open_from,
+        expected,
+        buckets,
+        rows,
+        last_used: last_used_plan(state, batch == usize::MAX),
+    }
+}
+
+/// The plan after [`Folded`]: this flush's counts go to the buckets (the closed journal rows are
+/// read back from the database), nothing to the journal.
+fn plan_direct(state: &Journal, taken: &Counts, open_from: i64) -> Plan {
+    Plan {
+        open_from,
+        // Not checked (the rows are read back), but what memory held of them is dropped.
+        expected: state.rows.range(..open_from).map(|(_, n)| n).sum(),
+        buckets: taken.iter().map(|(k, n)| (k.clone(), *n)).collect(),
+        rows: BTreeMap::new(),
+        last_used: last_used_plan(state, false),
+    }
+}
+
+/// Which keys' `last_used_at` a flush writes: at most [`LAST_USED_BATCH`] (all when
+/// `close_all`).
+fn last_used_plan(state: &Journal, close_all: bool) -> Vec<(Arc<str>, i64)> {
+    let limit = if close_all {
+        usize::MAX
+    } else {
+        LAST_USED_BATCH
+    };
+    state
+        .last_used
+        .iter()
+        .take(limit)
+        .map(|(k, m)| (k.clone(), *m))
+        .collect()
+}
+
+/// After a flush committed: what this instance holds in the journal and which last uses are
+/// written.
+fn apply(state: &mut Journal, plan: Plan) {
+    if plan.expected > 0 || plan.open_from == i64::MAX {
+        state.open.retain(|(_, m, _), _| *m >= plan.open_from);
+    }
+    state.rows = state.rows.split_off(&plan.open_from);
+    for (minute, entries) in plan.rows {
+        *state.rows.entry(minute).or_default() += 1;
+        for (k, n) in entries {
+            *state.open.entry(k).or_default() += n;
+        }
+    }
+    for (key, minute) in plan.last_used {
+        state.last_used.remove(&key);
+        state.last_used_written.insert(key, minute);
+    }
+    // Once a minute, forget keys not used for a while: bounded by the keys in use, not by all
+    // keys ever used.
+    if plan.open_from != i64::MAX && plan.open_from > state.pruned_at {
+        state.pruned_at = plan.open_from;
+        let cutoff = plan.open_from - LAST_USED_MEMORY;
+        state.last_used_written.retain(|_, m| *m >= cutoff);
+    }
+}
+/// Runs a `DELETE ... RETURNING entries` on the journal: the blobs of the rows deleted.
+async fn delete_journal<C: ConnectionTrait>(
+    txn: &C,
+    q: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<Vec<Vec<u8>>, DomainError> {
+    let backend = txn.get_database_backend();
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            super::store::sql(backend, q),
+            values,
+        ))
+        .await?;
+    let mut blobs = Vec::with_capacity(rows.len());
+    for row in rows {
+        blobs.push(row.try_get::<Vec<u8>>("", "entries")?);
+    }
+    Ok(blobs)
+}
+
+/// Adds up the entries of journal rows. A row this version cannot read is an error (the
+/// transaction rolls back and the row stays for a version that can).
+fn decode_all(blobs: &[Vec<u8>]) -> Result<HashMap<(String, i64, Code), u64>, DomainError> {
+    let mut counts = HashMap::new();
+    for blob in blobs {
+        let entries: Vec<(String, i64, String, u64)> = match blob.split_first() {
+            Some((&JOURNAL_FORMAT, rest)) => postcard::from_bytes(rest)
+                .map_err(|e| DomainError::Internal(format!("usage journal row: {e}")))?,
+            _ => {
+                return Err(DomainError::Internal(
+                    "usage journal row of an unknown format".into(),
+                ));
+            }
+        };
+        for (key, minute, code, n) in entries {
+            let code = Code::parse(&code).ok_or_else(|| {
+                DomainError::Internal(format!("usage journal row: unknown code {code}"))
+            })?;
+            *counts.entry((key, minute, code)).or_default() += n;
+        }
+    }
+    Ok(counts)
 }

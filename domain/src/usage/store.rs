@@ -153,7 +153,7 @@ async fn set_mark<C: ConnectionTrait>(txn: &C, key: &str, value: i64) -> Result<
 }
 
 /// `?` placeholders as the backend wants them (`$1`, `$2`, ... on PostgreSQL).
-fn sql(backend: DatabaseBackend, q: &str) -> String {
+pub(super) fn sql(backend: DatabaseBackend, q: &str) -> String {
     if backend != DatabaseBackend::Postgres {
         return q.to_owned();
     }

@@ -43,7 +43,7 @@ use crate::{
     changes::{Applied, Change, KeyChanges},
     entities::{api_key, api_version, key_quota},
     keys::{parse_allowlist_entry, status::Lifecycle},
-    usage::recorder::{KeyState, QuotaUse, Recorder},
+    usage::recorder::{Flushed, KeyState, QuotaUse, Recorder},
 };
 
 /// The answer, with everything a caller may want to pass on to its client.
@@ -171,9 +171,6 @@ pub struct CachedKey {
     /// The owner's plan limits when the plan shares them among all the owner's keys: checked
     /// after the key's own (if any), one limiter and one quota counter per owner.
     pool: Option<Arc<Pool>>,
-    /// The newest minute written to `last_used_at`, so a flush updates a key's row at most once
-    /// a minute rather than every flush.
-    last_used_minute: Arc<std::sync::atomic::AtomicI64>,
     /// When the rate limiter's burst is full again (Unix milliseconds), as of the last request:
     /// the portal's "available now" without touching the limiter.
     rate_full_at: Arc<std::sync::atomic::AtomicI64>,
@@ -709,19 +706,12 @@ impl Verifier {
                     counter
                 }
             };
-            let last_used_minute = match &previous {
-                Some(p) => p.last_used_minute.clone(),
-                None => Arc::new(std::sync::atomic::AtomicI64::new(
-                    r.row.last_used_at.map_or(i64::MIN, |t| t.timestamp()),
-                )),
-            };
             let rate_full_at = match &previous {
                 Some(p) if p.rate == rate => p.rate_full_at.clone(),
                 _ => Arc::new(std::sync::atomic::AtomicI64::new(0)),
             };
             let cached = CachedKey {
                 rate_full_at,
-                last_used_minute,
                 lifecycle: r.lifecycle(),
                 owner_is_admin: r.owner_is_admin(),
                 scopes: r.scopes(),
@@ -1125,6 +1115,12 @@ impl Verifier {
         self.inner.recorder.flush(self).await
     }
 
+    /// The periodic flush (see [`Recorder::tick`]): under load, minutes still open go to the
+    /// usage journal and each reaches the buckets once, when it closes.
+    pub async fn tick(&self) -> Result<Flushed, DomainError> {
+        self.inner.recorder.tick(self).await
+    }
+
     /// A key's rate limit and what is available of its burst at `now` (`None` without a limit
     /// or when the key is not active). Read from the last request, so it costs the hot path
     /// one relaxed store.
@@ -1208,13 +1204,6 @@ impl KeyState for Verifier {
                 k.quota_counter.mark_dirty();
             }
         }
-    }
-
-    fn last_used_minute(&self, key_id: &str) -> Option<Arc<std::sync::atomic::AtomicI64>> {
-        self.inner
-            .keys
-            .get_by_id(key_id)
-            .map(|k| k.last_used_minute.clone())
     }
 }
 

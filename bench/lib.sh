@@ -1,0 +1,36 @@
+# Shared by the bench scripts (sourced): the binary, starting it, driving it with wrk.
+# Expects BIN, WORK, URL, PORT and CONNECTIONS/DURATION to be set by the caller.
+command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
+export KEYPORT_BENCH_BASELINE=1 KEYPORT_SHUTDOWN_GRACE_SECONDS=0
+
+rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+start() { # data-dir [extra serve args...]
+  local dir=$1; shift
+  "$BIN" serve "$@" --addr "127.0.0.1:$PORT" --data-dir "$dir" >>"$WORK/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 300); do curl -fs "$URL/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "keyport did not start:"; cat "$WORK/server.log"; exit 1
+}
+
+stop() { kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
+
+# wrk's latency ("850.00us", "5.23ms", "1.02s") in milliseconds.
+ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; printf "%.3f", n }'; }
+
+run() { # name script args... : sets RPS_<name>, P99_<name> (ms), N_<name> (requests)
+  local name=$1 script=$2; shift 2
+  local tag=${name%%)*}
+  local out="$WORK/$tag.out"
+  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "bench/$script" "$URL" -- "$@" >"$out" 2>&1
+  local rps p50 p99 non2xx
+  rps=$(awk '/Requests\/sec/ { print $2 }' "$out")
+  p50=$(awk '$1 == "50%" { print $2 }' "$out")
+  p99=$(awk '$1 == "99%" { print $2 }' "$out")
+  non2xx=$(awk '/Non-2xx/ { print $NF }' "$out")
+  printf '%-44s %12s req/s   p50 %8s   p99 %8s   %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:+non-2xx: $non2xx}"
+  eval "RPS_$tag=$rps; P99_$tag=$(ms "$p99"); N_$tag=$(awk '/requests in/ { print $1 }' "$out"); NON2XX_$tag=${non2xx:-0}"
+}
+
+# The median of three numbers.
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
