@@ -55,9 +55,24 @@ fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Binds the metrics listener (and installs the recorder).
+/// How often histogram samples are folded into their buckets. The recorder only does it when
+/// asked (a scrape, or this): without it, every request's samples would pile up in memory until
+/// the next scrape, without bound if nothing scrapes.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+/// Binds the metrics listener (and installs the recorder, with its upkeep task).
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     use anyhow::Context;
+    static UPKEEP_STARTED: std::sync::Once = std::sync::Once::new();
+    UPKEEP_STARTED.call_once(|| {
+        tokio::spawn(async {
+            let mut tick = tokio::time::interval(UPKEEP);
+            loop {
+                tick.tick().await;
+                handle().run_upkeep();
+            }
+        });
+    });
     handle();
     TcpListener::bind(addr)
         .await

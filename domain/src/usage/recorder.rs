@@ -94,6 +94,11 @@ pub struct Flushed {
     /// `last_used_at` rows updated, quota rows upserted.
     pub last_used_rows: usize,
     pub quota_rows: usize,
+    /// What the recorder held in memory when the flush began: key-minutes of its journal rows,
+    /// last uses waiting to be written, and last uses remembered as written.
+    pub held_counts: usize,
+    pub held_last_used: usize,
+    pub held_written: usize,
     /// Microseconds per phase: taking the counts from memory, closing journal rows (delete and
     /// decode), adding to the buckets, writing the journal row, last use and quotas, commit.
     pub take_us: u64,
@@ -121,8 +126,53 @@ struct Inner {
     instance: String,
     /// Serialises flushes (the periodic one and the one at shutdown) and compaction; holds what
     /// this instance has in the journal.
-    flushing: tokio::sync::Mutex<Journal>,
+    flushing: Arc<tokio::sync::Mutex<Journal>>,
+    /// The thread that does a flush's CPU work (`None` if it could not be started: then the
+    /// flush does it itself).
+    worker: Option<std::sync::mpsc::Sender<Job>>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts the thread that merges, plans and encodes flushes, at a lower priority than the
+/// threads serving requests (nice 10): under load a flush's CPU work waits for requests instead
+/// of delaying them. It ends when the recorder is dropped.
+fn start_worker() -> Option<std::sync::mpsc::Sender<Job>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let started = std::thread::Builder::new()
+        .name("keyport-usage".into())
+        .spawn(move || {
+            lower_priority();
+            for job in rx {
+                // A panic fails that flush (its caller sees the worker's answer missing) and
+                // leaves the thread for the next.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            }
+        });
+    match started {
+        Ok(_) => Some(tx),
+        Err(error) => {
+            tracing::warn!(%error, "cannot start the usage worker thread; flushing on the runtime");
+            None
+        }
+    }
+}
+
+/// Nice 10 for the calling thread (Linux keeps one nice value per thread).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn lower_priority() {
+    // SAFETY: setpriority(2) takes three integers and touches no memory of ours; `who` 0 is the
+    // calling thread. Raising one's own nice value needs no privilege; a failure only leaves
+    // the priority as it was.
+    let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    if done != 0 {
+        tracing::debug!("cannot lower the usage worker thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// What this instance has written to the journal and not yet to the buckets. Only changed
 /// after a flush's transaction committed.
@@ -139,6 +189,33 @@ struct Journal {
     last_used_written: HashMap<Arc<str>, i64>,
     /// When `last_used_written` was last pruned (a minute start).
     pruned_at: i64,
+}
+
+impl Inner {
+    /// Everything counted since the last call. Each shard is swapped for an empty map sized
+    /// like the last one (allocated outside its lock), so counting waits for a swap at most,
+    /// never for the merge.
+    fn take(&self) -> Counts {
+        let mut taken: Counts = HashMap::new();
+        for shard in &self.shards {
+            let mut map = {
+                let len = shard.lock().unwrap_or_else(|e| e.into_inner()).len();
+                HashMap::with_capacity(len)
+            };
+            std::mem::swap(
+                &mut map,
+                &mut *shard.lock().unwrap_or_else(|e| e.into_inner()),
+            );
+            if taken.is_empty() {
+                taken = map;
+                continue;
+            }
+            for (k, v) in map {
+                *taken.entry(k).or_default() += v;
+            }
+        }
+        taken
+    }
 }
 
 impl std::fmt::Debug for Recorder {
@@ -159,10 +236,37 @@ struct Plan {
     expected: usize,
     /// Added to the buckets.
     buckets: Vec<((Arc<str>, i64, Code), u64)>,
-    /// New journal rows, one per minute.
+    /// New journal rows, one per minute, and their encoding (minute, blob, verifications).
     rows: BTreeMap<i64, Vec<((Arc<str>, i64, Code), u64)>>,
+    blobs: Result<Vec<(i64, Vec<u8>, u64)>, String>,
     /// `last_used_at` to write: (key, minute).
     last_used: Vec<(Arc<str>, i64)>,
+}
+
+impl Plan {
+    fn is_empty(&self) -> bool {
+        self.expected == 0
+            && self.buckets.is_empty()
+            && self.rows.is_empty()
+            && self.last_used.is_empty()
+    }
+}
+
+/// Encodes journal rows: (minute, blob, verifications in it).
+fn encode(
+    rows: &BTreeMap<i64, Vec<((Arc<str>, i64, Code), u64)>>,
+) -> Result<Vec<(i64, Vec<u8>, u64)>, String> {
+    let mut blobs = Vec::with_capacity(rows.len());
+    for (minute, entries) in rows {
+        let list: Vec<(&str, i64, &str, u64)> = entries
+            .iter()
+            .map(|((key, minute, code), n)| (&**key, *minute, code.as_str(), *n))
+            .collect();
+        let mut blob = vec![JOURNAL_FORMAT];
+        blob.extend(postcard::to_allocvec(&list).map_err(|e| e.to_string())?);
+        blobs.push((*minute, blob, entries.iter().map(|(_, n)| n).sum()));
+    }
+    Ok(blobs)
 }
 
 /// The journal rows of this instance were not all where it left them: another instance folded
@@ -187,7 +291,8 @@ impl Recorder {
                 shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
                 hasher: Default::default(),
                 instance: format!("{:016x}", rand::random::<u64>()),
-                flushing: tokio::sync::Mutex::new(Journal::default()),
+                flushing: Arc::new(tokio::sync::Mutex::new(Journal::default())),
+                worker: start_worker(),
             }),
         }
     }
@@ -207,29 +312,22 @@ impl Recorder {
             .or_default() += n;
     }
 
-    /// Everything counted since the last call. Each shard is swapped for an empty map sized
-    /// like the last one (allocated outside its lock), so counting waits for a swap at most,
-    /// never for the merge.
-    fn take(&self) -> Counts {
-        let mut taken: Counts = HashMap::new();
-        for shard in &self.inner.shards {
-            let mut map = {
-                let len = shard.lock().unwrap_or_else(|e| e.into_inner()).len();
-                HashMap::with_capacity(len)
-            };
-            std::mem::swap(
-                &mut map,
-                &mut *shard.lock().unwrap_or_else(|e| e.into_inner()),
-            );
-            if taken.is_empty() {
-                taken = map;
-                continue;
-            }
-            for (k, v) in map {
-                *taken.entry(k).or_default() += v;
-            }
-        }
-        taken
+    /// Runs `f` on the worker thread (or here, without one).
+    async fn offload<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, DomainError> {
+        let Some(worker) = &self.inner.worker else {
+            return Ok(f());
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let stopped = || DomainError::Internal("the usage worker thread failed".into());
+        worker
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())
     }
 
     /// Writes everything counted (every minute, open or not, and this instance's journal rows)
@@ -252,47 +350,31 @@ impl Recorder {
         now: DateTime<Utc>,
         close_all: bool,
     ) -> Result<Flushed, DomainError> {
-        let mut state = self.inner.flushing.lock().await;
-        let started = Instant::now();
-        let taken = self.take();
-        // Minutes before `open_from` are closed.
-        let open_from = if close_all {
-            i64::MAX
-        } else {
-            let t = now.timestamp() - CLOSE_SLACK;
-            t - t.rem_euclid(60)
-        };
-        let Journal {
-            last_used,
-            last_used_written,
-            ..
-        } = &mut *state;
-        for (key, minute, _) in taken.keys() {
-            if last_used_written.get(key).is_some_and(|w| w >= minute) {
-                continue;
-            }
-            let e = last_used.entry(key.clone()).or_insert(*minute);
-            *e = Ord::max(*e, *minute);
-        }
-        let closing = state.rows.range(..open_from).next().is_some();
-        let quotas = keys.take_dirty_quotas();
-        if taken.is_empty() && quotas.is_empty() && !closing && state.last_used.is_empty() {
-            return Ok(Flushed::default());
-        }
-        let open_rows = taken.keys().filter(|(_, m, _)| *m >= open_from).count();
-        let journal = !close_all && open_rows > self.inner.direct_rows;
-        let mut done = Flushed {
-            verifications: taken.values().sum(),
-            ..Flushed::default()
-        };
+        let state = self.inner.flushing.clone().lock_owned().await;
         let batch = if close_all {
             usize::MAX
         } else {
             self.inner.close_batch
         };
-        let mut plan = plan(&state, &taken, open_from, journal, batch);
-        done.take_us = micros(started.elapsed());
-        let mut written = self.write(&plan, &quotas, now, &mut done).await;
+        let inner = self.inner.clone();
+        let (state, taken, mut plan, mut done) = self
+            .offload(move || {
+                let mut state = state;
+                let started = Instant::now();
+                let taken = inner.take();
+                let (plan, done) =
+                    prepare(&mut state, &taken, now, close_all, inner.direct_rows, batch);
+                let mut done = done;
+                done.take_us = micros(started.elapsed());
+                (state, taken, plan, done)
+            })
+            .await?;
+        let quotas = keys.take_dirty_quotas();
+        if taken.is_empty() && quotas.is_empty() && plan.is_empty() {
+            return Ok(Flushed::default());
+        }
+        let open_from = plan.open_from;
+        let mut written = self.write(&mut plan, &quotas, now, &mut done).await;
         if let Err(Err(Folded)) = written {
             tracing::warn!(
                 "usage journal rows of this instance were folded by another (it was taken for \
@@ -300,13 +382,18 @@ impl Recorder {
             );
             plan = plan_direct(&state, &taken, open_from);
             written = self
-                .close_from_journal(&plan, &quotas, now, &mut done)
+                .close_from_journal(&mut plan, &quotas, now, &mut done)
                 .await
                 .map_err(Ok);
         }
         match written {
             Ok(()) => {
-                apply(&mut state, plan);
+                // Merging what was journalled into memory is the worker's too.
+                self.offload(move || {
+                    let mut state = state;
+                    apply(&mut state, plan);
+                })
+                .await?;
                 tracing::debug!(?done, "usage flushed");
                 Ok(done)
             }
@@ -372,7 +459,7 @@ impl Recorder {
     /// minutes were not all there (rolled back).
     async fn write(
         &self,
-        plan: &Plan,
+        plan: &mut Plan,
         quotas: &[QuotaUse],
         now: DateTime<Utc>,
         done: &mut Flushed,
@@ -415,7 +502,7 @@ impl Recorder {
     /// they held (whatever another instance did not fold), with the counts of this flush.
     async fn close_from_journal(
         &self,
-        plan: &Plan,
+        plan: &mut Plan,
         quotas: &[QuotaUse],
         now: DateTime<Utc>,
         done: &mut Flushed,
@@ -447,7 +534,7 @@ impl Recorder {
     async fn write_rest(
         &self,
         txn: &sea_orm::DatabaseTransaction,
-        plan: &Plan,
+        plan: &mut Plan,
         quotas: &[QuotaUse],
         now: DateTime<Utc>,
         done: &mut Flushed,
@@ -463,19 +550,14 @@ impl Recorder {
         super::add_minutes(txn, &counts).await?;
         let t2 = Instant::now();
         let backend = txn.get_database_backend();
-        for (minute, entries) in &plan.rows {
-            let list: Vec<(&str, i64, &str, u64)> = entries
-                .iter()
-                .map(|((key, minute, code), n)| (&**key, *minute, code.as_str(), *n))
-                .collect();
-            let mut blob = vec![JOURNAL_FORMAT];
-            blob.extend(
-                postcard::to_allocvec(&list)
-                    .map_err(|e| DomainError::Internal(format!("usage journal: {e}")))?,
-            );
+        // Taken out of the plan, not copied (megabytes under load).
+        let blobs = plan
+            .blobs
+            .as_mut()
+            .map_err(|e| DomainError::Internal(format!("usage journal: {e}")))?;
+        for (minute, blob, verifications) in blobs.iter_mut() {
             done.journal_written += 1;
             done.journal_bytes += blob.len();
-            let verifications: u64 = entries.iter().map(|(_, n)| n).sum();
             txn.execute_raw(Statement::from_sql_and_values(
                 backend,
                 super::store::sql(
@@ -487,8 +569,8 @@ impl Recorder {
                     self.inner.instance.clone().into(),
                     (*minute).into(),
                     now.timestamp().into(),
-                    (verifications as i64).into(),
-                    blob.into(),
+                    (*verifications as i64).into(),
+                    std::mem::take(blob).into(),
                 ],
             ))
             .await?;
@@ -569,6 +651,47 @@ async fn commit(txn: sea_orm::DatabaseTransaction, done: &mut Flushed) -> Result
     Ok(())
 }
 
+/// What a flush will write (on the worker thread): this flush's last uses are noted, the
+/// plan is made and its journal rows encoded.
+fn prepare(
+    state: &mut Journal,
+    taken: &Counts,
+    now: DateTime<Utc>,
+    close_all: bool,
+    direct_rows: usize,
+    batch: usize,
+) -> (Plan, Flushed) {
+    // Minutes before `open_from` are closed.
+    let open_from = if close_all {
+        i64::MAX
+    } else {
+        let t = now.timestamp() - CLOSE_SLACK;
+        t - t.rem_euclid(60)
+    };
+    let Journal {
+        last_used,
+        last_used_written,
+        ..
+    } = state;
+    for (key, minute, _) in taken.keys() {
+        if last_used_written.get(key).is_some_and(|w| w >= minute) {
+            continue;
+        }
+        let e = last_used.entry(key.clone()).or_insert(*minute);
+        *e = Ord::max(*e, *minute);
+    }
+    let open_rows = taken.keys().filter(|(_, m, _)| *m >= open_from).count();
+    let journal = !close_all && open_rows > direct_rows;
+    let done = Flushed {
+        verifications: taken.values().sum(),
+        held_counts: state.open.len(),
+        held_last_used: state.last_used.len(),
+        held_written: state.last_used_written.len(),
+        ..Flushed::default()
+    };
+    (plan(state, taken, open_from, journal, batch), done)
+}
+
 /// The plan of a flush: closed minutes reach the buckets (`batch` rows of them, or a quarter if
 /// more; the rest is journalled again), this flush's counts go to the buckets or (when
 /// `journal`) to new journal rows, and a bounded batch of last uses is written.
@@ -604,6 +727,7 @@ fn plan(state: &Journal, taken: &Counts, open_from: i64, journal: bool, batch: u
         open_from,
         expected,
         buckets,
+        blobs: encode(&rows),
         rows,
         last_used: last_used_plan(state, batch == usize::MAX),
     }
@@ -618,6 +742,7 @@ fn plan_direct(state: &Journal, taken: &Counts, open_from: i64) -> Plan {
         expected: state.rows.range(..open_from).map(|(_, n)| n).sum(),
         buckets: taken.iter().map(|(k, n)| (k.clone(), *n)).collect(),
         rows: BTreeMap::new(),
+        blobs: Ok(Vec::new()),
         last_used: last_used_plan(state, false),
     }
 }

@@ -1111,14 +1111,24 @@ impl Verifier {
 
     /// Writes the usage counted so far, with each key's last use and quota use (see
     /// [`Recorder::flush`]).
+    ///
+    /// Runs as a task of its own, as [`Verifier::tick`] does: a caller that stops waiting (the
+    /// background job, aborted at shutdown) never cancels a flush halfway, which would lose the
+    /// counts it had taken; the next flush waits for it.
     pub async fn flush(&self) -> Result<u64, DomainError> {
-        self.inner.recorder.flush(self).await
+        let this = self.clone();
+        tokio::spawn(async move { this.inner.recorder.flush(&this).await })
+            .await
+            .map_err(|e| DomainError::Internal(format!("usage flush: {e}")))?
     }
 
     /// The periodic flush (see [`Recorder::tick`]): under load, minutes still open go to the
     /// usage journal and each reaches the buckets once, when it closes.
     pub async fn tick(&self) -> Result<Flushed, DomainError> {
-        self.inner.recorder.tick(self).await
+        let this = self.clone();
+        tokio::spawn(async move { this.inner.recorder.tick(&this).await })
+            .await
+            .map_err(|e| DomainError::Internal(format!("usage flush: {e}")))?
     }
 
     /// A key's rate limit and what is available of its burst at `now` (`None` without a limit
