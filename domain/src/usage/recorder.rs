@@ -46,6 +46,12 @@ use crate::{
 
 const SHARDS: usize = 16;
 type Counts = HashMap<(Arc<str>, i64, Code), u64>;
+/// One count: (key id, minute, outcome) and how many.
+type Counted = ((Arc<str>, i64, Code), u64);
+/// Journal rows to write, per minute.
+type Rows = BTreeMap<i64, Vec<Counted>>;
+/// An encoded journal row: minute, blob, verifications in it.
+type Blob = (i64, Vec<u8>, u64);
 
 /// Key-minutes of open minutes a periodic flush adds to the buckets directly; with more, they go
 /// to the journal and each minute is written once, when it closes.
@@ -235,10 +241,10 @@ struct Plan {
     /// How many rows that delete must find (fewer: another instance folded some).
     expected: usize,
     /// Added to the buckets.
-    buckets: Vec<((Arc<str>, i64, Code), u64)>,
+    buckets: Vec<Counted>,
     /// New journal rows, one per minute, and their encoding (minute, blob, verifications).
-    rows: BTreeMap<i64, Vec<((Arc<str>, i64, Code), u64)>>,
-    blobs: Result<Vec<(i64, Vec<u8>, u64)>, String>,
+    rows: Rows,
+    blobs: Result<Vec<Blob>, String>,
     /// `last_used_at` to write: (key, minute).
     last_used: Vec<(Arc<str>, i64)>,
 }
@@ -253,9 +259,7 @@ impl Plan {
 }
 
 /// Encodes journal rows: (minute, blob, verifications in it).
-fn encode(
-    rows: &BTreeMap<i64, Vec<((Arc<str>, i64, Code), u64)>>,
-) -> Result<Vec<(i64, Vec<u8>, u64)>, String> {
+fn encode(rows: &Rows) -> Result<Vec<Blob>, String> {
     let mut blobs = Vec::with_capacity(rows.len());
     for (minute, entries) in rows {
         let list: Vec<(&str, i64, &str, u64)> = entries
@@ -705,7 +709,7 @@ fn plan(state: &Journal, taken: &Counts, open_from: i64, journal: bool, batch: u
         }
     }
     let mut buckets = Vec::new();
-    let mut rows: BTreeMap<i64, Vec<((Arc<str>, i64, Code), u64)>> = BTreeMap::new();
+    let mut rows: Rows = BTreeMap::new();
     for (k, n) in taken {
         if k.1 < open_from {
             *closed.entry(k.clone()).or_default() += n;
