@@ -21,12 +21,7 @@ PORT=$((20000 + RANDOM % 20000))
 URL="http://127.0.0.1:$PORT"
 export KEYPORT_LOG=${KEYPORT_LOG:-warn,domain::usage::recorder=info} KEYPORT_USAGE_FLUSH_SECONDS=$FLUSH
 . bench/lib.sh
-DB=sqlite
-if [ -n "${KEYPORT_DATABASE_URL:-}" ]; then
-  DB=postgresql
-  name=${KEYPORT_DATABASE_URL##*/}
-  PGOPTIONS=--client-min-messages=warning psql -q "${KEYPORT_DATABASE_URL%/*}/postgres" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
-fi
+fresh_database
 echo "== $(nproc) cores, $DB; kill -9 under load, flush every $FLUSH s"
 "$BIN" bench seed --keys 100000 --limited-keys 0 --metered-keys 0 --out "$WORK/keys" --data-dir "$WORK/data" >/dev/null
 start "$WORK/data"; sleep 2

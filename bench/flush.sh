@@ -22,16 +22,11 @@ URL="http://127.0.0.1:$PORT"
 # The flush profile is logged at debug level by the recorder.
 export KEYPORT_LOG=${KEYPORT_LOG:-warn,domain::usage::recorder=debug}
 . bench/lib.sh
-DB=sqlite
-if [ -n "${KEYPORT_DATABASE_URL:-}" ]; then
-  DB=postgresql
-  name=${KEYPORT_DATABASE_URL##*/}
-  PGOPTIONS=--client-min-messages=warning psql -q "${KEYPORT_DATABASE_URL%/*}/postgres" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
-fi
+fresh_database
 
 echo "== $(nproc) cores, $DB; $DURATION s per scenario at $CONNECTIONS connections"
 start "$WORK/empty"; sleep 1; EMPTY_RSS=$(rss_kb "$SERVER"); stop
-[ "$DB" = sqlite ] || PGOPTIONS=--client-min-messages=warning psql -q "${KEYPORT_DATABASE_URL%/*}/postgres" -c "DROP DATABASE $name" -c "CREATE DATABASE $name" >/dev/null
+fresh_database
 echo "== seeding 100,000 keys"
 "$BIN" bench seed --keys 100000 --limited-keys 0 --metered-keys 0 --out "$WORK/keys" --data-dir "$WORK/data" >/dev/null
 start "$WORK/data"; sleep 2

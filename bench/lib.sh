@@ -34,3 +34,14 @@ run() { # name script args... : sets RPS_<name>, P99_<name> (ms), N_<name> (requ
 
 # The median of three numbers.
 median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+
+# A fresh database: on PostgreSQL (KEYPORT_DATABASE_URL set) that database is dropped and
+# created again; otherwise each run uses its own SQLite file. Sets DB to the engine's name.
+fresh_database() {
+  DB=sqlite
+  [ -n "${KEYPORT_DATABASE_URL:-}" ] || return 0
+  DB=postgresql
+  local name=${KEYPORT_DATABASE_URL##*/}
+  PGOPTIONS=--client-min-messages=warning psql -q "${KEYPORT_DATABASE_URL%/*}/postgres" \
+    -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
+}

@@ -22,12 +22,7 @@ URL="http://127.0.0.1:$PORT"
 METRICS="127.0.0.1:$((PORT + 1))"
 export KEYPORT_LOG=${KEYPORT_LOG:-warn}
 . bench/lib.sh
-DB=sqlite
-if [ -n "${KEYPORT_DATABASE_URL:-}" ]; then
-  DB=postgresql
-  name=${KEYPORT_DATABASE_URL##*/}
-  PGOPTIONS=--client-min-messages=warning psql -q "${KEYPORT_DATABASE_URL%/*}/postgres" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
-fi
+fresh_database
 echo "== $(nproc) cores, $DB; soak of $MINUTES min at $CONNECTIONS connections"
 "$BIN" bench seed --keys 100000 --limited-keys 0 --metered-keys 0 --out "$WORK/keys" --data-dir "$WORK/data" >/dev/null
 start "$WORK/data" --metrics-addr "$METRICS"; sleep 2
