@@ -13,12 +13,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CONNECTIONS=64
 FLUSH=5
-BIN=${KEYPORT_BENCH_BIN:-target/release/keyport-bench}
-[ -n "${KEYPORT_BENCH_BIN:-}" ] || bench/build.sh
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/server.log" "$KEEP_LOG"; rm -rf "$WORK"' EXIT
-PORT=$((20000 + RANDOM % 20000))
-URL="http://127.0.0.1:$PORT"
 export KEYPORT_LOG=${KEYPORT_LOG:-warn,domain::usage::recorder=info} KEYPORT_USAGE_FLUSH_SECONDS=$FLUSH
 . bench/lib.sh
 fresh_database

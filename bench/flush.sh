@@ -13,12 +13,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION=${1:-20}
 CONNECTIONS=64
-BIN=${KEYPORT_BENCH_BIN:-target/release/keyport-bench}
-[ -n "${KEYPORT_BENCH_BIN:-}" ] || bench/build.sh
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/server.log" "$KEEP_LOG"; rm -rf "$WORK"' EXIT
-PORT=$((20000 + RANDOM % 20000))
-URL="http://127.0.0.1:$PORT"
 # The flush profile is logged at debug level by the recorder.
 export KEYPORT_LOG=${KEYPORT_LOG:-warn,domain::usage::recorder=debug}
 . bench/lib.sh

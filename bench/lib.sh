@@ -1,5 +1,16 @@
-# Shared by the bench scripts (sourced): the binary, starting it, driving it with wrk.
-# Expects BIN, WORK, URL, PORT and CONNECTIONS/DURATION to be set by the caller.
+# Shared by bench/flush.sh, soak.sh and crash.sh (sourced, after they set KEYPORT_LOG and
+# CONNECTIONS/DURATION): the binary (KEYPORT_BENCH_BIN, or built by bench/build.sh), a work
+# directory removed at exit (KEEP_LOG=path keeps the server's log), a free-ish port, and helpers
+# to start the server, drive it with wrk and reset the database. bench/run.sh sets its own
+# BIN, WORK, PORT and URL first and keeps them.
+BIN=${BIN:-${KEYPORT_BENCH_BIN:-target/release/keyport-bench}}
+if [ -z "${WORK:-}" ]; then
+  [ -n "${KEYPORT_BENCH_BIN:-}" ] || bench/build.sh
+  WORK=$(mktemp -d)
+  trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/server.log" "$KEEP_LOG"; rm -rf "$WORK"' EXIT
+  PORT=$((20000 + RANDOM % 20000))
+  URL="http://127.0.0.1:$PORT"
+fi
 command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
 export KEYPORT_BENCH_BASELINE=1 KEYPORT_SHUTDOWN_GRACE_SECONDS=0
 

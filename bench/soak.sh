@@ -13,15 +13,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MINUTES=${1:-10}
 DURATION=$((MINUTES * 60))
 CONNECTIONS=64
-BIN=${KEYPORT_BENCH_BIN:-target/release/keyport-bench}
-[ -n "${KEYPORT_BENCH_BIN:-}" ] || bench/build.sh
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/server.log" "$KEEP_LOG"; rm -rf "$WORK"' EXIT
-PORT=$((20000 + RANDOM % 20000))
-URL="http://127.0.0.1:$PORT"
-METRICS="127.0.0.1:$((PORT + 1))"
 export KEYPORT_LOG=${KEYPORT_LOG:-warn}
 . bench/lib.sh
+METRICS="127.0.0.1:$((PORT + 1))"
 fresh_database
 echo "== $(nproc) cores, $DB; soak of $MINUTES min at $CONNECTIONS connections"
 "$BIN" bench seed --keys 100000 --limited-keys 0 --metered-keys 0 --out "$WORK/keys" --data-dir "$WORK/data" >/dev/null
