@@ -43,6 +43,17 @@ run() { # name script args... : sets RPS_<name>, P99_<name> (ms), N_<name> (requ
   eval "RPS_$tag=$rps; P99_$tag=$(ms "$p99"); N_$tag=$(awk '/requests in/ { print $1 }' "$out"); NON2XX_$tag=${non2xx:-0}"
 }
 
+# memory_line EMPTY FEW FULL (RSS in KiB: no keys; 100,000 keys in the database and a key cache
+# of 100, the least it takes; all 100,000 cached). Per cached key is (FULL - FEW) / 99,900: both
+# have read the same database (SQLite's page cache, bounded by --sqlite-cache-mib, fills alike),
+# so the difference is what holding the keys takes. (FULL - EMPTY) / 100,000 also counts that
+# page cache.
+memory_line() {
+  awk -v e="$1" -v o="$2" -v f="$3" 'BEGIN {
+    printf "memory: RSS %.1f MiB empty, %.1f MiB with 100,000 keys and a cache of 100, %.1f MiB with all cached\n", e/1024, o/1024, f/1024
+    printf "        %.0f bytes per cached key (all cached - cache of 100; target <= 1024), %.0f per key over the empty process\n", (f-o)*1024/99900, (f-e)*1024/100000 }'
+}
+
 # The median of three numbers.
 median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 

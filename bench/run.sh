@@ -33,7 +33,8 @@ start "$WORK/empty"; sleep 1; EMPTY_RSS=$(rss_kb $SERVER); stop
 
 echo "== seeding 100,000 keys"
 "$BIN" bench seed --keys 100000 --limited-keys 1000 --metered-keys 10000 --out "$WORK/keys" --data-dir "$WORK/data" >/dev/null
-start "$WORK/data"; sleep 1
+start "$WORK/data" --key-cache-capacity 100; sleep 2; ONE_RSS=$(rss_kb "$SERVER"); stop
+start "$WORK/data"; sleep 2
 FULL_RSS=$(rss_kb $SERVER)
 # Use every rate-limited key once, so (e) measures only rejections.
 while read -r k; do curl -s -o /dev/null -H "Authorization: Bearer $k" "$URL/v1/auth"; done < "$WORK/keys/limited.txt"
@@ -75,7 +76,6 @@ echo
 echo "== restarted with a key cache of 20,000 for 100,000 keys"
 run "i) verify, 90% hot 10% cold keys" hotcold.lua "$WORK/keys/valid.txt"
 awk -v a="$RPS_a" -v i="$RPS_i" 'BEGIN { printf "ratio: i/a = %.2f\n", i/a }'
-awk -v e="$EMPTY_RSS" -v f="$FULL_RSS" 'BEGIN {
-  printf "memory: RSS %.1f MiB empty, %.1f MiB with 100,000 keys: %.0f bytes per cached key\n", e/1024, f/1024, (f-e)*1024/100000 }'
+memory_line "$EMPTY_RSS" "$ONE_RSS" "$FULL_RSS"
 # The counted usage reaches the database at shutdown.
 stop

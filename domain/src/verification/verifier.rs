@@ -150,14 +150,16 @@ impl QuotaCounter {
 
 /// A key as the verifier holds it: what it grants and its effective limits (its own, else its
 /// owner's plan).
+///
+/// Kept small, since a verifier may hold a million of them: the id is shared with the usage
+/// counters and the id index, the owner, API and scope list with every other key that has the
+/// same ([`Shared`]), and the limiter state exists only for keys with limits.
 pub struct CachedKey {
-    pub id: String,
-    /// The id again, shared by the usage counters without allocating per request.
-    id_shared: Arc<str>,
-    pub owner_id: String,
-    pub api_id: String,
-    pub api: String,
-    pub scopes: Vec<String>,
+    pub id: Arc<str>,
+    pub owner_id: Arc<str>,
+    pub api_id: Arc<str>,
+    pub api: Arc<str>,
+    pub scopes: Arc<[String]>,
     pub expires_at: Option<DateTime<Utc>>,
     ip_allowlist: Vec<IpNet>,
     lifecycle: Lifecycle,
@@ -167,13 +169,14 @@ pub struct CachedKey {
     rate: Option<(RateLimit, u32)>,
     limiter: Option<Arc<Limiter>>,
     quota: Option<Quota>,
-    quota_counter: Arc<QuotaCounter>,
+    /// The quota use counted here: present once the key has had a quota.
+    quota_counter: Option<Arc<QuotaCounter>>,
     /// The owner's plan limits when the plan shares them among all the owner's keys: checked
     /// after the key's own (if any), one limiter and one quota counter per owner.
     pool: Option<Arc<Pool>>,
     /// When the rate limiter's burst is full again (Unix milliseconds), as of the last request:
-    /// the portal's "available now" without touching the limiter.
-    rate_full_at: Arc<std::sync::atomic::AtomicI64>,
+    /// the portal's "available now" without touching the limiter. Present with a rate limit.
+    rate_full_at: Option<Arc<std::sync::atomic::AtomicI64>>,
 }
 
 impl CachedKey {
@@ -198,6 +201,59 @@ pub struct Pool {
     limiter: Option<Arc<Limiter>>,
     quota: Option<Quota>,
     quota_counter: Arc<QuotaCounter>,
+}
+
+/// Values that many cached keys have in common (owner and API ids, API names, scope lists),
+/// each stored once: a cached key holds pointers to them. A value no cached key uses any more
+/// is dropped when the set has doubled since it was last pruned.
+#[derive(Default)]
+struct Shared {
+    strs: Mutex<Interned<str>>,
+    scopes: Mutex<Interned<[String]>>,
+}
+
+struct Interned<T: ?Sized> {
+    set: HashSet<Arc<T>>,
+    prune_at: usize,
+}
+
+impl<T: ?Sized> Default for Interned<T> {
+    fn default() -> Self {
+        Interned {
+            set: HashSet::new(),
+            prune_at: 1024,
+        }
+    }
+}
+
+impl<T: ?Sized + std::hash::Hash + Eq> Interned<T> {
+    fn get(&mut self, value: &T, make: impl FnOnce() -> Arc<T>) -> Arc<T> {
+        if let Some(found) = self.set.get(value) {
+            return found.clone();
+        }
+        if self.set.len() >= self.prune_at {
+            self.set.retain(|v| Arc::strong_count(v) > 1);
+            self.prune_at = Ord::max(self.set.len() * 2, 1024);
+        }
+        let made = make();
+        self.set.insert(made.clone());
+        made
+    }
+}
+
+impl Shared {
+    fn str(&self, s: &str) -> Arc<str> {
+        self.strs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(s, || Arc::from(s))
+    }
+    fn scopes(&self, scopes: Vec<String>) -> Arc<[String]> {
+        self.scopes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&scopes, || Arc::from(scopes.clone()))
+    }
 }
 
 /// Where a pool's quota use is stored among the keys' (`key_quotas.key_id`).
@@ -352,6 +408,8 @@ struct Inner {
     negative: NegativeCache,
     /// Where each verification of a known key is counted.
     recorder: Recorder,
+    /// Values cached keys have in common, stored once.
+    shared: Shared,
     /// Owner id -> the plan limits all their keys share (plans that apply per developer).
     pools: Mutex<HashMap<String, Arc<Pool>>>,
     /// Limits shared by every instance (Redis, `--ratelimit-mode strict`).
@@ -410,6 +468,7 @@ impl Verifier {
                     ttl: StdDuration::from_secs(60),
                 },
                 recorder,
+                shared: Shared::default(),
                 pools: Mutex::new(HashMap::new()),
                 global,
                 negative_hits: AtomicU64::new(0),
@@ -448,7 +507,7 @@ impl Verifier {
                 let rows = api_key::Entity::find()
                     .filter(api_key::Column::Seq.gt(after))
                     .order_by_asc(api_key::Column::Seq)
-                    .limit(5_000)
+                    .limit(1_000)
                     .all(conn)
                     .await?;
                 let Some(last) = rows.last() else { break };
@@ -688,8 +747,9 @@ impl Verifier {
                 Some(p) if p.rate == rate => p.limiter.clone(),
                 _ => rate.and_then(|(r, b)| new_limiter(r, b)),
             };
-            let quota_counter = match &previous {
-                Some(p) => p.quota_counter.clone(),
+            let quota_counter = match previous.as_ref().and_then(|p| p.quota_counter.clone()) {
+                Some(counter) => Some(counter),
+                None if quota.is_none() => None,
                 None => {
                     let counter = Arc::new(QuotaCounter::default());
                     // The use of a key evicted before its use was written, else the saved use.
@@ -703,18 +763,19 @@ impl Verifier {
                         s.period_start = period_start;
                         s.used = used;
                     }
-                    counter
+                    Some(counter)
                 }
             };
             let rate_full_at = match &previous {
                 Some(p) if p.rate == rate => p.rate_full_at.clone(),
-                _ => Arc::new(std::sync::atomic::AtomicI64::new(0)),
+                _ => rate.map(|_| Arc::new(std::sync::atomic::AtomicI64::new(0))),
             };
+            let shared = &self.inner.shared;
             let cached = CachedKey {
                 rate_full_at,
                 lifecycle: r.lifecycle(),
                 owner_is_admin: r.owner_is_admin(),
-                scopes: r.scopes(),
+                scopes: shared.scopes(r.scopes()),
                 ip_allowlist: r
                     .ip_allowlist()
                     .iter()
@@ -726,11 +787,10 @@ impl Verifier {
                 quota,
                 quota_counter,
                 pool,
-                id_shared: Arc::from(r.row.id.as_str()),
-                api: r.api,
-                id: r.row.id.clone(),
-                owner_id: r.row.owner_id,
-                api_id: r.row.api_id,
+                api: shared.str(&r.api),
+                id: Arc::from(r.row.id.as_str()),
+                owner_id: shared.str(&r.row.owner_id),
+                api_id: shared.str(&r.row.api_id),
             };
             self.inner.negative.remove(&hash);
             let cached = Arc::new(cached);
@@ -791,7 +851,7 @@ impl Verifier {
                 .await
             {
                 Ok(()) => {
-                    self.count(Some(&key.id_shared), now, outcome.code);
+                    self.count(Some(&key.id), now, outcome.code);
                     return outcome;
                 }
                 Err(Unavailable) if global.failure() == RedisFailure::Closed => {
@@ -872,7 +932,7 @@ impl Verifier {
                 .versions
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
-                .get(&key.api_id)
+                .get(&*key.api_id)
                 .and_then(|m| m.get(v))
                 .map(|(status, sunset)| (v, *status, *sunset))
         });
@@ -889,7 +949,7 @@ impl Verifier {
                 self.count(None, now, code);
                 return Checked::Done(Outcome::bare(code, None));
             }
-            self.count(Some(&key.id_shared), now, code);
+            self.count(Some(&key.id), now, code);
             return Checked::Done(Outcome::bare(code, Some(key)));
         }
         let mut outcome = Outcome::bare(Code::Valid, Some(key.clone()));
@@ -959,7 +1019,7 @@ impl Verifier {
             };
         let take_rate = || {
             if let (Some(limiter), Some(rate)) = (&key.limiter, key.rate)
-                && !check_rate(limiter, rate, Some(&key.rate_full_at))
+                && !check_rate(limiter, rate, key.rate_full_at.as_deref())
             {
                 return false;
             }
@@ -991,8 +1051,8 @@ impl Verifier {
             fits
         };
         let take_quota = || {
-            if let Some(quota) = key.quota
-                && !check_quota(quota, &key.quota_counter)
+            if let (Some(quota), Some(counter)) = (key.quota, &key.quota_counter)
+                && !check_quota(quota, counter)
             {
                 return false;
             }
@@ -1013,7 +1073,7 @@ impl Verifier {
             Code::QuotaExceeded => quota_wait,
             _ => None,
         };
-        self.count(Some(&key.id_shared), now, outcome.code);
+        self.count(Some(&key.id), now, outcome.code);
         outcome
     }
 
@@ -1058,8 +1118,8 @@ impl Verifier {
             });
             quotas.push((quota, counter.clone(), start.timestamp(), next));
         };
-        if let Some(quota) = key.quota {
-            quota_check(&key.id, quota, &key.quota_counter);
+        if let (Some(quota), Some(counter)) = (key.quota, &key.quota_counter) {
+            quota_check(&key.id, quota, counter);
         }
         if let Some(p) = pool
             && let Some(quota) = p.quota
@@ -1069,9 +1129,11 @@ impl Verifier {
         let reply = global.decide(rate_checks, quota_checks).await?;
         let at = |d: StdDuration| now + Duration::from_std(d).unwrap_or_default();
         for (i, (r, burst)) in reply.rates.iter().zip(&bursts).enumerate() {
-            if i == 0 && key.rate.is_some() {
-                key.rate_full_at
-                    .store(at(r.full_in).timestamp_millis(), Ordering::Relaxed);
+            if i == 0
+                && key.rate.is_some()
+                && let Some(full_at) = &key.rate_full_at
+            {
+                full_at.store(at(r.full_in).timestamp_millis(), Ordering::Relaxed);
             }
             outcome.ratelimit = Some(RateInfo {
                 limit: *burst,
@@ -1141,7 +1203,7 @@ impl Verifier {
             rate.period_s as i64 * 1000 / Ord::max(rate.limit, 1) as i64,
             1,
         );
-        let full_at = key.rate_full_at.load(Ordering::Relaxed);
+        let full_at = key.rate_full_at.as_ref()?.load(Ordering::Relaxed);
         let missing = Ord::max(full_at - now.timestamp_millis(), 0);
         let used = Ord::min((missing + per_cell_ms - 1) / per_cell_ms, burst as i64) as u32;
         Some(RateInfo {
@@ -1160,7 +1222,7 @@ impl Verifier {
         let key = self.inner.keys.get_by_id(key_id)?;
         // Its own quota, else the quota its owner's keys share.
         let (quota, counter) = match (key.quota, key.pool.as_deref()) {
-            (Some(quota), _) => (quota, &key.quota_counter),
+            (Some(quota), _) => (quota, key.quota_counter.as_ref()?),
             (None, Some(pool)) => (pool.quota?, &pool.quota_counter),
             (None, None) => return None,
         };
@@ -1184,8 +1246,9 @@ impl KeyState for Verifier {
             .iter()
             .filter_map(|k| {
                 k.quota_counter
+                    .as_ref()?
                     .take_dirty()
-                    .map(|(p, u)| (k.id.clone(), p, u))
+                    .map(|(p, u)| (k.id.to_string(), p, u))
             })
             .collect();
         // Keys evicted since the last flush with use not yet written.
@@ -1210,8 +1273,13 @@ impl KeyState for Verifier {
             }
         }
         for id in key_ids {
-            if let Some(k) = self.inner.keys.get_by_id(id) {
-                k.quota_counter.mark_dirty();
+            if let Some(counter) = self
+                .inner
+                .keys
+                .get_by_id(id)
+                .and_then(|k| k.quota_counter.clone())
+            {
+                counter.mark_dirty();
             }
         }
     }

@@ -146,9 +146,9 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Caller, Api
         is_admin = owner.is_some_and(|u| u.role == Role::Admin && u.status == Status::Active);
     }
     Ok(Caller {
-        actor: Actor::new(key.owner_id.clone(), is_admin, ctx)
-            .via_key(key.id.clone(), key.scopes.clone()),
-        key_id: key.id.clone(),
-        scopes: key.scopes.clone(),
+        actor: Actor::new(key.owner_id.to_string(), is_admin, ctx)
+            .via_key(key.id.to_string(), key.scopes.to_vec()),
+        key_id: key.id.to_string(),
+        scopes: key.scopes.to_vec(),
     })
 }

@@ -158,10 +158,10 @@ impl From<&Outcome> for VerifyResponse {
         VerifyResponse {
             valid: o.valid(),
             code: o.code.as_str(),
-            key_id: key.map(|k| k.id.clone()),
-            owner_id: key.map(|k| k.owner_id.clone()),
-            api: key.map(|k| k.api.clone()),
-            scopes: key.map(|k| k.scopes.clone()),
+            key_id: key.map(|k| k.id.to_string()),
+            owner_id: key.map(|k| k.owner_id.to_string()),
+            api: key.map(|k| k.api.to_string()),
+            scopes: key.map(|k| k.scopes.to_vec()),
             expires_at: key.map(|k| k.expires_at.map(rfc3339)),
             ratelimit: o.ratelimit.as_ref().map(|r| RateLimitState {
                 limit: r.limit,

@@ -68,15 +68,15 @@ impl KeyCache {
                         return;
                     }
                     let mut ids = ids.lock().unwrap_or_else(|e| e.into_inner());
-                    if ids.get(&key.id_shared) == Some(&*hash) {
-                        ids.remove(&key.id_shared);
+                    if ids.get(&key.id) == Some(&*hash) {
+                        ids.remove(&key.id);
                     }
                     drop(ids);
-                    if let Some(dirty) = key.quota_counter.take_dirty() {
+                    if let Some(dirty) = key.quota_counter.as_ref().and_then(|c| c.take_dirty()) {
                         evicted_quotas
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .insert(key.id.clone(), dirty);
+                            .insert(key.id.to_string(), dirty);
                     }
                 })
                 .build()
@@ -111,7 +111,7 @@ impl KeyCache {
         self.ids
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key.id_shared.clone(), hash);
+            .insert(key.id.clone(), hash);
         self.keys.insert(hash, key);
     }
 
