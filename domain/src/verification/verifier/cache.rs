@@ -19,7 +19,9 @@ use super::{CachedKey, Hash32};
 const FALSE_POSITIVES: f64 = 0.001;
 
 pub(super) struct KeyCache {
-    keys: Cache<Hash32, Arc<CachedKey>>,
+    /// Hashed with foldhash (seeded per process): the keys are SHA-256 digests, and only keys
+    /// of the database are inserted, so nobody can choose them to collide.
+    keys: Cache<Hash32, Arc<CachedKey>, foldhash::fast::RandomState>,
     /// Key id -> hash, for the keys in `keys` (kept in step by the eviction listener).
     ids: Arc<Mutex<HashMap<Arc<str>, Hash32>>>,
     /// Quota use of evicted keys not yet written: key id -> (period start, use).
@@ -79,7 +81,7 @@ impl KeyCache {
                             .insert(key.id.to_string(), dirty);
                     }
                 })
-                .build()
+                .build_with_hasher(foldhash::fast::RandomState::default())
         };
         KeyCache {
             keys,
