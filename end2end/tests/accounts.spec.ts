@@ -70,7 +70,7 @@ test("sign up, enrol an authenticator, save recovery codes, sign out and sign in
   await shot("07-signed-in.png");
 
   // Settings: this session is listed; a wrong current password is explained next to the field.
-  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Settings" }).first().click();
   await expect(page.getByRole("heading", { name: "Settings", level: 1 })).toBeVisible();
   await expect(page.getByText("This session")).toBeVisible();
   await page.getByLabel("Current password").fill("not my password at all");

@@ -24,7 +24,7 @@ test("create a key, copy it from the one-time display, rotate it, revoke it, rea
   await page.getByRole("button", { name: "Continue" }).click();
 
   // Keys: an empty state that says what to do.
-  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Keys" }).click();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Keys" }).first().click();
   await expect(page.getByText("No API keys yet")).toBeVisible();
   await shot("keys-01-empty.png");
   await page.getByRole("link", { name: "Create your first key" }).click();
@@ -86,7 +86,7 @@ test("create a key, copy it from the one-time display, rotate it, revoke it, rea
   await shot("keys-06-revoked.png");
 
   // The audit log tells the story.
-  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" }).click();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" }).first().click();
   for (const action of ["key.create", "key.rotate", "key.revoke"]) {
     await expect(page.getByRole("cell", { name: action, exact: true }).first()).toBeVisible();
   }
