@@ -45,9 +45,9 @@ use crate::{
 };
 
 const SHARDS: usize = 16;
-/// Counts per (key, minute, outcome). Hashed with foldhash (seeded per process), twice as fast
-/// as the standard SipHash on the hot path; the keys are key ids this process loaded, not
-/// anything a client chooses.
+/// Counts per (key, minute, outcome). Hashed with foldhash (seeded per process), cheaper than
+/// the standard SipHash (1.4% of the server's CPU under verify load); the keys are key ids this
+/// process loaded, not anything a client chooses.
 type Counts = HashMap<(Arc<str>, i64, Code), u64, foldhash::fast::RandomState>;
 /// One count: (key id, minute, outcome) and how many.
 type Counted = ((Arc<str>, i64, Code), u64);
