@@ -9,7 +9,7 @@ use domain::{
     Database,
     accounts::Accounts,
     catalog::{Catalog, Quota, QuotaPeriod},
-    keys::{Keys, NewKey, PlainKey, seed::insert_keys},
+    keys::{KeyPatch, Keys, NewKey, PlainKey, seed::insert_keys},
     secret_key::SecretKey,
     service::Actor,
     testing::TestDb,
@@ -121,14 +121,35 @@ async fn an_evicted_key_keeps_its_quota_use_and_is_read_fresh_after_a_change() {
         .await
         .unwrap();
     let doomed = keys.create(&admin, new_key("doomed", None)).await.unwrap();
-    for _ in 0..3 {
+    for _ in 0..2 {
         assert!(verify(&verifier, metered.plaintext.expose()).await.valid());
     }
+    // A change to a cached key replaces it in memory: still found by id, its use kept.
+    keys.update(
+        &admin,
+        &metered.key.id,
+        KeyPatch {
+            name: Some("metered, renamed".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let used = verifier.quota_use(&metered.key.id, Utc::now());
+    assert_eq!(
+        used.map(|q| q.remaining),
+        Some(3),
+        "a replaced key is still cached"
+    );
+    assert!(verify(&verifier, metered.plaintext.expose()).await.valid());
     assert!(verify(&verifier, doomed.plaintext.expose()).await.valid());
-    // Traffic on many other keys, each used more often, pushes both out of memory.
-    for _ in 0..4 {
+    // Traffic on many other keys, each used more often (three times in a row, so each counts as
+    // in use while cached, as the metered key did), pushes both out of memory.
+    for _ in 0..2 {
         for key in &others {
-            assert!(verify(&verifier, key).await.valid());
+            for _ in 0..3 {
+                assert!(verify(&verifier, key).await.valid());
+            }
         }
     }
     verifier.len(); // applies pending evictions

@@ -639,3 +639,99 @@ async fn journal_counts_each_minute_once_on_postgres() {
     journal_counts_each_minute_once(&t.db).await;
     t.cleanup().await;
 }
+
+/// A key's `last_used_at` as stored (Unix seconds; 0 when never used).
+async fn last_used(db: &Database, key_id: &str) -> i64 {
+    use domain::entities::api_key;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    api_key::Entity::find()
+        .filter(api_key::Column::Id.eq(key_id))
+        .one(db.conn())
+        .await
+        .unwrap()
+        .unwrap()
+        .last_used_at
+        .map_or(0, |t| t.timestamp())
+}
+
+/// `last_used_at`: to the minute at light load; under heavy load (more keys waiting than
+/// `direct_rows`) a key written less than ten minutes ago waits, so a flush's row updates do not
+/// grow with the keys in use; a full flush writes every key's newest minute.
+async fn last_used_moves_in_steps_under_load(db: &Database) {
+    use domain::usage::recorder::{LAST_USED_STEP, Recorder};
+    let w = world(db, 3).await;
+    let ids: Vec<String> = w.keys.iter().map(|(id, _)| id.clone()).collect();
+    // Light load: two keys waiting at most.
+    let light = Verifier::new(db.clone(), Recorder::with_limits(db.clone(), 2, 25_000));
+    light.load().await.unwrap();
+    let ten = Utc.with_ymd_and_hms(2026, 3, 30, 10, 0, 0).unwrap();
+    let minute = |m: i64| ten + Duration::minutes(m);
+    let tick = async |v: &Verifier, t: DateTime<Utc>| {
+        v.recorder()
+            .flush_at(v, t + Duration::seconds(30), false)
+            .await
+            .unwrap()
+    };
+    for m in 0..3 {
+        verify_with(&light, &w.keys, 0, Code::Valid, minute(m)).await;
+        verify_with(&light, &w.keys, 1, Code::Valid, minute(m)).await;
+        let done = tick(&light, minute(m)).await;
+        assert_eq!(done.last_used_rows, 2, "minute {m}: {done:?}");
+        assert_eq!(last_used(db, &ids[0]).await, minute(m).timestamp());
+        assert_eq!(last_used(db, &ids[1]).await, minute(m).timestamp());
+    }
+
+    // Heavy load: three keys waiting, more than two. Key 2, never written, is written at once;
+    // keys 0 and 1 (written at 10:02 by the other process, unknown to this one) too.
+    let heavy = Verifier::new(db.clone(), Recorder::with_limits(db.clone(), 2, 25_000));
+    heavy.load().await.unwrap();
+    let use_all = async |m: i64| {
+        for key in 0..3 {
+            verify_with(&heavy, &w.keys, key, Code::Valid, minute(m)).await;
+        }
+    };
+    use_all(3).await;
+    assert_eq!(tick(&heavy, minute(3)).await.last_used_rows, 3);
+    // For the next ten minutes nothing moves...
+    let step = LAST_USED_STEP / 60;
+    for m in 4..3 + step {
+        use_all(m).await;
+        let done = tick(&heavy, minute(m)).await;
+        assert_eq!(done.last_used_rows, 0, "minute {m}: {done:?}");
+        for id in &ids {
+            assert_eq!(last_used(db, id).await, minute(3).timestamp());
+        }
+    }
+    // ...then every key moves once, to its newest minute.
+    use_all(3 + step).await;
+    assert_eq!(tick(&heavy, minute(3 + step)).await.last_used_rows, 3);
+    for id in &ids {
+        assert_eq!(last_used(db, id).await, minute(3 + step).timestamp());
+    }
+    // A full flush writes every key's newest minute, however recently written.
+    use_all(4 + step).await;
+    let done = heavy
+        .recorder()
+        .flush_at(&heavy, minute(4 + step) + Duration::seconds(30), true)
+        .await
+        .unwrap();
+    assert_eq!(done.last_used_rows, 3, "{done:?}");
+    for id in &ids {
+        assert_eq!(last_used(db, id).await, minute(4 + step).timestamp());
+    }
+}
+
+#[tokio::test]
+async fn last_used_moves_in_steps_under_load_on_sqlite() {
+    let t = TestDb::sqlite_memory().await;
+    last_used_moves_in_steps_under_load(&t.db).await;
+}
+
+#[tokio::test]
+async fn last_used_moves_in_steps_under_load_on_postgres() {
+    let Some(t) = TestDb::postgres().await else {
+        return;
+    };
+    last_used_moves_in_steps_under_load(&t.db).await;
+    t.cleanup().await;
+}

@@ -13,8 +13,12 @@
 //! ([`CLOSE_BATCH`] rows per flush at most, so a minute of every key is spread over a few
 //! flushes) and, in the same transaction, delete this instance's journal rows of the minute,
 //! journalling again what is left for the next flush. Each key-minute is thus upserted once,
-//! whatever the request rate; `last_used_at` likewise moves at most once a minute per key,
-//! [`LAST_USED_BATCH`] rows per flush at most.
+//! whatever the request rate. `last_used_at` moves at most once a minute per key, and
+//! [`LAST_USED_BATCH`] rows per flush at most; with more than `direct_rows` keys waiting (heavy
+//! load), a key whose `last_used_at` this process wrote less than [`LAST_USED_STEP`] ago waits
+//! (so 100,000 keys in constant use cost ~830 row updates per flush, not 25,000: each update
+//! dirties a page of `api_keys`, the largest cost of a flush on SQLite). A full flush (shutdown,
+//! or a reader that must see everything) writes every key's newest minute.
 //!
 //! A crash loses only what was counted since the last flush (the journal rows stay); rows older
 //! than [`ORPHAN_AGE`] are folded by [`Recorder::fold_orphans`] (any instance's minute job), which
@@ -71,9 +75,13 @@ pub const ORPHAN_AGE: i64 = 120;
 pub const CLOSE_BATCH: usize = 25_000;
 /// `last_used_at` rows a periodic flush updates at most; the rest wait for the next.
 pub const LAST_USED_BATCH: usize = 25_000;
+/// Under heavy load, how old (seconds) a key's `last_used_at` written by this process must be
+/// before a periodic flush moves it again.
+pub const LAST_USED_STEP: i64 = 600;
 /// How long (seconds) a key's last written minute of use is remembered; a key used again after
-/// that has its row written again (the write never moves it backwards).
-const LAST_USED_MEMORY: i64 = 600;
+/// that has its row written again (the write never moves it backwards). At least
+/// [`LAST_USED_STEP`]: a key forgotten is one written long enough ago.
+const LAST_USED_MEMORY: i64 = LAST_USED_STEP;
 /// Format of a journal row's blob: this byte, then postcard's encoding of the entries.
 const JOURNAL_FORMAT: u8 = 1;
 
@@ -387,7 +395,7 @@ impl Recorder {
                 "usage journal rows of this instance were folded by another (it was taken for \
                  stopped); closing its minutes from what the journal still holds"
             );
-            plan = plan_direct(&state, &taken, open_from);
+            plan = plan_direct(&state, &taken, open_from, self.inner.direct_rows);
             written = self
                 .close_from_journal(&mut plan, &quotas, now, &mut done)
                 .await
@@ -696,13 +704,24 @@ fn prepare(
         held_written: state.last_used_written.len(),
         ..Flushed::default()
     };
-    (plan(state, taken, open_from, journal, batch), done)
+    let last_used = last_used_plan(state, close_all, direct_rows);
+    (
+        plan(state, taken, open_from, journal, batch, last_used),
+        done,
+    )
 }
 
 /// The plan of a flush: closed minutes reach the buckets (`batch` rows of them, or a quarter if
 /// more; the rest is journalled again), this flush's counts go to the buckets or (when
 /// `journal`) to new journal rows, and a bounded batch of last uses is written.
-fn plan(state: &Journal, taken: &Counts, open_from: i64, journal: bool, batch: usize) -> Plan {
+fn plan(
+    state: &Journal,
+    taken: &Counts,
+    open_from: i64,
+    journal: bool,
+    batch: usize,
+    last_used: Vec<(Arc<str>, i64)>,
+) -> Plan {
     let expected = state.rows.range(..open_from).map(|(_, n)| n).sum();
     // Counts of closed minutes: this instance's journal (as held in memory) and this flush's.
     let mut closed = Counts::default();
@@ -741,13 +760,13 @@ fn plan(state: &Journal, taken: &Counts, open_from: i64, journal: bool, batch: u
         buckets,
         blobs: encode(&rows),
         rows,
-        last_used: last_used_plan(state, batch == usize::MAX),
+        last_used,
     }
 }
 
 /// The plan after [`Folded`]: this flush's counts go to the buckets (the closed journal rows are
 /// read back from the database), nothing to the journal.
-fn plan_direct(state: &Journal, taken: &Counts, open_from: i64) -> Plan {
+fn plan_direct(state: &Journal, taken: &Counts, open_from: i64, direct_rows: usize) -> Plan {
     Plan {
         open_from,
         // Not checked (the rows are read back), but what memory held of them is dropped.
@@ -759,7 +778,7 @@ fn plan_direct(state: &Journal, taken: &Counts, open_from: i64) -> Plan {
         },
         rows: BTreeMap::new(),
         blobs: Ok(Vec::new()),
-        last_used: last_used_plan(state, false),
+        last_used: last_used_plan(state, false, direct_rows),
     }
 }
 
@@ -769,17 +788,26 @@ fn by_key(a: &(Arc<str>, i64, Code), b: &(Arc<str>, i64, Code)) -> std::cmp::Ord
     (a.1, &a.0, a.2).cmp(&(b.1, &b.0, b.2))
 }
 
-/// Which keys' `last_used_at` a flush writes: at most [`LAST_USED_BATCH`] (all when
-/// `close_all`), the first in key order (neighbouring rows of `api_keys`).
-fn last_used_plan(state: &Journal, close_all: bool) -> Vec<(Arc<str>, i64)> {
+/// Which keys' `last_used_at` a flush writes: at most [`LAST_USED_BATCH`], the first in key
+/// order (neighbouring rows of `api_keys`); with more than `direct_rows` keys waiting, only
+/// those this process has not written for [`LAST_USED_STEP`]. All of them when `close_all`.
+fn last_used_plan(state: &Journal, close_all: bool, direct_rows: usize) -> Vec<(Arc<str>, i64)> {
     let limit = if close_all {
         usize::MAX
     } else {
         LAST_USED_BATCH
     };
+    let busy = !close_all && state.last_used.len() > direct_rows;
     let mut all: Vec<(Arc<str>, i64)> = state
         .last_used
         .iter()
+        .filter(|(k, m)| {
+            !busy
+                || state
+                    .last_used_written
+                    .get(*k)
+                    .is_none_or(|w| **m - w >= LAST_USED_STEP)
+        })
         .map(|(k, m)| (k.clone(), *m))
         .collect();
     if all.len() > limit {

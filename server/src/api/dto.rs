@@ -56,6 +56,8 @@ pub struct KeyDto {
     pub owner_id: String,
     pub created_at: String,
     pub expires_at: Option<String>,
+    /// The minute the key was last verified. Exact to the minute at ordinary load; when more
+    /// than 2,000 keys are in use at once it may lag by up to 10 minutes (see the README).
     pub last_used_at: Option<String>,
     pub ip_allowlist: Vec<String>,
     /// The key's own rate limit; `null`: the owner's plan applies.
