@@ -53,6 +53,8 @@ const SHARDS: usize = 16;
 /// the standard SipHash (1.4% of the server's CPU under verify load); the keys are key ids this
 /// process loaded, not anything a client chooses.
 type Counts = HashMap<(Arc<str>, i64, Code), u64, foldhash::fast::RandomState>;
+/// Key id -> minute, hashed like [`Counts`].
+type Minutes = HashMap<Arc<str>, i64, foldhash::fast::RandomState>;
 /// One count: (key id, minute, outcome) and how many.
 type Counted = ((Arc<str>, i64, Code), u64);
 /// Journal rows to write, per minute.
@@ -200,10 +202,10 @@ struct Journal {
     /// This instance's journal rows per minute (each row holds one minute).
     rows: BTreeMap<i64, usize>,
     /// Keys' newest minute of use not yet in `last_used_at`.
-    last_used: HashMap<Arc<str>, i64>,
+    last_used: Minutes,
     /// The minute this process last wrote to each key's `last_used_at` (recently used keys
     /// only: pruned of entries over [`LAST_USED_MEMORY`] old).
-    last_used_written: HashMap<Arc<str>, i64>,
+    last_used_written: Minutes,
     /// When `last_used_written` was last pruned (a minute start).
     pruned_at: i64,
 }
