@@ -24,7 +24,7 @@ pub(super) struct KeyCache {
     /// Hashed with foldhash (seeded per process): the keys are SHA-256 digests, and only keys
     /// of the database are inserted, so nobody can choose them to collide.
     keys: Cache<Hash32, Arc<CachedKey>, UnitWeighter, foldhash::fast::RandomState, Evictions>,
-    /// Key id -> hash, for the keys in `keys` (kept in step by the eviction listener).
+    /// Key id -> hash, for the keys in `keys` (kept in step by `insert`, which handles evictions).
     ids: Mutex<HashMap<Arc<str>, Hash32>>,
     /// Quota use of evicted keys not yet written: key id -> (period start, use).
     evicted_quotas: Mutex<HashMap<String, (i64, u64)>>,
