@@ -374,6 +374,45 @@ async fn compaction_moves_minutes_to_hours_and_days_and_prunes_them() {
     );
 }
 
+/// A run of the alerts job looks at a bounded number of keys and the next goes on from there:
+/// with more keys than one run takes, every key is still looked at within a sweep, and no run
+/// looks at more than its share.
+#[tokio::test]
+async fn alerts_sweep_every_key_a_bounded_share_per_run() {
+    use domain::{
+        entities::api_key,
+        usage::{add_minute_counts, alerts::Alerts},
+    };
+    use sea_orm::{EntityTrait, PaginatorTrait};
+
+    let t = TestDb::sqlite_memory().await;
+    let w = world(&t.db, 5).await;
+    let all = api_key::Entity::find().count(t.db.conn()).await.unwrap() as usize;
+    assert!(all >= 5);
+    let now = Utc::now();
+    let minute = now.timestamp() - now.timestamp().rem_euclid(60) - 10 * 60;
+    // Every key: a burst of denials (one alert each).
+    let counts: Vec<_> = w
+        .keys
+        .iter()
+        .map(|(id, _)| (id.as_str(), minute, Code::IpNotAllowed, 60))
+        .collect();
+    add_minute_counts(&t.db, &counts).await.unwrap();
+    // Two keys per run, one per page.
+    let alerts = Alerts::with_limits(t.db.clone(), 1, 2);
+    let mut per_run = Vec::new();
+    for _ in 0..all.div_ceil(2) {
+        per_run.push(alerts.run(now).await.unwrap());
+    }
+    assert!(per_run.iter().all(|n| *n <= 2), "{per_run:?}");
+    assert_eq!(per_run.iter().sum::<usize>(), 5, "{per_run:?}");
+    // The sweep starts over: each rule fired once per key, nothing again.
+    for _ in 0..all {
+        assert_eq!(alerts.run(now).await.unwrap(), 0);
+    }
+    t.cleanup().await;
+}
+
 #[tokio::test]
 async fn alerts_fire_once_for_their_owner_and_can_be_acknowledged() {
     use domain::{

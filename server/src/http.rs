@@ -473,11 +473,16 @@ async fn background(state: AppState) {
                 Ok(n) => tracing::info!(codes = n, "legacy recovery codes rewrapped as argon2id"),
                 Err(error) => tracing::error!(%error, "cannot rewrap legacy recovery codes"),
             }
+            let alerts_started = std::time::Instant::now();
             match state.alerts.run(chrono::Utc::now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(alerts = n, "usage anomalies found"),
                 Err(error) => tracing::error!(%error, "cannot look for usage anomalies"),
             }
+            tracing::debug!(
+                took_ms = alerts_started.elapsed().as_millis() as u64,
+                "looked for usage anomalies"
+            );
             match state.notifier.run(chrono::Utc::now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(emails = n, "notifications queued"),

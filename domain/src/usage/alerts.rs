@@ -37,6 +37,10 @@ pub const DORMANT_DAYS: i64 = 30;
 pub const QUIET_HOURS: i64 = 6;
 /// Keys looked at together: what one pass holds in memory, however many keys were used.
 const PAGE: u64 = 1_000;
+/// Keys one run looks at, at most: a run goes on from where the last stopped, so with more keys
+/// than this a sweep over all of them takes several runs (100,000 keys: 10 runs, 10 minutes
+/// with the minute job), and a run's work is bounded however many keys there are.
+pub const KEYS_PER_RUN: u64 = 10_000;
 
 /// An anomaly rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -202,6 +206,10 @@ pub struct Alerts {
     db: Database,
     /// Keys looked at together (see [`PAGE`]).
     page: u64,
+    /// Pages one run looks at (see [`KEYS_PER_RUN`]).
+    pages_per_run: u64,
+    /// The last key the previous run looked at (`None`: the next starts from the first key).
+    cursor: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 fn at(s: i64) -> DateTime<Utc> {
@@ -210,18 +218,28 @@ fn at(s: i64) -> DateTime<Utc> {
 
 impl Alerts {
     pub fn new(db: Database) -> Alerts {
-        Alerts { db, page: PAGE }
+        Alerts::with_limits(db, PAGE, KEYS_PER_RUN)
     }
 
     /// [`Alerts::new`] looking at `page` keys at a time (at least one).
     pub fn with_page(db: Database, page: u64) -> Alerts {
+        Alerts::with_limits(db, page, KEYS_PER_RUN)
+    }
+
+    /// [`Alerts::new`] looking at `page` keys at a time and at most `keys_per_run` keys (a
+    /// whole number of pages, at least one) in one run.
+    pub fn with_limits(db: Database, page: u64, keys_per_run: u64) -> Alerts {
+        let page = Ord::max(page, 1);
         Alerts {
             db,
-            page: Ord::max(page, 1),
+            page,
+            pages_per_run: Ord::max(keys_per_run.div_ceil(page), 1),
+            cursor: Default::default(),
         }
     }
 
-    /// Applies the rules to every key used in the hour before `now`; records what fired.
+    /// Applies the rules to the keys used in the hour before `now`, going on through the keys
+    /// from where the last run stopped, [`KEYS_PER_RUN`] keys at most; records what fired.
     /// Returns the new alerts.
     pub async fn run(&self, now: DateTime<Utc>) -> Result<usize, DomainError> {
         let end = now.timestamp() - now.timestamp().rem_euclid(MINUTE);
@@ -229,13 +247,18 @@ impl Alerts {
         let hour_start = start - start.rem_euclid(HOUR);
         let day_start = start - start.rem_euclid(DAY);
         // A page of keys at a time: the keys used in the last hour may be millions, and their
-        // history and rows are held only for the page being looked at.
+        // history and rows are held only for the page being looked at. Each query reads the
+        // page's keys' rows only (see `store::grouped`).
         let mut fired = 0;
-        let mut after: Option<String> = None;
-        loop {
-            let page =
-                store::keys_used(&self.db, (start, end), after.as_deref(), self.page).await?;
+        let mut after = self
+            .cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for _ in 0..self.pages_per_run {
+            let page = store::key_ids_after(&self.db, after.as_deref(), self.page).await?;
             let (Some(first), Some(last)) = (page.first(), page.last()) else {
+                after = None;
                 break;
             };
             let these = Subject {
@@ -244,50 +267,71 @@ impl Alerts {
             };
             let last_hour =
                 store::per_key(&self.db, &these, Granularity::Minute, start, end).await?;
-            let previous = store::per_key_buckets(
-                &self.db,
-                &these,
-                Granularity::Hour,
-                hour_start - 24 * HOUR,
-                hour_start,
-            )
-            .await?;
-            let month = store::per_key(
-                &self.db,
-                &these,
-                Granularity::Day,
-                day_start - DORMANT_DAYS * DAY,
-                day_start,
-            )
-            .await?;
-            let mut keys: HashMap<String, api_key::Model> = HashMap::new();
-            store::key_rows(&self.db, &page, &mut keys).await?;
-            for (id, counts) in last_hour {
-                let Some(key) = keys.get(&id) else { continue };
-                let hours = previous.get(&id);
-                let history = History {
-                    last_hour: counts,
-                    previous_hours: (0..24)
-                        .map(|i| {
-                            hours
-                                .and_then(|h| h.get(&(hour_start - (24 - i) * HOUR)))
-                                .copied()
-                                .unwrap_or(0)
-                        })
-                        .collect(),
-                    previous_30_days: month.get(&id).map(|c| c.values().sum()).unwrap_or(0),
-                    age: at(start) - key.created_at,
-                };
-                for f in evaluate(&history) {
-                    if self.record(key, &f, start, end, now).await? {
-                        fired += 1;
-                    }
-                }
+            if !last_hour.is_empty() {
+                fired += self
+                    .look_at(&these, last_hour, (start, end), hour_start, day_start, now)
+                    .await?;
             }
-            if (page.len() as u64) < self.page {
+            after = ((page.len() as u64) == self.page).then(|| last.clone());
+            if after.is_none() {
                 break;
             }
-            after = Some(last.clone());
+        }
+        *self.cursor.lock().unwrap_or_else(|e| e.into_inner()) = after;
+        Ok(fired)
+    }
+
+    /// The rules applied to one page of keys, given their last hour.
+    async fn look_at(
+        &self,
+        these: &Subject,
+        last_hour: HashMap<String, BTreeMap<Code, u64>>,
+        (start, end): (i64, i64),
+        hour_start: i64,
+        day_start: i64,
+        now: DateTime<Utc>,
+    ) -> Result<usize, DomainError> {
+        let previous = store::per_key_buckets(
+            &self.db,
+            these,
+            Granularity::Hour,
+            hour_start - 24 * HOUR,
+            hour_start,
+        )
+        .await?;
+        let month = store::per_key(
+            &self.db,
+            these,
+            Granularity::Day,
+            day_start - DORMANT_DAYS * DAY,
+            day_start,
+        )
+        .await?;
+        let ids: Vec<String> = last_hour.keys().cloned().collect();
+        let mut keys: HashMap<String, api_key::Model> = HashMap::new();
+        store::key_rows(&self.db, &ids, &mut keys).await?;
+        let mut fired = 0;
+        for (id, counts) in last_hour {
+            let Some(key) = keys.get(&id) else { continue };
+            let hours = previous.get(&id);
+            let history = History {
+                last_hour: counts,
+                previous_hours: (0..24)
+                    .map(|i| {
+                        hours
+                            .and_then(|h| h.get(&(hour_start - (24 - i) * HOUR)))
+                            .copied()
+                            .unwrap_or(0)
+                    })
+                    .collect(),
+                previous_30_days: month.get(&id).map(|c| c.values().sum()).unwrap_or(0),
+                age: at(start) - key.created_at,
+            };
+            for f in evaluate(&history) {
+                if self.record(key, &f, start, end, now).await? {
+                    fired += 1;
+                }
+            }
         }
         Ok(fired)
     }

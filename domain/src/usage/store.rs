@@ -361,6 +361,59 @@ fn cover(granularity: Granularity, hour_mark: i64, day_mark: i64) -> String {
     }
 }
 
+/// Bucket starts a listed cover names at most; a longer list (compaction far behind) falls back
+/// to [`cover`] and a range.
+const LISTED_STARTS: usize = 2_000;
+
+/// [`cover`] for `[from, to)` naming every bucket start (`b.start IN (...)`), so a query on a
+/// range of keys seeks each bucket's run of those keys in the primary key (width, start, key_id)
+/// instead of reading every key's rows of the period: work in proportion to the keys asked
+/// about, not to all keys used. `None` when the list would be longer than [`LISTED_STARTS`].
+fn listed_cover(
+    granularity: Granularity,
+    hour_mark: i64,
+    day_mark: i64,
+    (from, to): (i64, i64),
+) -> Option<String> {
+    // (width, the stretch of [from, to) it counts), as in `cover`.
+    let stretches: Vec<(i64, i64, i64)> = match granularity {
+        Granularity::Minute => vec![(MINUTE, from, to)],
+        Granularity::Hour => vec![(HOUR, from, hour_mark), (MINUTE, hour_mark, to)],
+        Granularity::Day => vec![
+            (DAY, from, day_mark),
+            (HOUR, day_mark, hour_mark),
+            (MINUTE, hour_mark, to),
+        ],
+    };
+    let mut arms = Vec::new();
+    let mut listed = 0;
+    for (width, a, b) in stretches {
+        let (a, b) = (Ord::max(a, from), Ord::min(b, to));
+        let first = floor(a, width) + if a.rem_euclid(width) == 0 { 0 } else { width };
+        let starts: Vec<String> = (0..)
+            .map(|i| first + i * width)
+            .take_while(|s| *s < b)
+            .take(LISTED_STARTS + 1 - listed)
+            .map(|s| s.to_string())
+            .collect();
+        listed += starts.len();
+        if listed > LISTED_STARTS {
+            return None;
+        }
+        if !starts.is_empty() {
+            arms.push(format!(
+                "(b.width = {width} AND b.start IN ({}))",
+                starts.join(", ")
+            ));
+        }
+    }
+    Some(if arms.is_empty() {
+        "1 = 0".to_owned()
+    } else {
+        format!("({})", arms.join(" OR "))
+    })
+}
+
 fn subject_sql(subject: &Subject, values: &mut Vec<Value>) -> (String, String) {
     let mut join = String::new();
     let mut cond = String::new();
@@ -401,16 +454,31 @@ async fn grouped(
     let (hour_mark, day_mark) = marks(conn).await?;
     let mut values = Vec::new();
     let (join, cond) = subject_sql(subject, &mut values);
-    values.push(from.into());
-    values.push(to.into());
+    // A range of keys (the alerts job, a page at a time): every bucket named, so the query
+    // reads those keys' rows only. A range condition beside the list would have the planner
+    // scan the whole period instead.
+    let listed = subject
+        .key_range
+        .as_ref()
+        .and_then(|_| listed_cover(granularity, hour_mark, day_mark, (from, to)));
+    let (which, range) = match listed {
+        Some(listed) => (listed, ""),
+        None => (
+            cover(granularity, hour_mark, day_mark),
+            " AND b.start >= ? AND b.start < ?",
+        ),
+    };
+    if !range.is_empty() {
+        values.push(from.into());
+        values.push(to.into());
+    }
     let select: Vec<String> = group.iter().map(|(e, a)| format!("{e} AS {a}")).collect();
     let by: Vec<&str> = group.iter().map(|(e, _)| *e).collect();
     let q = format!(
         "SELECT {}, CAST(SUM(b.count) AS BIGINT) AS n \
-         FROM usage_buckets b{join} WHERE {}{cond} AND b.start >= ? AND b.start < ? \
+         FROM usage_buckets b{join} WHERE {which}{cond}{range} \
          GROUP BY {}",
         select.join(", "),
-        cover(granularity, hour_mark, day_mark),
         by.join(", ")
     );
     Ok(conn
@@ -507,38 +575,26 @@ pub(crate) async fn key_rows(
     Ok(())
 }
 
-/// The ids of up to `limit` keys with per-minute usage in `[from, to)`, in id order, after
-/// `after`: one page of the keys used lately, for work that must not hold them all at once.
-pub(crate) async fn keys_used(
+/// The ids of up to `limit` keys after `after`, in id order: one page of all keys (used or not),
+/// read from the primary key of `api_keys`, for work that goes through the keys a page at a
+/// time. (Asking the buckets for the keys used in a period would read every row of the period
+/// for each page.)
+pub(crate) async fn key_ids_after(
     db: &Database,
-    (from, to): (i64, i64),
     after: Option<&str>,
     limit: u64,
 ) -> Result<Vec<String>, DomainError> {
-    let conn = db.conn();
-    let backend = conn.get_database_backend();
-    let mut values: Vec<Value> = vec![from.into(), to.into()];
-    let mut cond = String::new();
+    use crate::entities::api_key;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut q = api_key::Entity::find()
+        .select_only()
+        .column(api_key::Column::Id)
+        .order_by_asc(api_key::Column::Id)
+        .limit(limit);
     if let Some(after) = after {
-        cond.push_str(" AND b.key_id > ?");
-        values.push(after.into());
+        q = q.filter(api_key::Column::Id.gt(after));
     }
-    values.push((limit as i64).into());
-    let q = format!(
-        "SELECT DISTINCT b.key_id AS key_id FROM usage_buckets b \
-         WHERE b.width = {MINUTE} AND b.start >= ? AND b.start < ?{cond} \
-         ORDER BY b.key_id LIMIT ?"
-    );
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, &q),
-            values,
-        ))
-        .await?;
-    rows.iter()
-        .map(|row| Ok(row.try_get::<String>("", "key_id")?))
-        .collect()
+    Ok(q.into_tuple::<String>().all(db.conn()).await?)
 }
 
 /// Totals per key and bucket over `[from, to)` at `granularity`.
@@ -593,5 +649,103 @@ mod tests {
         assert_eq!(Granularity::for_range(30 * DAY), Granularity::Day);
         assert_eq!(floor(-1, 60), -60);
         assert_eq!(floor(3_661, HOUR), 3_600);
+    }
+
+    /// A range of keys is read with every bucket named (the alerts job): it must count exactly
+    /// what the range condition counts, at every granularity, across the compaction marks.
+    #[tokio::test]
+    async fn listed_buckets_count_what_the_range_counts() {
+        let db = Database::connect_and_migrate("sqlite::memory:")
+            .await
+            .unwrap();
+        let now = 40 * DAY + 7 * HOUR + 23 * MINUTE;
+        let keys = ["key_a", "key_b", "key_c", "key_d"];
+        // Every 7 minutes over the last 33 days, a count on one key, then compacted so the
+        // period holds day, hour and minute rows.
+        let mut counts = Vec::new();
+        let mut t = now - 33 * DAY;
+        let mut i = 0;
+        while t < now {
+            let minute = floor(t, MINUTE);
+            counts.push((keys[i % 4], minute, Code::Valid, 1 + (i % 5) as u64));
+            if i % 3 == 0 {
+                counts.push((keys[(i + 1) % 4], minute, Code::RateLimited, 2));
+            }
+            t += 7 * MINUTE;
+            i += 1;
+        }
+        let txn = db.begin_write().await.unwrap();
+        add_minutes(&txn, &counts).await.unwrap();
+        txn.commit().await.unwrap();
+        let retention = Retention::default();
+        let marks = compact(&db, now, &retention).await.unwrap();
+        assert!(marks.hour_mark > now - 2 * HOUR && marks.day_mark > now - 2 * DAY);
+        let range = Subject {
+            key_range: Some(("key_b".into(), "key_c".into())),
+            ..Subject::default()
+        };
+        for (granularity, from, to) in [
+            (
+                Granularity::Minute,
+                floor(now, MINUTE) - HOUR,
+                floor(now, MINUTE),
+            ),
+            (
+                Granularity::Hour,
+                floor(now, HOUR) - 30 * HOUR,
+                floor(now, HOUR),
+            ),
+            (
+                Granularity::Hour,
+                floor(now, HOUR) - 2 * HOUR,
+                floor(now, HOUR) + HOUR,
+            ),
+            (
+                Granularity::Day,
+                floor(now, DAY) - 31 * DAY,
+                floor(now, DAY),
+            ),
+            (
+                Granularity::Day,
+                floor(now, DAY) - 3 * DAY,
+                floor(now, DAY) + DAY,
+            ),
+        ] {
+            let listed = per_key(&db, &range, granularity, from, to).await.unwrap();
+            // The same period read with the range condition, each key on its own.
+            for key in ["key_a", "key_b", "key_c", "key_d"] {
+                let one = Subject {
+                    key_id: Some(key.into()),
+                    ..Subject::default()
+                };
+                let ranged = per_key(&db, &one, granularity, from, to).await.unwrap();
+                let want = if key == "key_b" || key == "key_c" {
+                    ranged.get(key).cloned()
+                } else {
+                    None
+                };
+                assert_eq!(
+                    listed.get(key).cloned(),
+                    want,
+                    "{key}, {granularity:?} from {from} to {to}"
+                );
+            }
+            assert!(!listed.is_empty(), "{granularity:?} from {from} to {to}");
+        }
+        // Far more buckets than are listed: the range condition, same answer.
+        let (from, to) = (floor(now, MINUTE) - 3 * DAY, floor(now, MINUTE));
+        assert!(
+            listed_cover(
+                Granularity::Minute,
+                marks.hour_mark,
+                marks.day_mark,
+                (from, to)
+            )
+            .is_none()
+        );
+        let listed = per_key(&db, &range, Granularity::Minute, from, to)
+            .await
+            .unwrap();
+        assert!(listed.contains_key("key_b") && !listed.contains_key("key_a"));
     }
 }
