@@ -140,6 +140,8 @@ struct Inner {
     direct_rows: usize,
     close_batch: usize,
     shards: Vec<Mutex<Counts>>,
+    /// Emptied maps of the last flush, swapped in by the next.
+    spare: Mutex<Vec<Counts>>,
     hasher: foldhash::fast::RandomState,
     /// This process in the journal (random per start).
     instance: String,
@@ -211,29 +213,52 @@ struct Journal {
 }
 
 impl Inner {
-    /// Everything counted since the last call. Each shard is swapped for an empty map sized
-    /// like the last one (allocated outside its lock), so counting waits for a swap at most,
-    /// never for the merge.
-    fn take(&self) -> Counts {
-        let mut taken = Counts::default();
+    /// Everything counted since the last call. Each shard is swapped for an empty map: one a
+    /// past flush used (cleared, its memory kept, so counting does not fault fresh pages in after
+    /// every flush) or one sized like the last (allocated outside the shard's lock). Counting
+    /// waits for a swap at most.
+    fn take(&self) -> Taken {
+        let mut spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut taken = Vec::with_capacity(SHARDS);
         for shard in &self.shards {
-            let mut map = {
+            let mut map = spare.pop().unwrap_or_else(|| {
                 let len = shard.lock().unwrap_or_else(|e| e.into_inner()).len();
                 Counts::with_capacity_and_hasher(len, Default::default())
-            };
+            });
             std::mem::swap(
                 &mut map,
                 &mut *shard.lock().unwrap_or_else(|e| e.into_inner()),
             );
-            if taken.is_empty() {
-                taken = map;
-                continue;
-            }
-            for (k, v) in map {
-                *taken.entry(k).or_default() += v;
-            }
+            taken.push(map);
         }
-        taken
+        Taken(taken)
+    }
+
+    /// Keeps the maps of a flush that is done for the next [`Inner::take`].
+    fn recycle(&self, taken: Taken) {
+        let mut maps = taken.0;
+        for map in &mut maps {
+            map.clear();
+        }
+        *self.spare.lock().unwrap_or_else(|e| e.into_inner()) = maps;
+    }
+}
+
+/// What [`Inner::take`] took: the shards' maps, not merged. A key always counts in the same
+/// shard, so no (key, minute, outcome) is in two of them.
+struct Taken(Vec<Counts>);
+
+impl Taken {
+    fn iter(&self) -> impl Iterator<Item = (&(Arc<str>, i64, Code), &u64)> {
+        self.0.iter().flatten()
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &(Arc<str>, i64, Code)> {
+        self.iter().map(|(k, _)| k)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(HashMap::is_empty)
     }
 }
 
@@ -306,6 +331,7 @@ impl Recorder {
                 close_batch: Ord::max(close_batch, 1),
                 db,
                 shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                spare: Mutex::default(),
                 hasher: Default::default(),
                 instance: format!("{:016x}", rand::random::<u64>()),
                 flushing: Arc::new(tokio::sync::Mutex::new(Journal::default())),
@@ -388,6 +414,7 @@ impl Recorder {
             .await?;
         let quotas = keys.take_dirty_quotas();
         if taken.is_empty() && quotas.is_empty() && plan.is_empty() {
+            self.inner.recycle(taken);
             return Ok(Flushed::default());
         }
         let open_from = plan.open_from;
@@ -406,9 +433,11 @@ impl Recorder {
         match written {
             Ok(()) => {
                 // Merging what was journalled into memory is the worker's too.
+                let inner = self.inner.clone();
                 self.offload(move || {
                     let mut state = state;
                     apply(&mut state, plan);
+                    inner.recycle(taken);
                 })
                 .await?;
                 tracing::debug!(?done, "usage flushed");
@@ -417,7 +446,7 @@ impl Recorder {
             Err(e) => {
                 // Put everything back: nothing is lost because a write failed (the journal
                 // rows it would have closed are still there).
-                for ((key, minute, code), n) in taken {
+                for ((key, minute, code), n) in taken.0.into_iter().flatten() {
                     self.add(key, minute, code, n);
                 }
                 let ids: Vec<String> = quotas.into_iter().map(|(id, _, _)| id).collect();
@@ -672,7 +701,7 @@ async fn commit(txn: sea_orm::DatabaseTransaction, done: &mut Flushed) -> Result
 /// plan is made and its journal rows encoded.
 fn prepare(
     state: &mut Journal,
-    taken: &Counts,
+    taken: &Taken,
     now: DateTime<Utc>,
     close_all: bool,
     direct_rows: usize,
@@ -700,7 +729,7 @@ fn prepare(
     let open_rows = taken.keys().filter(|(_, m, _)| *m >= open_from).count();
     let journal = !close_all && open_rows > direct_rows;
     let done = Flushed {
-        verifications: taken.values().sum(),
+        verifications: taken.iter().map(|(_, n)| n).sum(),
         held_counts: state.open.len(),
         held_last_used: state.last_used.len(),
         held_written: state.last_used_written.len(),
@@ -718,7 +747,7 @@ fn prepare(
 /// `journal`) to new journal rows, and a bounded batch of last uses is written.
 fn plan(
     state: &Journal,
-    taken: &Counts,
+    taken: &Taken,
     open_from: i64,
     journal: bool,
     batch: usize,
@@ -734,7 +763,7 @@ fn plan(
     }
     let mut buckets = Vec::new();
     let mut rows: Rows = BTreeMap::new();
-    for (k, n) in taken {
+    for (k, n) in taken.iter() {
         if k.1 < open_from {
             *closed.entry(k.clone()).or_default() += n;
         } else if journal {
@@ -768,7 +797,7 @@ fn plan(
 
 /// The plan after [`Folded`]: this flush's counts go to the buckets (the closed journal rows are
 /// read back from the database), nothing to the journal.
-fn plan_direct(state: &Journal, taken: &Counts, open_from: i64, direct_rows: usize) -> Plan {
+fn plan_direct(state: &Journal, taken: &Taken, open_from: i64, direct_rows: usize) -> Plan {
     Plan {
         open_from,
         // Not checked (the rows are read back), but what memory held of them is dropped.

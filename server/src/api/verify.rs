@@ -46,23 +46,12 @@ enum CallerRefused {
 /// counted like any key's.
 async fn check_caller(
     state: &AppState,
-    headers: &HeaderMap,
+    token: Option<&str>,
     peer: IpAddr,
-    bearer_allowed: bool,
 ) -> Result<(), CallerRefused> {
     if !state.verify_requires_token {
         return Ok(());
     }
-    let token = header_text(headers, "x-keyport-token").or_else(|| {
-        bearer_allowed
-            .then(|| header_text(headers, "authorization"))
-            .flatten()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-    });
     let Some(token) = token else {
         return Err(CallerRefused::Unauthorized("MISSING_TOKEN"));
     };
@@ -87,6 +76,42 @@ async fn check_caller(
         Code::Valid => Ok(()),
         Code::RateLimited | Code::QuotaExceeded => Err(CallerRefused::Limited(outcome.retry_after)),
         _ => Err(CallerRefused::Unauthorized("INVALID_TOKEN")),
+    }
+}
+
+/// The caller's own key for `--verify-requires-token`: `X-Keyport-Token`, or (on the JSON
+/// endpoint, `bearer_allowed`) `Authorization: Bearer`.
+fn caller_token(headers: &HeaderMap, bearer_allowed: bool) -> Option<&str> {
+    header_text(headers, "x-keyport-token").or_else(|| {
+        bearer_allowed
+            .then(|| header_text(headers, "authorization"))
+            .flatten()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+    })
+}
+
+/// [`caller_token`] of the JSON endpoint, taken from the request's headers where they are
+/// (copying the header map for a handler is measurable on the hot path), and only when
+/// `--verify-requires-token` asks for it.
+pub struct CallerToken(Option<String>);
+
+impl axum::extract::FromRequestParts<AppState> for CallerToken {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(CallerToken(
+            state
+                .verify_requires_token
+                .then(|| caller_token(&parts.headers, true).map(str::to_owned))
+                .flatten(),
+        ))
     }
 }
 
@@ -194,10 +219,10 @@ impl From<&Outcome> for VerifyResponse {
 pub async fn verify(
     State(state): State<AppState>,
     Peer(peer): Peer,
-    headers: HeaderMap,
+    CallerToken(token): CallerToken,
     body: Bytes,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    if let Err(refused) = check_caller(&state, &headers, peer, true).await {
+    if let Err(refused) = check_caller(&state, token.as_deref(), peer).await {
         return Err(match refused {
             CallerRefused::Limited(wait) => ApiError::too_many_requests(
                 "The verification token is over its rate limit or quota.",
@@ -310,9 +335,11 @@ pub async fn forward_auth(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     Peer(peer): Peer,
-    headers: HeaderMap,
+    request: axum::extract::Request,
 ) -> Response {
-    match check_caller(&state, &headers, peer, false).await {
+    // The headers where they are, not a copy.
+    let headers = request.headers();
+    match check_caller(&state, caller_token(headers, false), peer).await {
         Ok(()) => {}
         Err(CallerRefused::Unauthorized(code)) => {
             return refuse(StatusCode::UNAUTHORIZED, code, None);
@@ -328,22 +355,22 @@ pub async fn forward_auth(
             );
         }
     }
-    let key = header_text(&headers, "authorization")
+    let key = header_text(headers, "authorization")
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .or_else(|| header_text(&headers, "x-api-key"));
+        .or_else(|| header_text(headers, "x-api-key"));
     let Some(key) = key else {
         return refuse(StatusCode::UNAUTHORIZED, "MISSING_KEY", None);
     };
     // Fail closed: a gateway route that forgot to name its API must not accept every API's keys.
-    let Some(api) = header_text(&headers, "x-keyport-api").or(state.auth_default_api.as_deref())
+    let Some(api) = header_text(headers, "x-keyport-api").or(state.auth_default_api.as_deref())
     else {
         return refuse(StatusCode::UNAUTHORIZED, "MISSING_API", None);
     };
-    let scopes: Vec<String> = header_text(&headers, "x-keyport-scopes")
+    let scopes: Vec<String> = header_text(headers, "x-keyport-scopes")
         .map(|s| {
             s.split(',')
                 .map(|s| s.trim().to_owned())
@@ -360,7 +387,7 @@ pub async fn forward_auth(
                 api: Some(api),
                 scopes: &scopes,
                 ip: Some(ip),
-                version: header_text(&headers, "x-keyport-version"),
+                version: header_text(headers, "x-keyport-version"),
                 cost: 1,
             },
             Utc::now(),
