@@ -33,6 +33,38 @@ pub fn new_id(kind: &str) -> String {
     format!("{kind}_{body}")
 }
 
+/// An id of the kind `prefix` as 15 bytes (its 20 base62 characters as one number, little
+/// endian): how the usage journal stores key ids, half the size of the text. `None` for text
+/// that is not such an id.
+pub fn pack(text: &str, prefix: &str) -> Option<[u8; 15]> {
+    if !is_id(text, prefix) {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for c in text.as_bytes()[prefix.len() + 1..].iter().rev() {
+        let digit = BASE62.iter().position(|b| b == c)? as u128;
+        n = n * 62 + digit;
+    }
+    let mut out = [0; 15];
+    out.copy_from_slice(&n.to_le_bytes()[..15]);
+    Some(out)
+}
+
+/// The id [`pack`] made these bytes from; `None` for bytes it cannot have made.
+pub fn unpack(bytes: &[u8; 15], prefix: &str) -> Option<String> {
+    let mut le = [0; 16];
+    le[..15].copy_from_slice(bytes);
+    let mut n = u128::from_le_bytes(le);
+    let mut text = String::with_capacity(prefix.len() + 1 + BODY_LEN);
+    text.push_str(prefix);
+    text.push('_');
+    for _ in 0..BODY_LEN {
+        text.push(BASE62[(n % 62) as usize] as char);
+        n /= 62;
+    }
+    (n == 0).then_some(text)
+}
+
 /// Whether `text` is an id of the kind `prefix`: the prefix, `_`, 20 base62 characters.
 pub fn is_id(text: &str, prefix: &str) -> bool {
     text.len() == prefix.len() + 1 + BODY_LEN
@@ -140,6 +172,32 @@ typed_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_ids_come_back_as_they_were() {
+        for _ in 0..1_000 {
+            let id = new_id(KEY);
+            let packed = pack(&id, KEY).unwrap();
+            assert_eq!(unpack(&packed, KEY).as_deref(), Some(id.as_str()));
+        }
+        for edge in ["key_00000000000000000000", "key_zzzzzzzzzzzzzzzzzzzz"] {
+            assert_eq!(
+                unpack(&pack(edge, KEY).unwrap(), KEY).as_deref(),
+                Some(edge)
+            );
+        }
+        // Not ids of the kind: not packed.
+        for other in [
+            "key_a",
+            "usr_00000000000000000000",
+            "key_0000000000000000000!",
+            "",
+        ] {
+            assert_eq!(pack(other, KEY), None, "{other}");
+        }
+        // Bytes no id packs to (over 62^20).
+        assert_eq!(unpack(&[0xff; 15], KEY), None);
+    }
 
     #[test]
     fn ids_carry_their_kind_and_do_not_repeat() {
