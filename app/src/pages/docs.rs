@@ -921,7 +921,7 @@ fn UsageSection() -> impl IntoView {
                 " endpoints serve the same numbers."
             </p>
             <h3 id="alerts" class=H3>"Alerts"</h3>
-            <p class=P>"Every minute, Keyport looks at the last hour of each key that was used and raises an alert when:"</p>
+            <p class=P>"Every minute, Keyport looks at the last hour of up to 10,000 keys, going on from where it stopped the minute before (so with 100,000 keys each is looked at every 10 minutes), and raises an alert when:"</p>
             <ul class=LIST>
                 <li><strong class="font-semibold text-slate-900 dark:text-slate-100">"Traffic spike: "</strong>"at least 100 verifications in the hour and at least 5 times the key's usual hourly traffic (the median of the 24 hours before). Keys less than a day old are skipped."</li>
                 <li><strong class="font-semibold text-slate-900 dark:text-slate-100">"Burst of denials: "</strong>"at least 50 IP_NOT_ALLOWED, INSUFFICIENT_SCOPE or RATE_LIMITED answers in the hour, making up at least 20% of the key's traffic: someone is probing with the key, or a client is misconfigured."</li>
