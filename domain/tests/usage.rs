@@ -774,3 +774,57 @@ async fn last_used_moves_in_steps_under_load_on_postgres() {
     last_used_moves_in_steps_under_load(&t.db).await;
     t.cleanup().await;
 }
+
+/// A flush of more key-minutes than one statement carries (5,000 on PostgreSQL, 400 on SQLite)
+/// adds every one of them, once.
+async fn a_large_flush_adds_every_row_once(db: &Database) {
+    let verifier = Verifier::new(
+        db.clone(),
+        domain::usage::recorder::Recorder::new(db.clone()),
+    );
+    let at = Utc.with_ymd_and_hms(2026, 12, 7, 9, 30, 0).unwrap();
+    let keys: Vec<std::sync::Arc<str>> = (0..12_345)
+        .map(|i| format!("kp_test_{i:05}").into())
+        .collect();
+    for (i, key) in keys.iter().enumerate() {
+        verifier.recorder().count(key, at, Code::Valid);
+        verifier.recorder().count(key, at, Code::Valid);
+        if i % 3 == 0 {
+            verifier.recorder().count(key, at, Code::RateLimited);
+        }
+    }
+    assert_eq!(verifier.flush().await.unwrap(), 2 * 12_345 + 4_115);
+    assert_eq!(
+        scalar(db, "SELECT COUNT(*) FROM usage_buckets WHERE width = 60").await,
+        12_345 + 4_115
+    );
+    assert_eq!(
+        scalar(
+            db,
+            "SELECT CAST(SUM(count) AS BIGINT) FROM usage_buckets WHERE code = 'VALID'"
+        )
+        .await,
+        2 * 12_345
+    );
+    assert_eq!(in_buckets(db, "kp_test_12344", at).await, 2);
+    assert_eq!(in_buckets(db, "kp_test_12342", at).await, 3);
+    // Counted again and flushed again: added to the same rows.
+    verifier.recorder().count(&keys[7], at, Code::Valid);
+    verifier.flush().await.unwrap();
+    assert_eq!(in_buckets(db, "kp_test_00007", at).await, 3);
+}
+
+#[tokio::test]
+async fn a_large_flush_adds_every_row_once_on_sqlite() {
+    let t = TestDb::sqlite_memory().await;
+    a_large_flush_adds_every_row_once(&t.db).await;
+}
+
+#[tokio::test]
+async fn a_large_flush_adds_every_row_once_on_postgres() {
+    let Some(t) = TestDb::postgres().await else {
+        return;
+    };
+    a_large_flush_adds_every_row_once(&t.db).await;
+    t.cleanup().await;
+}

@@ -23,8 +23,9 @@ const DAY_MARK: &str = "usage.rolled_up.day";
 /// Minutes are compacted this long after their hour ends, so counts still in memory (flushed
 /// every few seconds) normally arrive first.
 const GRACE: i64 = 2 * MINUTE;
-/// Rows per INSERT statement.
+/// Rows per INSERT statement (SQLite: bound values; PostgreSQL: one JSON parameter).
 const CHUNK: usize = 400;
+const PG_CHUNK: usize = 5_000;
 /// A PostgreSQL advisory lock serialising writers of buckets and compaction across processes.
 const PG_LOCK: i64 = 0x6b70_7573_6167;
 
@@ -209,6 +210,9 @@ async fn upsert<'a, C: ConnectionTrait>(
     rows: impl Iterator<Item = (&'a str, i32, i64, Code, u64)>,
 ) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
+    if backend == DatabaseBackend::Postgres {
+        return upsert_postgres(txn, rows).await;
+    }
     let mut batch: Vec<Value> = Vec::with_capacity(CHUNK * 5);
     let mut n = 0;
     let mut statements: HashMap<usize, String> = HashMap::new();
@@ -241,6 +245,58 @@ async fn upsert<'a, C: ConnectionTrait>(
     }
     if n > 0 {
         flush(&mut batch, n).await?;
+    }
+    Ok(())
+}
+
+/// [`upsert`] on PostgreSQL: the rows travel as one JSON parameter per [`PG_CHUNK`] rows,
+/// expanded by `jsonb_to_recordset`. A statement of 400 rows of five bound values each costs
+/// PostgreSQL ~115 us a row under load (25,000 rows of a minute's close took 2.9 s); the same
+/// rows as JSON take a tenth of that, and the statement's text never changes.
+async fn upsert_postgres<'a, C: ConnectionTrait>(
+    txn: &C,
+    rows: impl Iterator<Item = (&'a str, i32, i64, Code, u64)>,
+) -> Result<(), DbErr> {
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        k: &'a str,
+        w: i32,
+        s: i64,
+        c: &'static str,
+        n: u64,
+    }
+    const Q: &str = "INSERT INTO usage_buckets (key_id, width, start, code, count) \
+        SELECT k, w, s, c, n FROM jsonb_to_recordset($1::jsonb) \
+        AS t(k varchar, w integer, s bigint, c varchar, n bigint) \
+        ON CONFLICT (key_id, width, start, code) DO UPDATE SET count = usage_buckets.count + excluded.count";
+    // Serialised before the first await: nothing borrowed from the caller's iterator is held
+    // across one.
+    let mut chunks = Vec::new();
+    let mut batch: Vec<Row<'_>> = Vec::with_capacity(PG_CHUNK);
+    for (k, w, s, c, n) in rows {
+        batch.push(Row {
+            k,
+            w,
+            s,
+            c: c.as_str(),
+            n,
+        });
+        if batch.len() == PG_CHUNK {
+            chunks.push(serde_json::to_string(&batch).map_err(|e| DbErr::Custom(e.to_string()))?);
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        chunks.push(serde_json::to_string(&batch).map_err(|e| DbErr::Custom(e.to_string()))?);
+    }
+    drop(batch);
+    for json in chunks {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            Q,
+            [Value::from(json)],
+        ))
+        .await?;
     }
     Ok(())
 }
