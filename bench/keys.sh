@@ -17,7 +17,7 @@ command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -
 bench/build.sh
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-PORT=$((20000 + RANDOM % 20000))
+PORT=$((20000 + RANDOM % 12000))  # below the ephemeral ports (32768-60999): no client socket holds it
 URL="http://127.0.0.1:$PORT"
 export KEYPORT_LOG=${KEYPORT_LOG:-warn} KEYPORT_SHUTDOWN_GRACE_SECONDS=0
 

@@ -8,7 +8,7 @@ if [ -z "${WORK:-}" ]; then
   [ -n "${KEYPORT_BENCH_BIN:-}" ] || bench/build.sh
   WORK=$(mktemp -d)
   trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/server.log" "$KEEP_LOG"; rm -rf "$WORK"' EXIT
-  PORT=$((20000 + RANDOM % 20000))
+  PORT=$((20000 + RANDOM % 12000))  # below the ephemeral ports (32768-60999): no client socket holds it
   URL="http://127.0.0.1:$PORT"
 fi
 command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }

@@ -22,7 +22,7 @@ BIN=target/release/keyport-bench
 bench/build.sh
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$WORK/server.log" "$KEEP_LOG"; rm -rf "$WORK"' EXIT
-PORT=$((20000 + RANDOM % 20000))
+PORT=$((20000 + RANDOM % 12000))  # below the ephemeral ports (32768-60999): no client socket holds it
 URL="http://127.0.0.1:$PORT"
 export KEYPORT_LOG=${KEYPORT_LOG:-warn}
 . bench/lib.sh
