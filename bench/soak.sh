@@ -44,7 +44,7 @@ ok=1
 if [ "$MINUTES" -ge 6 ]; then
   third=$((MINUTES / 3))
   read -r MID LAST < <(awk -v a="$third" -v n="$MINUTES" '
-    $1 > a && $1 <= 2 * a { w += $2; i++ } $1 > n - a { l += $2; j++ } END { printf "%.0f %.0f", w / i, l / j }' "$WORK/rss")
+    $1 > a && $1 <= 2 * a { w += $2; i++ } $1 > n - a { l += $2; j++ } END { printf "%.0f %.0f\n", w / i, l / j }' "$WORK/rss")
   awk -v w="$MID" -v l="$LAST" -v a="$third" -v n="$MINUTES" 'BEGIN {
     printf "RSS levels off: %.1f MiB (minutes %d-%d) -> %.1f MiB (minutes %d-%d): %+.1f%% (at most +5%%)\n",
       w/1024, a+1, 2*a, l/1024, n-a+1, n, (l-w)*100/w }'
