@@ -11,9 +11,10 @@ fn main() -> std::process::ExitCode {
 /// Rust's allocations go to mimalloc; SQLite (C, bundled) allocates with glibc's malloc, whose
 /// default of up to 8 arenas per core let its memory creep: under a steady verify load with the
 /// usage flush on (100,000 keys), the RSS grew ~3 MiB a minute for 10 minutes, all of it in new
-/// glibc arenas, while mimalloc's stayed flat. With one arena it levels off after two to three
-/// minutes (with two, it still crept in glibc's main heap). glibc's per-thread caches serve most
-/// of SQLite's small allocations without taking the arena's lock.
+/// glibc arenas, while mimalloc's stayed flat. With one arena glibc's side stays within SQLite's
+/// page caches (`--sqlite-cache-mib`) plus a few MiB (two arenas still crept in glibc's main
+/// heap). glibc's per-thread caches serve most of SQLite's small allocations without taking the
+/// arena's lock.
 /// (`MALLOC_ARENA_MAX` in the environment still decides when set; mimalloc's `override`, which
 /// would take SQLite's allocations too, swung by ±20 MiB and kept rising in the same test.)
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
